@@ -1,0 +1,151 @@
+//! The command line (clap only; no behaviour here).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::sink::Format;
+
+/// The default baseline, for a system install; `FIM_DB` overrides it, `--db` overrides both.
+pub const DEFAULT_DB: &str = "/var/lib/fim/fim.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fim",
+    version,
+    about = "File integrity monitoring for web servers: BLAKE3 baselines, nightly verify, audited accepts",
+    after_help = "Exit codes: 0 clean / success, 1 differences found (verify), 2 error, \
+                  3 the baseline failed its integrity check.\n\
+                  Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr: no progress bar, no summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DbArg {
+    /// The baseline database.
+    #[arg(long, value_name = "FILE", env = "FIM_DB", default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Hash every watched entry into a new baseline.
+    #[command(after_help = "Examples:\n  \
+        fim init --db baselines/www.db /var/www/html\n  \
+        fim init --policy policies/docroot.toml --db /var/lib/fim/fim.db\n  \
+        fim init --force --policy /etc/fim/policy.toml        # replace the baseline")]
+    Init(InitArgs),
+
+    /// Rehash everything the policy watches and report every difference from the baseline.
+    #[command(
+        after_help = "Exit code 0: no differences; 1: differences (printed as events).\n\n\
+        Examples:\n  \
+        fim verify --db baselines/www.db\n  \
+        fim verify --db baselines/www.db --format text\n  \
+        fim verify --output /var/log/fim/events.jsonl       # nightly, from cron"
+    )]
+    Verify(VerifyArgs),
+
+    /// Take the current state of paths (or of everything) into the baseline, with an audit record.
+    #[command(after_help = "Examples:\n  \
+        fim accept --db baselines/www.db --reason 'deploy 4.2' /var/www/html/index.php\n  \
+        fim accept --db baselines/www.db --reason 'theme update' /var/www/html/wp-content/themes\n  \
+        fim accept --db baselines/www.db --reason 'release 2026-11' --all")]
+    Accept(AcceptArgs),
+
+    /// Print the recorded event history as JSON Lines.
+    #[command(after_help = "Examples:\n  \
+        fim events --db baselines/www.db\n  \
+        fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
+        fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Policy file; without it, the built-in default policy watches the ROOTs.
+    #[arg(long, value_name = "FILE", conflicts_with = "roots")]
+    pub policy: Option<PathBuf>,
+
+    /// Replace an existing baseline.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Directories to watch with the default policy.
+    #[arg(value_name = "ROOT", required_unless_present = "policy")]
+    pub roots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Use this policy instead of the one recorded in the baseline.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Append events to FILE instead of writing them to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// jsonl: one JSON event per line; text: a report for humans.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Why the change is legitimate; kept in the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Accept the current state of everything watched.
+    #[arg(long, conflicts_with = "paths", required_unless_present = "paths")]
+    pub all: bool,
+
+    /// Files or directories (recursively) to accept.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Only events detected at or after this RFC 3339 time.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// Only events of this kind.
+    #[arg(long, value_name = "KIND", value_parser = ["new", "modified", "deleted"])]
+    pub kind: Option<String>,
+
+    /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+}
+
+fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time such as 2026-11-25T19:13:00Z: {e}"))
+}

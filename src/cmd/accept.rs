@@ -1,0 +1,83 @@
+//! `fim accept`: take the current state of paths (or everything) into the baseline.
+
+use super::verify::recorded_policy;
+use super::{scan_entries, Ui};
+use crate::cli::AcceptArgs;
+use crate::error::{Error, Result};
+use crate::event::format_ts;
+use crate::exit;
+use crate::fs::path as bpath;
+use crate::store::{own_files, Audit, Baseline};
+
+pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
+    let db = &args.db.db;
+    let mut baseline = Baseline::open(db)?;
+    let policy = recorded_policy(&baseline)?;
+    let skip = own_files(db);
+
+    let scopes: Option<Vec<Vec<u8>>> = if args.all {
+        None
+    } else {
+        let mut scopes = Vec::with_capacity(args.paths.len());
+        for path in &args.paths {
+            let abs = bpath::absolute(path).map_err(|e| Error::io(path, e))?;
+            let bytes = bpath::bytes(&abs).to_vec();
+            if policy.watch_of(&bytes).is_none() {
+                return Err(Error::Usage(format!(
+                    "{}: not under any watched root of the baseline's policy",
+                    abs.display()
+                )));
+            }
+            if !policy.monitors(&bytes) {
+                return Err(Error::Usage(format!(
+                    "{}: excluded by the baseline's policy; nothing to accept",
+                    abs.display()
+                )));
+            }
+            scopes.push(bytes);
+        }
+        Some(scopes)
+    };
+
+    let audit = Audit {
+        ts: format_ts(chrono::Utc::now()),
+        user: operator(),
+        reason: args.reason.clone(),
+        paths: match &scopes {
+            None => vec!["--all".to_owned()],
+            Some(s) => s.iter().map(|p| bpath::lossy(p).into_owned()).collect(),
+        },
+    };
+    let mut report = None;
+    let written = baseline.accept(scopes.as_deref(), &audit, |put| {
+        report = Some(scan_entries(
+            ui,
+            "accept",
+            &policy,
+            &skip,
+            scopes.as_deref(),
+            None,
+            put,
+        )?);
+        Ok(())
+    })?;
+    if let Some(report) = report {
+        report.finish(
+            "accept",
+            &format!(
+                "; {written} entries taken into the baseline by {}",
+                audit.user
+            ),
+        );
+    }
+    Ok(exit::CLEAN)
+}
+
+/// Who is accepting: the human behind sudo when there is one.
+fn operator() -> String {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    env("SUDO_USER")
+        .or_else(|| env("USER"))
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()))
+}

@@ -1,0 +1,19 @@
+//! fim: file integrity monitoring for web servers.
+//!
+//! The data flows policy → scan (walk, hash) → store (baseline) → diff → event → sink;
+//! `cmd` wires those steps together per subcommand.
+
+pub mod cli;
+pub mod cmd;
+pub mod diff;
+pub mod error;
+pub mod event;
+pub mod exit;
+pub mod fs;
+pub mod policy;
+pub mod progress;
+pub mod scan;
+pub mod sink;
+pub mod store;
+
+pub use error::{Error, Result};

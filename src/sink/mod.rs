@@ -1,0 +1,75 @@
+//! Where events go: JSON Lines (the contract's format) or a readable text report, on
+//! stdout or appended to a file, each line flushed as it is written.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Jsonl,
+    Text,
+}
+
+pub struct Output {
+    out: Box<dyn Write>,
+    format: Format,
+    name: PathBuf,
+}
+
+impl Output {
+    /// Stdout, or `path` opened for appending (created if missing).
+    pub fn open(path: Option<&Path>, format: Format) -> Result<Output> {
+        let (out, name): (Box<dyn Write>, PathBuf) = match path {
+            None => (Box::new(io::stdout()), PathBuf::from("<stdout>")),
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .map_err(|e| Error::io(path, e))?;
+                (Box::new(file), path.to_path_buf())
+            }
+        };
+        Ok(Output { out, format, name })
+    }
+
+    pub fn write(&mut self, event: &Event) -> Result<()> {
+        let line = match self.format {
+            Format::Jsonl => event.to_json(),
+            Format::Text => text_line(event),
+        };
+        self.write_line(&line)
+    }
+
+    pub fn write_line(&mut self, line: &str) -> Result<()> {
+        writeln!(self.out, "{line}")
+            .and_then(|()| self.out.flush())
+            .map_err(|e| Error::io(&self.name, e))
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+}
+
+fn text_line(event: &Event) -> String {
+    let mut line = format!(
+        "{:<9} {:<8} {}",
+        event.kind.as_str(),
+        event.severity.as_str(),
+        event.path_lossy().escape_debug()
+    );
+    if !event.changes.is_empty() {
+        let names: Vec<_> = event.changes.iter().map(|a| a.as_str()).collect();
+        line.push_str(&format!("  [{}]", names.join(", ")));
+    }
+    if let Some(rule) = &event.rule {
+        line.push_str(&format!("  rule={rule}"));
+    }
+    line
+}

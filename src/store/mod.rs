@@ -1,0 +1,488 @@
+//! The baseline: a SQLite database holding the policy it was built with, one row per
+//! monitored entry, the event history and the accept audit trail.
+//!
+//! A new baseline is built in a temporary file beside the target and renamed into
+//! place only when complete, so a killed `init` leaves the previous one intact.
+
+mod rows;
+mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, Transaction};
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::fs::open::regular_file_exists;
+use crate::fs::path as bpath;
+use crate::fs::{Attrs, Entry};
+use crate::policy::Kind;
+use crate::scan::Skip;
+
+/// What a baseline says about itself.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub policy: String,
+    pub host: String,
+    pub fim_version: String,
+    pub created: String,
+}
+
+/// One recorded `fim accept`.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub ts: String,
+    pub user: String,
+    pub reason: Option<String>,
+    pub paths: Vec<String>,
+}
+
+/// Filters of `fim events`; the path glob is applied by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub since_ms: Option<i64>,
+    pub kind: Option<Kind>,
+}
+
+/// An open, checked baseline.
+pub struct Baseline {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The files a baseline at `db` owns (itself, its WAL, shared memory and journal, and
+/// the temporary file `init` builds): never recorded, never reported.
+pub fn own_files(db: &Path) -> Skip {
+    let mut paths = Vec::new();
+    let mut bases = vec![db.to_path_buf(), temp_path(db)];
+    if let Some(real) = db
+        .parent()
+        .and_then(|dir| dir.canonicalize().ok())
+        .zip(db.file_name())
+        .map(|(dir, name)| dir.join(name))
+    {
+        bases.push(temp_path(&real));
+        bases.push(real);
+    }
+    for base in bases {
+        let base = bpath::bytes(&base).to_vec();
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            paths.push([&base[..], suffix.as_bytes()].concat());
+        }
+    }
+    Skip::new(paths)
+}
+
+fn temp_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{}", std::process::id()));
+    db.with_file_name(name)
+}
+
+impl Baseline {
+    /// Open an existing baseline and check it is one: a missing or unreadable file is an
+    /// error (exit 2); a file that is not a fim baseline, is corrupt, or has another
+    /// schema version fails the integrity check (exit 3).
+    pub fn open(path: &Path) -> Result<Baseline> {
+        match regular_file_exists(path) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::io(
+                    path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no baseline here (create one with `fim init`)",
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_error(path, e))?;
+        let baseline = Baseline {
+            conn,
+            path: path.to_path_buf(),
+        };
+        baseline.check()?;
+        baseline
+            .conn
+            .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")
+            .map_err(|e| baseline.err(e))?;
+        Ok(baseline)
+    }
+
+    fn check(&self) -> Result<()> {
+        let pragma = |name: &str| -> Result<i64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .map_err(|e| self.err(e))
+        };
+        if pragma("application_id")? != schema::APPLICATION_ID {
+            return Err(self.integrity("not a fim baseline".into()));
+        }
+        let version = pragma("user_version")?;
+        if version != schema::SCHEMA_VERSION {
+            return Err(self.integrity(format!(
+                "schema version {version}, but this fim reads version {}",
+                schema::SCHEMA_VERSION
+            )));
+        }
+        let verdict: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        if verdict != "ok" {
+            return Err(self.integrity(format!("corrupt: {verdict}")));
+        }
+        for key in schema::META_KEYS {
+            self.meta_value(key)?;
+        }
+        Ok(())
+    }
+
+    fn meta_value(&self, key: &str) -> Result<String> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => {
+                    self.integrity(format!("metadata {key:?} is missing"))
+                }
+                e => self.err(e),
+            })
+    }
+
+    pub fn meta(&self) -> Result<Meta> {
+        Ok(Meta {
+            policy: self.meta_value("policy")?,
+            host: self.meta_value("host")?,
+            fim_version: self.meta_value("fim_version")?,
+            created: self.meta_value("created")?,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn entry_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every baseline entry, by path.
+    pub fn load_entries(&self) -> Result<HashMap<Vec<u8>, Attrs>> {
+        let mut stmt = self
+            .conn
+            .prepare(schema::SELECT_ENTRIES)
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = HashMap::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let entry = rows::read(row)
+                .map_err(|e| self.err(e))?
+                .map_err(|reason| self.integrity(reason))?;
+            out.insert(entry.path, entry.attrs);
+        }
+        Ok(out)
+    }
+
+    /// Append events to the history, in one transaction.
+    pub fn record_events(&mut self, events: &[Event]) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO events (id, ts_ms, kind, path, source, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err)?;
+            for event in events {
+                stmt.execute(params![
+                    event.id,
+                    event.ts_ms(),
+                    event.kind.as_str(),
+                    event.path_bytes(),
+                    event.source.as_str(),
+                    event.to_json(),
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// The recorded events matching `query`, oldest first, as (path bytes, JSON line).
+    pub fn events(
+        &self,
+        query: &EventQuery,
+        mut each: impl FnMut(&[u8], &str) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT path, json FROM events
+                 WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR kind = ?2)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![query.since_ms, query.kind.map(Kind::as_str)])
+            .map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let path: Vec<u8> = row.get(0).map_err(|e| self.err(e))?;
+            let json: String = row.get(1).map_err(|e| self.err(e))?;
+            each(&path, &json)?;
+        }
+        Ok(())
+    }
+
+    /// Replace the baseline entries under `scopes` (every entry when `None`) with what
+    /// `fill` supplies, and record the audit row, all in one transaction. Returns the
+    /// number of entries written.
+    pub fn accept(
+        &mut self,
+        scopes: Option<&[Vec<u8>]>,
+        audit: &Audit,
+        fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
+    ) -> Result<u64> {
+        let path = self.path.clone();
+        let err = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(err)?;
+        match scopes {
+            None => {
+                tx.execute("DELETE FROM entries", []).map_err(err)?;
+            }
+            Some(scopes) => {
+                for scope in scopes {
+                    // The entry itself and everything below it: `scope/` up to `scope0`
+                    // ('0' follows '/') in byte order.
+                    let below = bpath::join(scope, b"");
+                    let mut end = below.clone();
+                    if let Some(last) = end.last_mut() {
+                        *last += 1;
+                    }
+                    tx.execute(
+                        "DELETE FROM entries WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
+                        params![scope, below, end],
+                    )
+                    .map_err(err)?;
+                }
+            }
+        }
+        let written = insert_entries(&tx, &path, fill)?;
+        tx.execute(
+            "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                audit.ts,
+                audit.user,
+                audit.reason,
+                serde_json::to_string(&audit.paths).unwrap_or_default(),
+                written as i64
+            ],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(written)
+    }
+
+    fn err(&self, e: rusqlite::Error) -> Error {
+        db_error(&self.path, e)
+    }
+
+    fn integrity(&self, reason: String) -> Error {
+        Error::Integrity {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+fn insert_entries(
+    tx: &Transaction<'_>,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
+) -> Result<u64> {
+    let mut stmt = tx
+        .prepare(schema::INSERT_ENTRY)
+        .map_err(|e| db_error(path, e))?;
+    let mut written = 0u64;
+    fill(&mut |entry| {
+        rows::insert(&mut stmt, &entry).map_err(|e| db_error(path, e))?;
+        written += 1;
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// Corruption and "not a database" are integrity failures; anything else (locked,
+/// read-only, disk full) is an ordinary error.
+fn db_error(path: &Path, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt) => Error::Integrity {
+            path: path.to_path_buf(),
+            reason: "corrupt (the database disk image is malformed)".into(),
+        },
+        Some(NotADatabase) => Error::Integrity {
+            path: path.to_path_buf(),
+            reason: "not a fim baseline (not an SQLite database)".into(),
+        },
+        _ => Error::Store {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// A baseline being built by `init`, in a temporary file until `finish`.
+pub struct NewBaseline {
+    conn: Option<Connection>,
+    temp: PathBuf,
+    target: PathBuf,
+}
+
+impl NewBaseline {
+    /// Start a baseline at `target`; an existing one is only replaced with `force`.
+    pub fn create(target: &Path, force: bool, meta: &Meta) -> Result<NewBaseline> {
+        let exists = regular_file_exists(target).map_err(|e| Error::io(target, e))?;
+        if exists && !force {
+            return Err(Error::Usage(format!(
+                "{}: a baseline already exists (use --force to replace it)",
+                target.display()
+            )));
+        }
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let temp = temp_path(target);
+        for stale in [temp.clone(), sidecar(&temp, "-journal")] {
+            if let Err(e) = std::fs::remove_file(&stale) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(Error::io(&stale, e));
+                }
+            }
+        }
+        let conn = Connection::open(&temp).map_err(|e| db_error(&temp, e))?;
+        let mut new = NewBaseline {
+            conn: Some(conn),
+            temp,
+            target: target.to_path_buf(),
+        };
+        new.init_schema(meta)?;
+        Ok(new)
+    }
+
+    fn conn(&self) -> &Connection {
+        self.conn.as_ref().expect("connection lives until finish")
+    }
+
+    fn init_schema(&mut self, meta: &Meta) -> Result<()> {
+        let temp = self.temp.clone();
+        let err = |e| db_error(&temp, e);
+        // The temporary file is discarded on any failure, so it needs no journal and
+        // no fsync until it is complete.
+        self.conn()
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;
+                 PRAGMA application_id = {}; PRAGMA user_version = {};
+                 BEGIN; {}",
+                schema::APPLICATION_ID,
+                schema::SCHEMA_VERSION,
+                schema::CREATE
+            ))
+            .map_err(err)?;
+        let mut stmt = self
+            .conn()
+            .prepare("INSERT INTO meta (key, value) VALUES (?1, ?2)")
+            .map_err(err)?;
+        let version = schema::SCHEMA_VERSION.to_string();
+        for (key, value) in [
+            ("schema_version", version.as_str()),
+            ("policy", meta.policy.as_str()),
+            ("host", meta.host.as_str()),
+            ("fim_version", meta.fim_version.as_str()),
+            ("created", meta.created.as_str()),
+        ] {
+            stmt.execute([key, value]).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    pub fn insert(&mut self, entry: &Entry) -> Result<()> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(schema::INSERT_ENTRY)
+            .map_err(|e| db_error(&self.temp, e))?;
+        rows::insert(&mut stmt, entry).map_err(|e| db_error(&self.temp, e))
+    }
+
+    /// Commit, make the file durable, and rename it over the target.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let temp = self.temp.clone();
+        let err = |e| db_error(&temp, e);
+        let conn = self.conn.take().expect("finish runs once");
+        conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;")
+            .map_err(err)?;
+        conn.close().map_err(|(_, e)| err(e))?;
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| Error::io(p, e)
+        };
+        std::fs::File::open(&temp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&temp))?;
+        retire_sidecars(&self.target)?;
+        std::fs::rename(&temp, &self.target).map_err(io(&self.target))?;
+        if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for NewBaseline {
+    fn drop(&mut self) {
+        // Not finished: discard the partial file; the previous baseline is untouched.
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            let _ = std::fs::remove_file(&self.temp);
+            let _ = std::fs::remove_file(sidecar(&self.temp, "-journal"));
+        }
+    }
+}
+
+fn sidecar(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Before a new baseline replaces `target`, fold the old one's WAL into it and remove
+/// the WAL and shared-memory files: SQLite would otherwise replay a stale WAL onto the
+/// new database.
+fn retire_sidecars(target: &Path) -> Result<()> {
+    if regular_file_exists(target).unwrap_or(false) {
+        if let Ok(old) = Connection::open_with_flags(target, OpenFlags::SQLITE_OPEN_READ_WRITE) {
+            let _ = old.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+        }
+    }
+    for suffix in ["-wal", "-shm"] {
+        let path = sidecar(target, suffix);
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(Error::io(&path, e));
+            }
+        }
+    }
+    Ok(())
+}

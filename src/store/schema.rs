@@ -1,0 +1,65 @@
+//! The baseline's schema. `application_id` marks the file as a fim baseline and
+//! `user_version` is the schema version; both sit in the SQLite header, so a foreign
+//! or incompatible database is recognised before any table is read.
+
+/// "FIM1" in ASCII.
+pub const APPLICATION_ID: i64 = 0x4649_4D31;
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub const CREATE: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per monitored entry, keyed by the raw bytes of its absolute path.
+CREATE TABLE entries (
+    path     BLOB PRIMARY KEY,
+    type     INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mode     INTEGER NOT NULL,
+    uid      INTEGER NOT NULL,
+    gid      INTEGER NOT NULL,
+    mtime_s  INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_s  INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode    INTEGER NOT NULL,
+    nlink    INTEGER NOT NULL,
+    target   BLOB,
+    xattrs   BLOB,
+    blake3   BLOB
+) WITHOUT ROWID;
+
+-- Every event fim reported, as the JSON line it printed.
+CREATE TABLE events (
+    seq    INTEGER PRIMARY KEY,
+    id     TEXT NOT NULL UNIQUE,
+    ts_ms  INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    path   BLOB NOT NULL,
+    source TEXT NOT NULL,
+    json   TEXT NOT NULL
+);
+CREATE INDEX events_ts ON events (ts_ms);
+
+-- The audit trail of `fim accept`.
+CREATE TABLE accepts (
+    seq    INTEGER PRIMARY KEY,
+    ts     TEXT NOT NULL,
+    user   TEXT NOT NULL,
+    reason TEXT,
+    paths  TEXT NOT NULL,
+    count  INTEGER NOT NULL
+);
+";
+
+pub const META_KEYS: [&str; 5] = ["schema_version", "policy", "host", "fim_version", "created"];
+
+pub const INSERT_ENTRY: &str = "INSERT OR REPLACE INTO entries
+    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+pub const SELECT_ENTRIES: &str = "SELECT
+    path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3
+    FROM entries";
