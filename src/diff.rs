@@ -46,13 +46,15 @@ pub struct Finding {
     pub rule: Option<String>,
 }
 
-/// Compare the two observations of the entry at `path`. `None` when nothing
-/// reportable changed, or when the policy does not watch `path`.
+/// Compare the two observations of the entry at `path`, not comparing `masked`
+/// attributes besides those the policy ignores. `None` when nothing reportable
+/// changed, or when the policy does not watch `path`.
 pub fn diff(
     policy: &Policy,
     path: &[u8],
     old: Option<Attrs>,
     new: Option<Attrs>,
+    masked: AttrSet,
 ) -> Option<Finding> {
     let (watch, rel) = policy.watch_of(path)?;
     let (kind, changes) = match (&old, &new) {
@@ -65,7 +67,7 @@ pub fn diff(
         return None;
     }
     let verdict = policy.verdict(watch, rel, path, kind);
-    let changes = changes.without(verdict.ignore);
+    let changes = changes.without(verdict.ignore.union(masked));
     if kind == Kind::Modified && changes.is_empty() {
         return None;
     }
@@ -137,7 +139,7 @@ mod tests {
         #[test]
         fn identical_entries_never_differ(a in attrs_strategy()) {
             prop_assert!(changed(&a, &a).is_empty());
-            prop_assert_eq!(diff(&policy(""), b"/w/x", Some(a.clone()), Some(a)), None);
+            prop_assert_eq!(diff(&policy(""), b"/w/x", Some(a.clone()), Some(a), AttrSet::EMPTY), None);
         }
 
         #[test]
@@ -149,7 +151,7 @@ mod tests {
         fn a_modified_finding_lists_what_differs_minus_ignored(a in attrs_strategy(), b in attrs_strategy()) {
             let p = policy("ignore = [\"mtime\", \"ctime\"]\n");
             let expected = changed(&a, &b).without([Attr::Mtime, Attr::Ctime].into_iter().collect());
-            match diff(&p, b"/w/x", Some(a), Some(b)) {
+            match diff(&p, b"/w/x", Some(a), Some(b), AttrSet::EMPTY) {
                 None => prop_assert!(expected.is_empty()),
                 Some(f) => {
                     prop_assert_eq!(f.kind, Kind::Modified);
@@ -162,13 +164,13 @@ mod tests {
         #[test]
         fn ignoring_every_attribute_never_hides_new_or_deleted(a in attrs_strategy()) {
             let p = policy("ignore = [\"content\",\"size\",\"mode\",\"uid\",\"gid\",\"mtime\",\"ctime\",\"inode\",\"nlink\",\"type\",\"target\",\"xattrs\"]\n");
-            prop_assert_eq!(diff(&p, b"/w/x", None, Some(a.clone())).map(|f| f.kind), Some(Kind::New));
-            prop_assert_eq!(diff(&p, b"/w/x", Some(a.clone()), None).map(|f| f.kind), Some(Kind::Deleted));
+            prop_assert_eq!(diff(&p, b"/w/x", None, Some(a.clone()), AttrSet::EMPTY).map(|f| f.kind), Some(Kind::New));
+            prop_assert_eq!(diff(&p, b"/w/x", Some(a.clone()), None, AttrSet::EMPTY).map(|f| f.kind), Some(Kind::Deleted));
         }
 
         #[test]
         fn unwatched_paths_are_never_reported(a in attrs_strategy()) {
-            prop_assert_eq!(diff(&policy(""), b"/elsewhere/x", None, Some(a)), None);
+            prop_assert_eq!(diff(&policy(""), b"/elsewhere/x", None, Some(a), AttrSet::EMPTY), None);
         }
     }
 

@@ -8,6 +8,7 @@ use crate::diff::{diff, Finding};
 use crate::error::Result;
 use crate::event::{hostname, Event, Source};
 use crate::exit;
+use crate::fs::AttrSet;
 use crate::policy::Policy;
 use crate::sink::{Format, Output};
 use crate::store::{own_files, Baseline};
@@ -34,7 +35,8 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         Some(known.len() as u64),
         |entry| {
             let old = known.remove(&entry.path);
-            findings.extend(diff(&policy, &entry.path, old, Some(entry.attrs)));
+            let masked = skip.masked(&entry.path);
+            findings.extend(diff(&policy, &entry.path, old, Some(entry.attrs), masked));
             Ok(())
         },
     )?;
@@ -42,7 +44,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     // policy no longer watches it or it sits in a directory that could not be listed.
     for (path, attrs) in known {
         if policy.monitors(&path) && !skip.contains(&path) && !report.unseen(&path) {
-            findings.extend(diff(&policy, &path, Some(attrs), None));
+            findings.extend(diff(&policy, &path, Some(attrs), None, AttrSet::EMPTY));
         }
     }
     findings.sort_by(|a, b| a.path.cmp(&b.path));
@@ -81,8 +83,9 @@ fn summary(events: &[Event]) -> String {
     }
     let count = |kind| events.iter().filter(|e| e.kind == kind).count();
     format!(
-        "{} differences: {} new, {} modified, {} deleted",
+        "{} difference{}: {} new, {} modified, {} deleted",
         events.len(),
+        if events.len() == 1 { "" } else { "s" },
         count(Kind::New),
         count(Kind::Modified),
         count(Kind::Deleted)

@@ -7,7 +7,7 @@ mod walk;
 
 use std::sync::mpsc::sync_channel;
 
-use crate::fs::Entry;
+use crate::fs::{Attr, AttrSet, Entry};
 use crate::policy::Policy;
 
 /// What the scan reports, in no particular order.
@@ -29,15 +29,33 @@ pub enum Found {
 #[derive(Debug, Default, Clone)]
 pub struct Skip {
     paths: Vec<Vec<u8>>,
+    /// Directories holding those files: creating and removing a WAL changes their
+    /// mtime, ctime and size, which says nothing about an intruder.
+    parents: Vec<Vec<u8>>,
 }
 
 impl Skip {
     pub fn new(paths: Vec<Vec<u8>>) -> Self {
-        Skip { paths }
+        let mut parents: Vec<Vec<u8>> = paths
+            .iter()
+            .filter_map(|p| crate::fs::path::split_parent(p).map(|(dir, _)| dir.to_vec()))
+            .collect();
+        parents.sort();
+        parents.dedup();
+        Skip { paths, parents }
     }
 
     pub fn contains(&self, path: &[u8]) -> bool {
         self.paths.iter().any(|p| p == path)
+    }
+
+    /// Attributes not to compare for `path` because the skipped files change them.
+    pub fn masked(&self, path: &[u8]) -> AttrSet {
+        if self.parents.iter().any(|p| p == path) {
+            [Attr::Mtime, Attr::Ctime, Attr::Size].into_iter().collect()
+        } else {
+            AttrSet::EMPTY
+        }
     }
 }
 

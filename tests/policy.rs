@@ -1,0 +1,226 @@
+//! Policies: exclusions, rules, kinds, ignores, and precise errors.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+#[test]
+fn excluded_subtree_and_globs_are_not_monitored() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("cache/pages")).unwrap();
+    fs::write(env.path("cache/pages/a.html"), "cached").unwrap();
+    env.init_with_policy("[[watch]]\npath = \"ROOT\"\nexclude = [\"cache/**\", \"**/*.log\"]\n");
+    fs::write(env.path("cache/pages/a.html"), "recached").unwrap();
+    fs::write(env.path("cache/new.html"), "new").unwrap();
+    fs::write(env.path("sub/deeper/error.log"), "log").unwrap();
+    fs::write(env.path("sub/error.log.php"), "<?php").unwrap();
+    let events = env.verify();
+    let paths: Vec<&str> = events.iter().map(|e| e["path"].as_str().unwrap()).collect();
+    assert!(paths.iter().all(|p| !p.contains("/cache")), "{paths:?}");
+    assert!(paths.iter().all(|p| !p.ends_with(".log")), "{paths:?}");
+    // The glob's `*` matched the name only; a look-alike is still reported.
+    assert_eq!(
+        event_for(&events, &env.path("sub/error.log.php"))["kind"],
+        "new"
+    );
+    // The baseline holds nothing from the excluded folder.
+    let out = env.fim(&["events"]);
+    assert!(!out.stdout.contains("cache/pages"));
+}
+
+#[test]
+fn first_matching_rule_sets_rule_and_severity_and_kinds_filter() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("uploads")).unwrap();
+    fs::write(env.path("uploads/old.php"), "<?php // legacy").unwrap();
+    env.init_with_policy(
+        r#"default_severity = "low"
+[[watch]]
+path = "ROOT"
+
+[[rule]]
+name = "upload-code"
+paths = ["uploads/**/*.php", "uploads/*.php"]
+kinds = ["new"]
+severity = "critical"
+
+[[rule]]
+name = "code"
+paths = ["**/*.php", "*.php"]
+severity = "high"
+"#,
+    );
+    fs::write(env.path("uploads/shell.php"), "<?php system($_GET[0]);").unwrap();
+    fs::write(env.path("uploads/old.php"), "<?php // edited").unwrap();
+    fs::write(env.path("style.css"), "changed").unwrap();
+    let events = env.verify();
+    let new = event_for(&events, &env.path("uploads/shell.php"));
+    assert_eq!(
+        (new["rule"].as_str(), new["severity"].as_str()),
+        (Some("upload-code"), Some("critical"))
+    );
+    // A kinds = ["new"] rule never decides a modification.
+    let modified = event_for(&events, &env.path("uploads/old.php"));
+    assert_eq!(
+        (modified["rule"].as_str(), modified["severity"].as_str()),
+        (Some("code"), Some("high"))
+    );
+    let css = event_for(&events, &env.path("style.css"));
+    assert!(css["rule"].is_null());
+    assert_eq!(css["severity"], "low");
+}
+
+#[test]
+fn rule_and_watch_ignores_silence_only_those_attributes() {
+    let env = Env::new();
+    env.init_with_policy(
+        r#"[[watch]]
+path = "ROOT"
+ignore = ["nlink"]
+
+[[rule]]
+name = "touch-is-fine"
+paths = ["*.php"]
+ignore = ["mtime", "ctime"]
+"#,
+    );
+    // touch: mtime and ctime only -> silenced for *.php, reported for the css.
+    let now = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    for rel in ["index.php", "style.css"] {
+        fs::File::options()
+            .write(true)
+            .open(env.path(rel))
+            .unwrap()
+            .set_modified(now)
+            .unwrap();
+    }
+    fs::hard_link(env.path("sub/page.html"), env.base.join("link")).unwrap();
+    let events = env.verify();
+    let files = non_dir_events(&events);
+    assert_eq!(files.len(), 2, "{events:#?}");
+    assert_eq!(
+        changes(event_for(&events, &env.path("style.css"))),
+        ["mtime", "ctime"]
+    );
+    // nlink ignored for the whole watch; the hardlink's ctime change remains.
+    assert_eq!(
+        changes(event_for(&events, &env.path("sub/page.html"))),
+        ["ctime"]
+    );
+    // A content change under the rule is still reported, without the ignored attributes.
+    fs::write(env.path("index.php"), "<?php evil();").unwrap();
+    let events = env.verify();
+    let c = changes(event_for(&events, &env.path("index.php")));
+    assert!(
+        c.contains(&"content") && !c.contains(&"mtime") && !c.contains(&"ctime"),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn policy_errors_name_the_file_and_line_and_exit_2() {
+    let env = Env::new();
+    let cases = [
+        ("[[watch]]\npath = \"ROOT\"\nexclud = [\"x\"]\n", ":3:", "exclud"),
+        ("[[watch]]\npath = \"relative/www\"\n", ":2:", "not absolute"),
+        ("[[watch]]\npath = \"ROOT\"\n\n[[rule]]\nname = \"r\"\npaths = [\"a/[bad\"]\n", ":6:", "glob"),
+        ("[[watch]]\npath = \"ROOT\"\nignore = [\"atime\"]\n", ":3:", "atime"),
+        ("default_severity = \"urgent\"\n[[watch]]\npath = \"ROOT\"\n", ":1:", "urgent"),
+        ("[[watch]]\npath = \"ROOT\"\n[[rule]]\nname = \"r\"\npaths = [\"*\"]\nkinds = [\"changed\"]\n", ":6:", "changed"),
+        ("[[watch]\npath = \"ROOT\"\n", ":1:", ""),
+        ("default_severity = \"low\"\n", ":1:", "watch"),
+    ];
+    for (text, line, word) in cases {
+        let policy = env.write_policy(text);
+        let run = env.fim(&["init", "--policy", policy.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
+        let msg = run.stderr.trim();
+        assert_eq!(msg.lines().count(), 1, "one line: {msg}");
+        assert!(
+            msg.contains(&format!("{}{line}", policy.display())),
+            "{text} -> {msg}"
+        );
+        assert!(msg.contains(word), "{text} -> {msg}");
+        assert!(!env.db.exists(), "no baseline from a bad policy");
+    }
+}
+
+#[test]
+fn unreadable_policy_inputs_fail_cleanly() {
+    let env = Env::new();
+    let missing = env.base.join("missing.toml");
+    let run = env.fim(&["init", "--policy", missing.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("missing.toml"), "{}", run.stderr);
+    // A FIFO must never make fim hang.
+    let fifo = env.base.join("fifo.toml");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let run = env.fim(&["init", "--policy", fifo.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    let binary = env.base.join("bin.toml");
+    fs::write(&binary, b"[[watch]]\npath = \"/\xff\"\n").unwrap();
+    let run = env.fim(&["init", "--policy", binary.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("bin.toml:2"), "{}", run.stderr);
+}
+
+#[test]
+fn verify_policy_override_and_recorded_policy() {
+    let env = Env::new();
+    env.init();
+    fs::write(env.path("sub/debug.log"), "x").unwrap();
+    assert_eq!(env.verify().len(), 2); // the file and its directory
+    let policy =
+        env.write_policy("[[watch]]\npath = \"ROOT\"\nexclude = [\"**/*.log\", \"sub\"]\n");
+    let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
+fn nested_watches_use_their_own_settings() {
+    let env = Env::new();
+    env.init_with_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[watch]]\npath = \"ROOT/sub\"\nignore = [\"content\", \"size\", \"mtime\", \"ctime\"]\n",
+    );
+    fs::write(env.path("sub/page.html"), "rewritten page").unwrap();
+    fs::write(env.path("index.php"), "rewritten").unwrap();
+    let events = env.verify();
+    assert_eq!(non_dir_events(&events).len(), 1, "{events:#?}");
+    event_for(&events, &env.path("index.php"));
+}
+
+#[test]
+fn bundled_policies_parse() {
+    for entry in fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")).unwrap() {
+        let path = entry.unwrap().path();
+        let env = Env::new();
+        let text = fs::read_to_string(&path).unwrap();
+        // Point every watch at the temp tree so init works anywhere.
+        let text: String = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("path =") {
+                    format!("path = \"{}\"", env.root.display())
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = env.base.join("bundled.toml");
+        fs::write(&p, text).unwrap();
+        env.fim(&["init", "--policy", p.to_str().unwrap()])
+            .success();
+        assert!(env.verify().is_empty(), "{}", path.display());
+    }
+}
