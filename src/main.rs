@@ -23,9 +23,23 @@ fn main() -> ExitCode {
     let code = match fim::cmd::run(cli).map_err(anyhow::Error::from) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("fim: {err:#}");
+            eprintln!("fim: {}", one_line(&err));
             fim::exit::code_for(&err)
         }
     };
     ExitCode::from(code as u8)
+}
+
+/// The error and its causes on one line, each cause once (typed errors already name
+/// their cause in their message).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line.replace('\n', " ")
 }

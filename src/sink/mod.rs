@@ -26,14 +26,10 @@ impl Output {
     pub fn open(path: Option<&Path>, format: Format) -> Result<Output> {
         let (out, name): (Box<dyn Write>, PathBuf) = match path {
             None => (Box::new(io::stdout()), PathBuf::from("<stdout>")),
-            Some(path) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(path)
-                    .map_err(|e| Error::io(path, e))?;
-                (Box::new(file), path.to_path_buf())
-            }
+            Some(path) => (
+                Box::new(open_append(path).map_err(|e| Error::io(path, e))?),
+                path.to_path_buf(),
+            ),
         };
         Ok(Output { out, format, name })
     }
@@ -55,6 +51,20 @@ impl Output {
     pub fn format(&self) -> Format {
         self.format
     }
+}
+
+/// Open for appending without ever blocking: a FIFO with no reader is an error
+/// ("No such device or address"), not a hang. Writes then block as usual.
+fn open_append(path: &Path) -> io::Result<std::fs::File> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
+    Ok(file)
 }
 
 fn text_line(event: &Event) -> String {

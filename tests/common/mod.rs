@@ -167,3 +167,7 @@ pub fn changes(event: &Value) -> Vec<&str> {
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
