@@ -25,16 +25,25 @@ fn hasher(c: &mut Criterion) {
 
 fn entry(i: u64) -> Entry {
     Entry {
-        path: format!("/var/www/html/wp-content/plugins/plugin-{}/includes/file-{i}.php", i % 97)
-            .into_bytes(),
+        path: format!(
+            "/var/www/html/wp-content/plugins/plugin-{}/includes/file-{i}.php",
+            i % 97
+        )
+        .into_bytes(),
         attrs: Attrs {
             file_type: FileType::File,
             size: 4096 + i,
             mode: 0o644,
             uid: 33,
             gid: 33,
-            mtime: Timestamp { sec: 1_764_000_000, nsec: 123_456_789 },
-            ctime: Timestamp { sec: 1_764_000_000, nsec: 123_456_789 },
+            mtime: Timestamp {
+                sec: 1_764_000_000,
+                nsec: 123_456_789,
+            },
+            ctime: Timestamp {
+                sec: 1_764_000_000,
+                nsec: 123_456_789,
+            },
             inode: 1_000_000 + i,
             nlink: 1,
             target: None,
