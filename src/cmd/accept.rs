@@ -1,12 +1,13 @@
 //! `fim accept`: take the current state of paths (or everything) into the baseline.
 
 use super::verify::recorded_policy;
-use super::{scan_entries, Ui};
+use super::{scan_with_progress, warnings_note, Ui};
 use crate::cli::AcceptArgs;
 use crate::error::{Error, Result};
 use crate::event::format_ts;
 use crate::exit;
 use crate::fs::path as bpath;
+use crate::scan::Target;
 use crate::store::{own_files, Audit, Baseline};
 
 pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
@@ -48,27 +49,30 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
             Some(s) => s.iter().map(|p| bpath::lossy(p).into_owned()).collect(),
         },
     };
-    let mut report = None;
+    let targets: Option<Vec<Target>> = scopes.as_ref().map(|scopes| {
+        scopes
+            .iter()
+            .map(|path| Target {
+                path: path.clone(),
+                recursive: true,
+            })
+            .collect()
+    });
+    let mut scanned = None;
     let written = baseline.accept(scopes.as_deref(), &audit, |put| {
-        report = Some(scan_entries(
-            ui,
-            "accept",
-            &policy,
-            &skip,
-            scopes.as_deref(),
-            None,
-            put,
+        let targets = targets.as_deref();
+        scanned = Some(scan_with_progress(
+            ui, "accept", &policy, &skip, targets, put,
         )?);
         Ok(())
     })?;
-    if let Some(report) = report {
-        report.finish(
-            "accept",
-            &format!(
-                "; {written} entries taken into the baseline by {}",
-                audit.user
-            ),
+    if let Some((progress, summary)) = scanned {
+        let note = warnings_note(&summary);
+        let taken = format!(
+            "{written} entries taken into the baseline by {}",
+            audit.user
         );
+        progress.finish("accept", &format!("{note}; {taken}"));
     }
     Ok(exit::CLEAN)
 }

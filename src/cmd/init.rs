@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{scan_entries, Ui};
+use super::{scan_with_progress, warnings_note, Ui};
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::event::{format_ts, hostname};
@@ -29,11 +29,12 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     };
     let mut baseline = NewBaseline::create(db, args.force, &meta)?;
     let skip = own_files(db);
-    let report = scan_entries(ui, "init", &policy, &skip, None, None, |entry| {
+    let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
         baseline.insert(&entry)
     })?;
     let written = baseline.finish()?;
-    report.finish("init", &format!("; baseline {}", written.display()));
+    let note = warnings_note(&summary);
+    progress.finish("init", &format!("{note}; baseline {}", written.display()));
     Ok(exit::CLEAN)
 }
 

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::fs::Entry;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::scan::{self, Found, Skip};
+use crate::scan::{scan_entries, ScanSummary, Skip, Target};
 
 /// Run the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -30,61 +30,30 @@ struct Ui {
     quiet: bool,
 }
 
-/// What a scan saw besides its entries.
-struct ScanReport {
-    progress: Progress,
-    warnings: u64,
-    /// Directories that could not be listed.
-    incomplete: Vec<Vec<u8>>,
-}
-
-impl ScanReport {
-    /// Is `path` inside a directory the scan could not list (so its absence proves nothing)?
-    fn unseen(&self, path: &[u8]) -> bool {
-        self.incomplete
-            .iter()
-            .any(|dir| path != &dir[..] && crate::fs::path::relative(path, dir).is_some())
-    }
-
-    fn finish(&self, verb: &str, suffix: &str) {
-        let warned = match self.warnings {
-            0 => String::new(),
-            n => format!("; {n} warnings"),
-        };
-        self.progress.finish(verb, &format!("{warned}{suffix}"));
-    }
-}
-
-/// Scan with a progress bar, logging warnings, handing each entry to `on_entry`.
-fn scan_entries(
+/// Scan with a progress bar, handing each entry to `on_entry`; returns the progress
+/// (for the summary line) and what the scan saw besides entries.
+fn scan_with_progress(
     ui: Ui,
     verb: &str,
     policy: &Policy,
     skip: &Skip,
-    targets: Option<&[Vec<u8>]>,
-    expected: Option<u64>,
+    targets: Option<&[Target]>,
     mut on_entry: impl FnMut(Entry) -> Result<()>,
-) -> Result<ScanReport> {
-    let mut report = ScanReport {
-        progress: Progress::new(verb, expected, ui.quiet),
-        warnings: 0,
-        incomplete: Vec::new(),
-    };
-    scan::scan(policy, skip, targets, |found| {
-        match found {
-            Found::Entry(entry) => {
-                report.progress.entry(&entry.attrs);
-                on_entry(entry)?;
-            }
-            Found::Warning { path, message } => {
-                report.warnings += 1;
-                tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
-            }
-            Found::Incomplete(path) => report.incomplete.push(path),
-        }
-        Ok(())
+) -> Result<(Progress, ScanSummary)> {
+    let mut progress = Progress::new(verb, None, ui.quiet);
+    let summary = scan_entries(policy, skip, targets, None, |entry| {
+        progress.entry(&entry.attrs);
+        on_entry(entry)
     })?;
-    Ok(report)
+    Ok((progress, summary))
+}
+
+/// "; N warnings" for the summary line, or nothing.
+fn warnings_note(summary: &ScanSummary) -> String {
+    match summary.warnings {
+        0 => String::new(),
+        n => format!("; {n} warnings"),
+    }
 }
 
 /// Many directories are open at once during a parallel walk: use the hard limit.

@@ -2,14 +2,14 @@
 
 use std::path::Path;
 
-use super::{scan_entries, Ui};
+use super::{warnings_note, Ui};
 use crate::cli::VerifyArgs;
-use crate::diff::{diff, Finding};
+use crate::compare::compare;
 use crate::error::Result;
 use crate::event::{hostname, Event, Source};
 use crate::exit;
-use crate::fs::AttrSet;
 use crate::policy::Policy;
+use crate::progress::Progress;
 use crate::sink::{Format, Output};
 use crate::store::{own_files, Baseline};
 
@@ -22,35 +22,21 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.output.as_deref(), args.format)?;
-    let mut known = baseline.load_entries()?;
-    let skip = own_files(db);
-
-    let mut findings: Vec<Finding> = Vec::new();
-    let report = scan_entries(
-        ui,
-        "verify",
-        &policy,
-        &skip,
-        None,
-        Some(known.len() as u64),
-        |entry| {
-            let old = known.remove(&entry.path);
-            let masked = skip.masked(&entry.path);
-            findings.extend(diff(&policy, &entry.path, old, Some(entry.attrs), masked));
-            Ok(())
-        },
-    )?;
-    // What the baseline has and the scan did not find is deleted, unless the current
-    // policy no longer watches it or it sits in a directory that could not be listed.
-    for (path, attrs) in known {
-        if policy.monitors(&path) && !skip.contains(&path) && !report.unseen(&path) {
-            findings.extend(diff(&policy, &path, Some(attrs), None, AttrSet::EMPTY));
-        }
+    let known = baseline.load_entries()?;
+    let mut skip = own_files(db);
+    if let Some(out) = &args.output {
+        skip.add_file(out);
     }
-    findings.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let mut progress = Progress::new("verify", Some(known.len() as u64), ui.quiet);
+    let comparison = compare(&policy, &skip, &known, None, None, |attrs| {
+        progress.entry(attrs)
+    })?;
+    drop(known);
 
     let host = hostname();
-    let events: Vec<Event> = findings
+    let events: Vec<Event> = comparison
+        .findings
         .into_iter()
         .map(|f| Event::from_finding(f, Source::Verify, &host))
         .collect();
@@ -62,7 +48,8 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     if output.format() == Format::Text {
         output.write_line(&summary)?;
     }
-    report.finish("verify", &format!("; {summary}"));
+    let note = warnings_note(&comparison.summary);
+    progress.finish("verify", &format!("{note}; {summary}"));
     Ok(if events.is_empty() {
         exit::CLEAN
     } else {

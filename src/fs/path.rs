@@ -43,6 +43,17 @@ pub fn relative<'a>(path: &'a [u8], root: &[u8]) -> Option<&'a [u8]> {
     }
 }
 
+/// The byte range `[start, end)` holding every path strictly below `dir`: from `dir/`
+/// up to `dir0` ('0' follows '/'), so a subtree is one range scan in byte order.
+pub fn subtree_bounds(dir: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let start = join(dir, b"");
+    let mut end = start.clone();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    (start, end)
+}
+
 /// Split an absolute path into its parent directory and final name; `None` for `/`.
 pub fn split_parent(path: &[u8]) -> Option<(&[u8], &[u8])> {
     let cut = path.iter().rposition(|b| *b == b'/')?;

@@ -45,6 +45,17 @@ impl Skip {
         Skip { paths, parents }
     }
 
+    /// Also skip the file at `path` (such as the event log fim appends to: reporting
+    /// it would report each report). The folder holding it is not masked.
+    pub fn add_file(&mut self, path: &std::path::Path) {
+        if let Ok(abs) = crate::fs::path::absolute(path) {
+            self.paths.push(crate::fs::path::bytes(&abs).to_vec());
+        }
+        if let Ok(real) = path.canonicalize() {
+            self.paths.push(crate::fs::path::bytes(&real).to_vec());
+        }
+    }
+
     pub fn contains(&self, path: &[u8]) -> bool {
         self.paths.iter().any(|p| p == path)
     }
@@ -59,35 +70,60 @@ impl Skip {
     }
 }
 
+/// Something to scan: an entry and, when `recursive`, everything below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub path: Vec<u8>,
+    pub recursive: bool,
+}
+
+/// Called with each directory's open descriptor and path before it is listed, so that
+/// whatever is created in it afterwards is noticed by the caller (the watch daemon
+/// places its inotify watch there) and whatever was there before is listed.
+pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
+
 /// How many findings may wait for the consumer before the walk pauses: bounds memory
 /// when the consumer (the database) is slower than the hashing.
 const QUEUE: usize = 8192;
 
-/// Scan `targets` (absolute paths inside the policy's watches; every watch root when
-/// `None`) and hand each finding to `consume`. The first error from `consume` stops
-/// the scan and is returned.
+/// Scan `targets` (paths inside the policy's watches; every watch root when `None`)
+/// and hand each finding to `consume`. The first error from `consume` stops the scan
+/// and is returned.
 pub fn scan<E>(
     policy: &Policy,
     skip: &Skip,
-    targets: Option<&[Vec<u8>]>,
+    targets: Option<&[Target]>,
+    on_dir: Option<DirHook<'_>>,
     mut consume: impl FnMut(Found) -> Result<(), E>,
 ) -> Result<(), E> {
     let starts: Vec<_> = match targets {
-        None => policy.watches.iter().map(|w| (w, w.root.clone())).collect(),
-        Some(paths) => paths
+        None => policy
+            .watches
             .iter()
-            .filter(|p| policy.monitors(p) && !skip.contains(p))
-            .filter_map(|p| policy.watch_of(p).map(|(w, _)| (w, p.clone())))
+            .map(|w| (w, w.root.clone(), true))
+            .collect(),
+        Some(targets) => targets
+            .iter()
+            .filter(|t| policy.monitors(&t.path) && !skip.contains(&t.path))
+            .filter_map(|t| {
+                let (watch, _) = policy.watch_of(&t.path)?;
+                Some((watch, t.path.clone(), t.recursive))
+            })
             .collect(),
     };
     std::thread::scope(|threads| {
         let (tx, rx) = sync_channel(QUEUE);
         threads.spawn(move || {
-            let walker = walk::Walker { policy, skip, tx };
+            let walker = walk::Walker {
+                policy,
+                skip,
+                on_dir,
+                tx,
+            };
             let walker = &walker;
             rayon::scope(|s| {
-                for (watch, path) in starts {
-                    s.spawn(move |s| walker.walk_from(s, watch, path));
+                for (watch, path, recursive) in starts {
+                    s.spawn(move |s| walker.walk_from(s, watch, path, recursive));
                 }
             });
         });
@@ -96,4 +132,45 @@ pub fn scan<E>(
         }
         Ok(())
     })
+}
+
+/// What a scan saw besides its entries.
+#[derive(Debug, Default)]
+pub struct ScanSummary {
+    pub warnings: u64,
+    /// Directories that could not be listed.
+    pub incomplete: Vec<Vec<u8>>,
+}
+
+impl ScanSummary {
+    /// Is `path` inside a directory the scan could not list (so its absence proves nothing)?
+    pub fn unseen(&self, path: &[u8]) -> bool {
+        self.incomplete
+            .iter()
+            .any(|dir| path != &dir[..] && crate::fs::path::relative(path, dir).is_some())
+    }
+}
+
+/// `scan`, delivering only the entries: warnings are logged and counted, directories
+/// that could not be listed are collected.
+pub fn scan_entries<E>(
+    policy: &Policy,
+    skip: &Skip,
+    targets: Option<&[Target]>,
+    on_dir: Option<DirHook<'_>>,
+    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
+) -> Result<ScanSummary, E> {
+    let mut summary = ScanSummary::default();
+    scan(policy, skip, targets, on_dir, |found| {
+        match found {
+            Found::Entry(entry) => on_entry(entry)?,
+            Found::Warning { path, message } => {
+                summary.warnings += 1;
+                tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
+            }
+            Found::Incomplete(path) => summary.incomplete.push(path),
+        }
+        Ok(())
+    })?;
+    Ok(summary)
 }

@@ -16,7 +16,7 @@ use rustix::fs::{Dir, FileType as DType};
 use rustix::io::Errno;
 
 use super::hasher::{hash_stable, Hashed};
-use super::{Found, Skip};
+use super::{DirHook, Found, Skip};
 use crate::fs::open::{self, attrs_from_stat};
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry, FileType};
@@ -25,6 +25,7 @@ use crate::policy::{Policy, Watch};
 pub(super) struct Walker<'a> {
     pub policy: &'a Policy,
     pub skip: &'a Skip,
+    pub on_dir: Option<DirHook<'a>>,
     pub tx: SyncSender<Found>,
 }
 
@@ -33,12 +34,18 @@ type Parent = Arc<Dir>;
 
 impl<'a> Walker<'a> {
     /// Visit the entry at `path` (a watch root or a path below it) and, when it is a
-    /// directory, everything below it that the policy monitors.
-    pub fn walk_from<'s>(&'s self, scope: &rayon::Scope<'s>, watch: &'s Watch, path: Vec<u8>) {
+    /// directory and `recursive`, everything below it that the policy monitors.
+    pub fn walk_from<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        watch: &'s Watch,
+        path: Vec<u8>,
+        recursive: bool,
+    ) {
         let Some((parent_path, name)) = bpath::split_parent(&path) else {
             // Watching `/` itself: it has no parent to open it from.
             match open::open_dir_path(b"/") {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, recursive),
                 Err(e) => self.incomplete(path, format!("cannot open: {e}")),
             }
             return;
@@ -52,7 +59,8 @@ impl<'a> Walker<'a> {
                     Ok(dir) => Arc::new(dir),
                     Err(e) => return self.incomplete(path, format!("cannot read parent: {e}")),
                 };
-                self.visit(scope, watch, &parent, name, path, DType::Unknown);
+                let hint = DType::Unknown;
+                self.visit(scope, watch, &parent, name, path, hint, recursive);
             }
             // The entry is gone, or an ancestor below the root is now a symlink (so the
             // path no longer exists inside the tree): nothing to record.
@@ -88,6 +96,7 @@ impl<'a> Walker<'a> {
         Ok(fd)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn visit<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
@@ -96,17 +105,18 @@ impl<'a> Walker<'a> {
         name: CString,
         path: Vec<u8>,
         hint: DType,
+        descend: bool,
     ) {
         let parent_fd = dir_fd(parent);
         match hint {
             DType::Directory | DType::Unknown => match open::open_dir_at(parent_fd, &name) {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, descend),
                 Err(e) if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-                    self.visit_file(scope, watch, parent_fd, &name, path)
+                    self.visit_file(scope, watch, parent_fd, &name, path, descend)
                 }
                 Err(e) => self.visit_unopened(parent_fd, &name, path, e),
             },
-            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path),
+            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path, descend),
             _ => self.visit_special(parent_fd, &name, path),
         }
     }
@@ -118,6 +128,7 @@ impl<'a> Walker<'a> {
         parent: BorrowedFd<'_>,
         name: &CStr,
         path: Vec<u8>,
+        descend: bool,
     ) {
         let fd = match open::open_file_at(parent, name) {
             Ok(fd) => fd,
@@ -130,7 +141,7 @@ impl<'a> Walker<'a> {
         match FileType::from_mode(stat.st_mode) {
             Some(FileType::File) => {}
             // Replaced by a directory since it was listed: walk what is there now.
-            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path),
+            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path, descend),
             // A FIFO, socket or device: recorded, never read.
             _ => return self.visit_special(parent, name, path),
         }
@@ -167,6 +178,7 @@ impl<'a> Walker<'a> {
         watch: &'s Watch,
         fd: OwnedFd,
         path: Vec<u8>,
+        descend: bool,
     ) {
         let stat = match open::stat_fd(&fd) {
             Ok(st) => st,
@@ -176,6 +188,12 @@ impl<'a> Walker<'a> {
         if let Some(mut attrs) = attrs_from_stat(&stat) {
             attrs.xattrs = self.xattrs_or_warn(&path, xattrs);
             self.emit(path.clone(), attrs);
+        }
+        if !descend {
+            return;
+        }
+        if let Some(on_dir) = self.on_dir {
+            on_dir(fd.as_fd(), &path);
         }
         let mut dir = match Dir::new(fd) {
             Ok(dir) => dir,
@@ -212,11 +230,13 @@ impl<'a> Walker<'a> {
         let dir: Parent = Arc::new(dir);
         for (name, child) in subdirs {
             let dir = Arc::clone(&dir);
-            scope.spawn(move |scope| self.visit(scope, watch, &dir, name, child, DType::Directory));
+            scope.spawn(move |scope| {
+                self.visit(scope, watch, &dir, name, child, DType::Directory, true)
+            });
         }
-        others
-            .into_par_iter()
-            .for_each(|(name, child, hint)| self.visit(scope, watch, &dir, name, child, hint));
+        others.into_par_iter().for_each(|(name, child, hint)| {
+            self.visit(scope, watch, &dir, name, child, hint, true)
+        });
     }
 
     /// Record a symlink, FIFO, socket or device from `lstat`, never opening it.

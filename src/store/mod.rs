@@ -7,16 +7,16 @@
 mod rows;
 mod schema;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 
+use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
-use crate::fs::{Attrs, Entry};
+use crate::fs::Entry;
 use crate::policy::Kind;
 use crate::scan::Skip;
 
@@ -176,13 +176,13 @@ impl Baseline {
     }
 
     /// Every baseline entry, by path.
-    pub fn load_entries(&self) -> Result<HashMap<Vec<u8>, Attrs>> {
+    pub fn load_entries(&self) -> Result<State> {
         let mut stmt = self
             .conn
             .prepare(schema::SELECT_ENTRIES)
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut out = HashMap::new();
+        let mut out = State::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let entry = rows::read(row)
                 .map_err(|e| self.err(e))?
@@ -262,13 +262,8 @@ impl Baseline {
             }
             Some(scopes) => {
                 for scope in scopes {
-                    // The entry itself and everything below it: `scope/` up to `scope0`
-                    // ('0' follows '/') in byte order.
-                    let below = bpath::join(scope, b"");
-                    let mut end = below.clone();
-                    if let Some(last) = end.last_mut() {
-                        *last += 1;
-                    }
+                    // The entry itself and everything below it.
+                    let (below, end) = bpath::subtree_bounds(scope);
                     tx.execute(
                         "DELETE FROM entries WHERE path = ?1 OR (path >= ?2 AND path < ?3)",
                         params![scope, below, end],
