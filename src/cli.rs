@@ -64,6 +64,17 @@ pub enum Command {
         fim accept --db baselines/www.db --reason 'release 2026-11' --all")]
     Accept(AcceptArgs),
 
+    /// Daemon: report every change under the watched trees as it happens.
+    #[command(
+        after_help = "At start, the trees are compared with the last state the daemon observed \
+        (changes made while it was down are reported), then READY=1 is sent to $NOTIFY_SOCKET. \
+        SIGHUP reloads the policy; SIGTERM or SIGINT stop it (exit 0).\n\n\
+        Examples:\n  \
+        fim watch --db baselines/www.db\n  \
+        fim watch --db /var/lib/fim/fim.db --output /var/log/fim/events.jsonl"
+    )]
+    Watch(WatchArgs),
+
     /// Print the recorded event history as JSON Lines.
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
@@ -106,6 +117,20 @@ pub struct VerifyArgs {
     /// jsonl: one JSON event per line; text: a report for humans.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Use this policy instead of the one recorded in the baseline (reread on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Append events to FILE instead of writing them to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -16,5 +16,6 @@ pub mod progress;
 pub mod scan;
 pub mod sink;
 pub mod store;
+pub mod watch;
 
 pub use error::{Error, Result};

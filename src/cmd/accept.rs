@@ -1,6 +1,5 @@
 //! `fim accept`: take the current state of paths (or everything) into the baseline.
 
-use super::verify::recorded_policy;
 use super::{scan_with_progress, warnings_note, Ui};
 use crate::cli::AcceptArgs;
 use crate::error::{Error, Result};
@@ -13,7 +12,7 @@ use crate::store::{own_files, Audit, Baseline};
 pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
     let mut baseline = Baseline::open(db)?;
-    let policy = recorded_policy(&baseline)?;
+    let policy = baseline.recorded_policy()?;
     let skip = own_files(db);
 
     let scopes: Option<Vec<Vec<u8>>> = if args.all {

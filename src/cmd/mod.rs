@@ -5,6 +5,7 @@ mod accept;
 mod events;
 mod init;
 mod verify;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Init(args) => init::run(&args, ui)?,
         Command::Verify(args) => verify::run(&args, ui)?,
         Command::Accept(args) => accept::run(&args, ui)?,
+        Command::Watch(args) => watch::run(&args)?,
         Command::Events(args) => events::run(&args)?,
     })
 }

@@ -1,7 +1,5 @@
 //! `fim verify`: rehash everything and compare with the baseline.
 
-use std::path::Path;
-
 use super::{warnings_note, Ui};
 use crate::cli::VerifyArgs;
 use crate::compare::compare;
@@ -18,7 +16,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let mut baseline = Baseline::open(db)?;
     let policy = match &args.policy {
         Some(path) => Policy::load(path)?,
-        None => recorded_policy(&baseline)?,
+        None => baseline.recorded_policy()?,
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.output.as_deref(), args.format)?;
@@ -55,12 +53,6 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     } else {
         exit::DIFFERENCES
     })
-}
-
-/// The policy recorded in the baseline; an error in it is reported against the baseline.
-pub fn recorded_policy(baseline: &Baseline) -> Result<Policy> {
-    let origin = format!("{} (recorded policy)", baseline.path().display());
-    Policy::parse(&baseline.meta()?.policy, Path::new(&origin))
 }
 
 fn summary(events: &[Event]) -> String {

@@ -6,6 +6,7 @@ pub mod matcher;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -66,6 +67,7 @@ impl fmt::Display for Kind {
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
     default_severity: Option<Severity>,
+    rescan_interval: Option<Spanned<String>>,
     #[serde(default)]
     watch: Vec<RawWatch>,
     #[serde(default)]
@@ -132,9 +134,14 @@ pub struct Policy {
     /// The policy exactly as written; recorded in the baseline.
     pub text: String,
     pub default_severity: Severity,
+    /// How often `fim watch` rescans everything as a safety net for what inotify cannot
+    /// see (another mount namespace, a bind mount, the raw device); `None` disables it.
+    pub rescan_interval: Option<Duration>,
     pub watches: Vec<Watch>,
     pub rules: Vec<Rule>,
 }
+
+const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
 
 /// The largest policy file fim reads; a policy is a few kilobytes.
 const MAX_POLICY_BYTES: u64 = 4 << 20;
@@ -215,6 +222,18 @@ impl Policy {
         }
 
         let default_severity = raw.default_severity.unwrap_or(Severity::Medium);
+        let rescan_interval = match &raw.rescan_interval {
+            None => Some(DEFAULT_RESCAN),
+            Some(text) => {
+                let every = humantime::parse_duration(text.get_ref()).map_err(|e| {
+                    fail(
+                        text.span().start,
+                        format!("rescan_interval {:?}: {e} (write e.g. \"1h\", \"30m\", \"0s\" to disable)", text.get_ref()),
+                    )
+                })?;
+                (!every.is_zero()).then_some(every)
+            }
+        };
         let mut rules = Vec::with_capacity(raw.rule.len());
         for r in &raw.rule {
             if r.name.get_ref().trim().is_empty() {
@@ -238,6 +257,7 @@ impl Policy {
         Ok(Policy {
             text: text.to_owned(),
             default_severity,
+            rescan_interval,
             watches,
             rules,
         })

@@ -10,14 +10,15 @@ mod schema;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
+use schema::Rows;
 
 use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
-use crate::fs::Entry;
-use crate::policy::Kind;
+use crate::fs::{Attrs, Entry};
+use crate::policy::{Kind, Policy};
 use crate::scan::Skip;
 
 /// What a baseline says about itself.
@@ -164,6 +165,13 @@ impl Baseline {
         })
     }
 
+    /// The policy recorded in the baseline; an error in it is reported against the
+    /// baseline.
+    pub fn recorded_policy(&self) -> Result<Policy> {
+        let origin = format!("{} (recorded policy)", self.path.display());
+        Policy::parse(&self.meta()?.policy, Path::new(&origin))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -177,10 +185,36 @@ impl Baseline {
 
     /// Every baseline entry, by path.
     pub fn load_entries(&self) -> Result<State> {
-        let mut stmt = self
+        self.load(Rows::Entries)
+    }
+
+    /// The watch daemon's last observed state; on its first start on this baseline,
+    /// the baseline itself (copied, so later changes compare with it).
+    pub fn load_observed(&mut self) -> Result<State> {
+        let started: i64 = self
             .conn
-            .prepare(schema::SELECT_ENTRIES)
+            .query_row(
+                "SELECT count(*) FROM meta WHERE key = 'observed_since'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))?;
+        if started == 0 {
+            self.conn
+                .execute_batch(
+                    "BEGIN;
+                     DELETE FROM observed;
+                     INSERT INTO observed SELECT * FROM entries;
+                     INSERT INTO meta (key, value) VALUES ('observed_since', datetime('now'));
+                     COMMIT;",
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        self.load(Rows::Observed)
+    }
+
+    fn load(&self, rows: Rows) -> Result<State> {
+        let mut stmt = self.conn.prepare(rows.select()).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut out = State::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
@@ -194,29 +228,66 @@ impl Baseline {
 
     /// Append events to the history, in one transaction.
     pub fn record_events(&mut self, events: &[Event]) -> Result<()> {
+        self.record(events, &[])
+    }
+
+    /// Append events and apply observations to the watch daemon's observed state, in
+    /// one transaction: the history and the state it was computed from never disagree.
+    pub fn record(
+        &mut self,
+        events: &[Event],
+        observed: &[(Vec<u8>, Option<Attrs>)],
+    ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
         {
-            let mut stmt = tx
-                .prepare(
+            let mut insert_event = tx
+                .prepare_cached(
                     "INSERT INTO events (id, ts_ms, kind, path, source, json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )
                 .map_err(err)?;
             for event in events {
-                stmt.execute(params![
-                    event.id,
-                    event.ts_ms(),
-                    event.kind.as_str(),
-                    event.path_bytes(),
-                    event.source.as_str(),
-                    event.to_json(),
-                ])
+                insert_event
+                    .execute(params![
+                        event.id,
+                        event.ts_ms(),
+                        event.kind.as_str(),
+                        event.path_bytes(),
+                        event.source.as_str(),
+                        event.to_json(),
+                    ])
+                    .map_err(err)?;
+            }
+            let mut upsert = tx.prepare_cached(Rows::Observed.insert()).map_err(err)?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM observed WHERE path = ?1")
+                .map_err(err)?;
+            for (entry_path, attrs) in observed {
+                match attrs {
+                    Some(attrs) => rows::insert(
+                        &mut upsert,
+                        &Entry {
+                            path: entry_path.clone(),
+                            attrs: attrs.clone(),
+                        },
+                    ),
+                    None => delete.execute([entry_path]).map(drop),
+                }
                 .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
+    }
+
+    /// Make writes durable only at checkpoints rather than at every commit: the watch
+    /// daemon commits per event batch, and a lost tail after a power cut is re-reported
+    /// by the next start-up reconcile.
+    pub fn relax_sync(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(|e| self.err(e))
     }
 
     /// The recorded events matching `query`, oldest first, as (path bytes, JSON line).
@@ -306,7 +377,7 @@ fn insert_entries(
     fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
 ) -> Result<u64> {
     let mut stmt = tx
-        .prepare(schema::INSERT_ENTRY)
+        .prepare(Rows::Entries.insert())
         .map_err(|e| db_error(path, e))?;
     let mut written = 0u64;
     fill(&mut |entry| {
@@ -414,7 +485,7 @@ impl NewBaseline {
     pub fn insert(&mut self, entry: &Entry) -> Result<()> {
         let mut stmt = self
             .conn()
-            .prepare_cached(schema::INSERT_ENTRY)
+            .prepare_cached(Rows::Entries.insert())
             .map_err(|e| db_error(&self.temp, e))?;
         rows::insert(&mut stmt, entry).map_err(|e| db_error(&self.temp, e))
     }

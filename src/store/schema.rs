@@ -31,6 +31,26 @@ CREATE TABLE entries (
     blake3   BLOB
 ) WITHOUT ROWID;
 
+-- The last state `fim watch` observed (same columns): what the next change is
+-- compared with. Filled from `entries` when the daemon first starts on this baseline.
+CREATE TABLE observed (
+    path     BLOB PRIMARY KEY,
+    type     INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mode     INTEGER NOT NULL,
+    uid      INTEGER NOT NULL,
+    gid      INTEGER NOT NULL,
+    mtime_s  INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_s  INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode    INTEGER NOT NULL,
+    nlink    INTEGER NOT NULL,
+    target   BLOB,
+    xattrs   BLOB,
+    blake3   BLOB
+) WITHOUT ROWID;
+
 -- Every event fim reported, as the JSON line it printed.
 CREATE TABLE events (
     seq    INTEGER PRIMARY KEY,
@@ -56,10 +76,31 @@ CREATE TABLE accepts (
 
 pub const META_KEYS: [&str; 5] = ["schema_version", "policy", "host", "fim_version", "created"];
 
-pub const INSERT_ENTRY: &str = "INSERT OR REPLACE INTO entries
-    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+/// The two tables of entry rows.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows {
+    /// The baseline: changed only by `init` and `accept`.
+    Entries,
+    /// The watch daemon's last observed state.
+    Observed,
+}
 
-pub const SELECT_ENTRIES: &str = "SELECT
-    path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3
-    FROM entries";
+impl Rows {
+    pub fn insert(self) -> &'static str {
+        match self {
+            Rows::Entries => "INSERT OR REPLACE INTO entries
+    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            Rows::Observed => "INSERT OR REPLACE INTO observed
+    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        }
+    }
+
+    pub fn select(self) -> &'static str {
+        match self {
+            Rows::Entries => "SELECT path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3 FROM entries",
+            Rows::Observed => "SELECT path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3 FROM observed",
+        }
+    }
+}

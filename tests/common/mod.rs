@@ -171,3 +171,163 @@ pub fn blake3_hex(bytes: &[u8]) -> String {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// A running `fim watch`, with its stdout parsed line by line and a notify socket
+/// owned by the test.
+pub struct Daemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+    notify: std::os::unix::net::UnixDatagram,
+    pub seen: Vec<Value>,
+}
+
+impl Daemon {
+    /// Start `fim watch --db` (plus `args`) and wait for READY=1.
+    pub fn start(env: &Env, args: &[&str]) -> Daemon {
+        let socket = env.base.join(format!("notify-{}.sock", rand_suffix()));
+        let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fim"))
+            .args(["watch", "--db"])
+            .arg(&env.db)
+            .args(args)
+            .env("NOTIFY_SOCKET", &socket)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            child,
+            lines,
+            notify,
+            seen: Vec::new(),
+        };
+        daemon.wait_notify("READY=1");
+        daemon
+    }
+
+    fn wait_notify(&mut self, what: &str) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self
+                .notify
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("no {what} from fim watch: {e}"));
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == what)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Events printed so far (drains the pipe without waiting).
+    pub fn drain(&mut self) -> &[Value] {
+        while let Ok(v) = self.lines.try_recv() {
+            self.seen.push(v);
+        }
+        &self.seen
+    }
+
+    /// Wait (up to 10 s) until an event for `path` of `kind` has been printed; returns it.
+    pub fn expect(&mut self, kind: &str, path: &Path) -> Value {
+        let p = path.to_str().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(e) = self
+                .seen
+                .iter()
+                .find(|e| e["path"] == p && e["kind"] == kind)
+            {
+                return e.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => self.seen.push(v),
+                Err(_) => panic!("no {kind} event for {p}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// All events about `path` seen so far.
+    pub fn about(&mut self, path: &Path) -> Vec<Value> {
+        let p = path.to_str().unwrap().to_owned();
+        self.drain()
+            .iter()
+            .filter(|e| e["path"] == p.as_str())
+            .cloned()
+            .collect()
+    }
+
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// SIGTERM; returns the exit code and how long the daemon took to exit. The
+    /// remaining output is collected into `seen`.
+    pub fn stop(self) -> (i32, Duration, Vec<Value>) {
+        self.signal(rustix::process::Signal::TERM);
+        self.stop_after_signal()
+    }
+
+    /// Wait for the exit after a stopping signal was sent.
+    pub fn stop_after_signal(mut self) -> (i32, Duration, Vec<Value>) {
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                self.child.kill().unwrap();
+                panic!("fim watch did not stop");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let took = start.elapsed();
+        // The reader thread ends at EOF; collect what it still has.
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(v);
+        }
+        (
+            status.code().unwrap_or(-1),
+            took,
+            std::mem::take(&mut self.seen),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,319 @@
+//! `fim watch`: the real-time daemon. inotify → debounce → the same scan, hash and
+//! comparison as `verify` (`compare.rs`) → events. Changes are compared with the last
+//! observed state, kept in the baseline database, so each is reported once and a
+//! restart reports what changed while the daemon was down.
+
+mod debounce;
+mod inotify;
+mod readiness;
+mod signals;
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+
+use crate::compare::{compare, State};
+use crate::error::{Error, Result};
+use crate::event::{hostname, Event, Source};
+use crate::policy::Policy;
+use crate::scan::{Skip, Target};
+use crate::sink::{Format, Output};
+use crate::store::{own_files, Baseline};
+use debounce::Debouncer;
+use inotify::{Change, Watcher};
+use signals::Signals;
+
+/// While some directories cannot be watched (the inotify limit), they are covered by
+/// a rescan at least this often.
+const LIMITED_RESCAN: Duration = Duration::from_secs(60);
+
+pub struct Config {
+    pub db: PathBuf,
+    pub policy: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+}
+
+/// Run the daemon until SIGTERM or SIGINT.
+pub fn run(config: &Config) -> Result<()> {
+    let signals = Signals::install().map_err(|e| Error::io("<signal handlers>", e))?;
+    let mut daemon = Daemon::start(config)?;
+    // Watches are placed by the reconcile scan itself, before each directory is
+    // listed: nothing changed during start-up is lost.
+    daemon.look(None)?;
+    let status = daemon.status();
+    tracing::info!("ready: {status}");
+    readiness::ready(&status);
+    daemon.serve(&signals)
+}
+
+struct Daemon<'c> {
+    config: &'c Config,
+    baseline: Baseline,
+    policy: Policy,
+    skip: Skip,
+    observed: State,
+    watcher: Watcher,
+    debouncer: Debouncer,
+    output: Output,
+    host: String,
+    next_rescan: Option<Instant>,
+    limited: bool,
+    reported: u64,
+    overflows: u64,
+    last_status: String,
+}
+
+impl<'c> Daemon<'c> {
+    fn start(config: &'c Config) -> Result<Daemon<'c>> {
+        let mut baseline = Baseline::open(&config.db)?;
+        baseline.relax_sync()?;
+        let policy = match &config.policy {
+            Some(path) => Policy::load(path)?,
+            None => baseline.recorded_policy()?,
+        };
+        let output = Output::open(config.output.as_deref(), Format::Jsonl)?;
+        let mut skip = own_files(&config.db);
+        if let Some(out) = &config.output {
+            skip.add_file(out);
+        }
+        let observed = baseline.load_observed()?;
+        let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
+        let mut daemon = Daemon {
+            config,
+            baseline,
+            policy,
+            skip,
+            observed,
+            watcher,
+            debouncer: Debouncer::default(),
+            output,
+            host: hostname(),
+            next_rescan: None,
+            limited: false,
+            reported: 0,
+            overflows: 0,
+            last_status: String::new(),
+        };
+        daemon.schedule_rescan(Instant::now());
+        Ok(daemon)
+    }
+
+    fn rescan_interval(&self) -> Option<Duration> {
+        let every = self.policy.rescan_interval;
+        if self.limited {
+            Some(every.map_or(LIMITED_RESCAN, |e| e.min(LIMITED_RESCAN)))
+        } else {
+            every
+        }
+    }
+
+    fn schedule_rescan(&mut self, now: Instant) {
+        self.next_rescan = self.rescan_interval().map(|every| now + every);
+    }
+
+    /// The event loop.
+    fn serve(&mut self, signals: &Signals) -> Result<()> {
+        loop {
+            if signals.stop_requested() {
+                // Every change already noticed is looked at and written before exit.
+                if let Some(targets) = self.debouncer.take_due(Instant::now(), true) {
+                    self.look_logged(targets.as_deref());
+                }
+                readiness::stopping();
+                tracing::info!("stopping: {}", self.status());
+                return Ok(());
+            }
+            if signals.take_reload() {
+                self.reload();
+            }
+            self.wait(signals);
+            let now = Instant::now();
+            if self.next_rescan.is_some_and(|at| now >= at) {
+                tracing::info!("periodic rescan");
+                self.debouncer.rescan_everything();
+                self.schedule_rescan(now);
+            }
+            if let Some(targets) = self.debouncer.take_due(now, false) {
+                self.look_logged(targets.as_deref());
+            }
+        }
+    }
+
+    /// Sleep until inotify or a signal has something, or the next deadline.
+    fn wait(&mut self, signals: &Signals) {
+        let now = Instant::now();
+        let next = [self.debouncer.next_due(), self.next_rescan]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = next.map(|at| {
+            let d = at.saturating_duration_since(now);
+            Timespec {
+                tv_sec: d.as_secs() as _,
+                tv_nsec: d.subsec_nanos() as _,
+            }
+        });
+        let ready = {
+            let mut fds = [
+                PollFd::from_borrowed_fd(self.watcher.fd(), PollFlags::IN),
+                PollFd::from_borrowed_fd(signals.fd(), PollFlags::IN),
+            ];
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => [fds[0].revents(), fds[1].revents()].map(|r| !r.is_empty()),
+                Err(Errno::INTR) => [false, true],
+                Err(e) => {
+                    tracing::error!("poll: {e}");
+                    [true, true]
+                }
+            }
+        };
+        if ready[1] {
+            signals.drain();
+        }
+        if ready[0] {
+            self.read_inotify();
+        }
+    }
+
+    fn read_inotify(&mut self) {
+        let now = Instant::now();
+        let (debouncer, skip) = (&mut self.debouncer, &self.skip);
+        let mut overflows = 0;
+        let result = self.watcher.read(|change| match change {
+            Change::Path {
+                path,
+                recursive,
+                settled,
+            } => {
+                if !skip.contains(&path) {
+                    debouncer.add(path, recursive, settled, now);
+                }
+            }
+            Change::Overflow => {
+                overflows += 1;
+                debouncer.rescan_everything();
+            }
+        });
+        if overflows > 0 {
+            self.overflows += overflows;
+            tracing::warn!(
+                "inotify queue overflowed (fs.inotify.max_queued_events): events were lost, \
+                 rescanning every watched tree; {} overflows so far",
+                self.overflows
+            );
+        }
+        if let Err(e) = result {
+            tracing::warn!("reading inotify events failed ({e}): rescanning every watched tree");
+            self.debouncer.rescan_everything();
+        }
+    }
+
+    /// `look`, logging a failure instead of stopping the daemon: detection goes on.
+    fn look_logged(&mut self, targets: Option<&[Target]>) {
+        if let Err(e) = self.look(targets) {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Rescan `targets` (everything when `None`), report what changed since the last
+    /// observation, and remember the new state.
+    fn look(&mut self, targets: Option<&[Target]>) -> Result<()> {
+        let watcher = &self.watcher;
+        let hook = |fd: BorrowedFd<'_>, path: &[u8]| watcher.add(fd, path);
+        let comparison = compare(
+            &self.policy,
+            &self.skip,
+            &self.observed,
+            targets,
+            Some(&hook),
+            |_| {},
+        )?;
+        let events: Vec<Event> = comparison
+            .findings
+            .into_iter()
+            .map(|f| Event::from_finding(f, Source::Watch, &self.host))
+            .collect();
+        // Out first: the event line is what an operator or a SIEM is waiting for.
+        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let recorded = self.baseline.record(&events, &comparison.updates);
+        for (path, attrs) in comparison.updates {
+            match attrs {
+                Some(attrs) => self.observed.insert(path, attrs),
+                None => self.observed.remove(&path),
+            };
+        }
+        self.reported += events.len() as u64;
+        self.check_watch_limit();
+        let status = self.status();
+        if status != self.last_status {
+            readiness::status(&status);
+            self.last_status = status;
+        }
+        written.and(recorded)
+    }
+
+    fn check_watch_limit(&mut self) {
+        let unwatched = self.watcher.take_unwatched();
+        if unwatched == 0 {
+            return;
+        }
+        let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(8192);
+        let needed = (limit + unwatched * 2).max(limit * 2);
+        tracing::error!(
+            "{unwatched} directories could not be watched: the inotify watch limit \
+             (fs.inotify.max_user_watches = {limit}) is reached. Run \
+             `sysctl -w fs.inotify.max_user_watches={needed}` (and persist it in \
+             /etc/sysctl.d/); until then they are covered by a rescan every {} s",
+            LIMITED_RESCAN.as_secs()
+        );
+        if !self.limited {
+            self.limited = true;
+            self.schedule_rescan(Instant::now());
+        }
+    }
+
+    /// SIGHUP: load the policy again and rebuild the watches from a full rescan. A
+    /// broken policy is reported and the current one kept.
+    fn reload(&mut self) {
+        let policy = match &self.config.policy {
+            Some(path) => Policy::load(path),
+            None => self.baseline.recorded_policy(),
+        };
+        let policy = match policy {
+            Ok(policy) => policy,
+            Err(e) => {
+                tracing::error!("policy not reloaded, keeping the current one: {e}");
+                return;
+            }
+        };
+        match Watcher::new() {
+            Ok(watcher) => self.watcher = watcher,
+            Err(e) => {
+                tracing::error!("policy not reloaded: cannot create an inotify instance: {e}");
+                return;
+            }
+        }
+        self.policy = policy;
+        self.limited = false;
+        self.schedule_rescan(Instant::now());
+        self.debouncer.rescan_everything();
+        tracing::info!("policy reloaded");
+        readiness::status("policy reloaded; rescanning");
+    }
+
+    fn status(&self) -> String {
+        format!(
+            "watching {} directories, {} entries; {} events reported, {} overflows",
+            self.watcher.watched(),
+            self.observed.len(),
+            self.reported,
+            self.overflows
+        )
+    }
+}
