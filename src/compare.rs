@@ -2,7 +2,7 @@
 //! observed state for `watch`. One code path decides what changed, whichever way the
 //! change was noticed; the callers differ only in which paths they rescan.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diff::{diff, Finding};
 use crate::error::Result;
@@ -18,74 +18,75 @@ pub struct Comparison {
     /// Reportable differences, sorted by path.
     pub findings: Vec<Finding>,
     /// Every observation that differs from the known state in any way (reported or
-    /// not): the new attributes, or `None` for an entry that is gone. Applying them to
-    /// the known state gives the current one.
+    /// not): the new attributes, or `None` for an entry that is gone.
     pub updates: Vec<(Vec<u8>, Option<Attrs>)>,
     pub summary: ScanSummary,
 }
 
-/// Rescan `targets` (every watch root when `None`) and compare with `known`.
-/// `on_entry` sees each scanned entry (for progress).
+/// Rescan `targets` (every watch root when `None`), compare with `known`, and bring
+/// `known` up to date. `on_entry` sees each scanned entry (for progress).
+///
+/// Each scanned entry moves its known state out of `known`, so what is left in the
+/// rescanned scope afterwards is exactly what the scan did not find: no second set of
+/// paths is built, and memory stays that of one state.
 pub fn compare(
     policy: &Policy,
     skip: &Skip,
-    known: &State,
+    known: &mut State,
     targets: Option<&[Target]>,
     on_dir: Option<DirHook<'_>>,
     mut on_entry: impl FnMut(&Attrs),
 ) -> Result<Comparison> {
     let mut findings = Vec::new();
     let mut updates = Vec::new();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut seen = State::new();
     let summary = scan_entries(policy, skip, targets, on_dir, |entry| {
         on_entry(&entry.attrs);
-        let old = known.get(&entry.path);
-        if old != Some(&entry.attrs) {
+        // Overlapping targets can show an entry twice: the second time, compare with
+        // the first.
+        let old = known
+            .remove(&entry.path)
+            .or_else(|| seen.get(&entry.path).cloned());
+        if old.as_ref() != Some(&entry.attrs) {
             let masked = skip.masked(&entry.path);
             findings.extend(diff(
                 policy,
                 &entry.path,
-                old.cloned(),
+                old,
                 Some(entry.attrs.clone()),
                 masked,
             ));
-            updates.push((entry.path.clone(), Some(entry.attrs)));
+            updates.push((entry.path.clone(), Some(entry.attrs.clone())));
         }
-        seen.insert(entry.path);
+        seen.insert(entry.path, entry.attrs);
         Ok::<_, crate::Error>(())
     })?;
 
-    // Known entries in the rescanned scope that the scan did not find are gone, unless
-    // the policy no longer watches them or they sit in a directory that could not be
-    // listed. A target that is itself gone takes its whole subtree with it.
-    let mut gone = BTreeSet::new();
-    let mut consider = |path: &Vec<u8>| {
-        if !seen.contains(path)
-            && policy.monitors(path)
-            && !skip.contains(path)
-            && !summary.unseen(path)
-        {
-            gone.insert(path.clone());
-        }
-    };
+    // Known entries left in the rescanned scope were not found: gone, unless the policy
+    // no longer watches them or they sit in a directory that could not be listed. A
+    // target that is itself gone takes its whole subtree with it.
+    let mut candidates = BTreeSet::new();
     match targets {
-        None => known.keys().for_each(&mut consider),
+        None => candidates.extend(known.keys().cloned()),
         Some(targets) => {
             for target in targets {
                 if known.contains_key(&target.path) {
-                    consider(&target.path);
+                    candidates.insert(target.path.clone());
                 }
-                if target.recursive || !seen.contains(&target.path) {
-                    subtree(known, &target.path).for_each(&mut consider);
+                if target.recursive || !seen.contains_key(&target.path) {
+                    candidates.extend(subtree(known, &target.path).cloned());
                 }
             }
         }
     }
-    for path in gone {
-        let old = known.get(&path).cloned();
-        findings.extend(diff(policy, &path, old, None, AttrSet::EMPTY));
-        updates.push((path, None));
+    for path in candidates {
+        if policy.monitors(&path) && !skip.contains(&path) && !summary.unseen(&path) {
+            let old = known.remove(&path);
+            findings.extend(diff(policy, &path, old, None, AttrSet::EMPTY));
+            updates.push((path, None));
+        }
     }
+    known.append(&mut seen);
     findings.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Comparison {
         findings,
@@ -93,7 +94,6 @@ pub fn compare(
         summary,
     })
 }
-
 /// The paths strictly below `dir` in `state`.
 fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
     let (start, end) = bpath::subtree_bounds(dir);

@@ -93,6 +93,12 @@ fn garbage_truncated_and_foreign_databases_fail_the_integrity_check() {
 
     fs::write(&env.db, &good).unwrap();
     let conn = rusqlite::Connection::open(&env.db).unwrap();
+    conn.execute_batch("DROP TABLE accepts;").unwrap();
+    drop(conn);
+    assert!(check("dropped table").contains("table \"accepts\" is missing"));
+
+    fs::write(&env.db, &good).unwrap();
+    let conn = rusqlite::Connection::open(&env.db).unwrap();
     conn.execute_batch("UPDATE entries SET blake3 = x'00' WHERE type = 0;")
         .unwrap();
     drop(conn);

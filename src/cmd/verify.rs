@@ -20,14 +20,14 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.output.as_deref(), args.format)?;
-    let known = baseline.load_entries()?;
+    let mut known = baseline.load_entries()?;
     let mut skip = own_files(db);
     if let Some(out) = &args.output {
         skip.add_file(out);
     }
 
     let mut progress = Progress::new("verify", Some(known.len() as u64), ui.quiet);
-    let comparison = compare(&policy, &skip, &known, None, None, |attrs| {
+    let comparison = compare(&policy, &skip, &mut known, None, None, |attrs| {
         progress.entry(attrs)
     })?;
     drop(known);

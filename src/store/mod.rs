@@ -132,6 +132,17 @@ impl Baseline {
                 schema::SCHEMA_VERSION
             )));
         }
+        let tables: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| self.err(e))?;
+        if let Some(missing) = schema::TABLES
+            .iter()
+            .find(|t| !tables.iter().any(|n| n == *t))
+        {
+            return Err(self.integrity(format!("table {missing:?} is missing")));
+        }
         let verdict: String = self
             .conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))

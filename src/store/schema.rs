@@ -74,6 +74,8 @@ CREATE TABLE accepts (
 );
 ";
 
+pub const TABLES: [&str; 5] = ["meta", "entries", "observed", "events", "accepts"];
+
 pub const META_KEYS: [&str; 5] = ["schema_version", "policy", "host", "fim_version", "created"];
 
 /// The two tables of entry rows.

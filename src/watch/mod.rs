@@ -24,6 +24,7 @@ use crate::sink::{Format, Output};
 use crate::store::{own_files, Baseline};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
+use readiness::Notifier;
 use signals::Signals;
 
 /// While some directories cannot be watched (the inotify limit), they are covered by
@@ -45,7 +46,7 @@ pub fn run(config: &Config) -> Result<()> {
     daemon.look(None)?;
     let status = daemon.status();
     tracing::info!("ready: {status}");
-    readiness::ready(&status);
+    daemon.notifier.ready(&status);
     daemon.serve(&signals)
 }
 
@@ -63,7 +64,7 @@ struct Daemon<'c> {
     limited: bool,
     reported: u64,
     overflows: u64,
-    last_status: String,
+    notifier: Notifier,
 }
 
 impl<'c> Daemon<'c> {
@@ -95,7 +96,7 @@ impl<'c> Daemon<'c> {
             limited: false,
             reported: 0,
             overflows: 0,
-            last_status: String::new(),
+            notifier: Notifier::default(),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -122,7 +123,7 @@ impl<'c> Daemon<'c> {
                 if let Some(targets) = self.debouncer.take_due(Instant::now(), true) {
                     self.look_logged(targets.as_deref());
                 }
-                readiness::stopping();
+                self.notifier.stopping();
                 tracing::info!("stopping: {}", self.status());
                 return Ok(());
             }
@@ -204,6 +205,8 @@ impl<'c> Daemon<'c> {
                  rescanning every watched tree; {} overflows so far",
                 self.overflows
             );
+            let status = self.status();
+            self.notifier.status(&status, true);
         }
         if let Err(e) = result {
             tracing::warn!("reading inotify events failed ({e}): rescanning every watched tree");
@@ -226,7 +229,7 @@ impl<'c> Daemon<'c> {
         let comparison = compare(
             &self.policy,
             &self.skip,
-            &self.observed,
+            &mut self.observed,
             targets,
             Some(&hook),
             |_| {},
@@ -239,19 +242,10 @@ impl<'c> Daemon<'c> {
         // Out first: the event line is what an operator or a SIEM is waiting for.
         let written = events.iter().try_for_each(|e| self.output.write(e));
         let recorded = self.baseline.record(&events, &comparison.updates);
-        for (path, attrs) in comparison.updates {
-            match attrs {
-                Some(attrs) => self.observed.insert(path, attrs),
-                None => self.observed.remove(&path),
-            };
-        }
         self.reported += events.len() as u64;
         self.check_watch_limit();
         let status = self.status();
-        if status != self.last_status {
-            readiness::status(&status);
-            self.last_status = status;
-        }
+        self.notifier.status(&status, false);
         written.and(recorded)
     }
 
@@ -304,7 +298,7 @@ impl<'c> Daemon<'c> {
         self.schedule_rescan(Instant::now());
         self.debouncer.rescan_everything();
         tracing::info!("policy reloaded");
-        readiness::status("policy reloaded; rescanning");
+        self.notifier.status("policy reloaded; rescanning", true);
     }
 
     fn status(&self) -> String {

@@ -1,22 +1,63 @@
-//! The systemd notify protocol: `READY=1`, `STATUS=`, `STOPPING=1` on `$NOTIFY_SOCKET`
-//! (nothing happens without it).
+//! The systemd notify protocol: `READY=1`, `STATUS=`, `STOPPING=1` as datagrams on
+//! `$NOTIFY_SOCKET` (a path, or `@name` for an abstract socket); nothing without it.
+//! Sent without blocking: a service manager that does not read its socket must never
+//! stall detection (a status that does not fit is dropped).
 
-use sd_notify::NotifyState;
+use std::io;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::{Duration, Instant};
 
-pub fn ready(status: &str) {
-    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+/// Status updates are advisory: at most this often.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct Notifier {
+    last_status: Option<Instant>,
 }
 
-pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
-}
-
-pub fn stopping() {
-    send(&[NotifyState::Stopping]);
-}
-
-fn send(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!("cannot notify the service manager: {e}");
+impl Notifier {
+    pub fn ready(&mut self, status: &str) {
+        self.last_status = Some(Instant::now());
+        send(&format!("READY=1\nSTATUS={status}\n"));
     }
+
+    /// `STATUS=`, unless one was sent less than a second ago (`force` sends anyway).
+    pub fn status(&mut self, status: &str, force: bool) {
+        let now = Instant::now();
+        if force || self.last_status.is_none_or(|t| now >= t + STATUS_EVERY) {
+            self.last_status = Some(now);
+            send(&format!("STATUS={status}\n"));
+        }
+    }
+
+    pub fn stopping(&mut self) {
+        send("STOPPING=1\n");
+    }
+}
+
+fn send(message: &str) {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(e) = send_to(&target, message) {
+        if e.kind() != io::ErrorKind::WouldBlock {
+            tracing::warn!("cannot notify the service manager: {e}");
+        }
+    }
+}
+
+fn send_to(target: &std::ffi::OsStr, message: &str) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let socket = UnixDatagram::unbound()?;
+    socket.set_nonblocking(true)?;
+    let bytes = target.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        None => SocketAddr::from_pathname(std::path::Path::new(target))?,
+    };
+    socket.send_to_addr(message.as_bytes(), &addr)?;
+    Ok(())
 }

@@ -239,6 +239,22 @@ impl Daemon {
         }
     }
 
+    /// The `STATUS=` messages sent since the last call.
+    pub fn statuses(&mut self) -> Vec<String> {
+        self.notify.set_nonblocking(true).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.notify.recv(&mut buf) {
+            for line in String::from_utf8_lossy(&buf[..n]).lines() {
+                if let Some(status) = line.strip_prefix("STATUS=") {
+                    out.push(status.to_owned());
+                }
+            }
+        }
+        self.notify.set_nonblocking(false).unwrap();
+        out
+    }
+
     /// Events printed so far (drains the pipe without waiting).
     pub fn drain(&mut self) -> &[Value] {
         while let Ok(v) = self.lines.try_recv() {
