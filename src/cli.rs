@@ -73,7 +73,7 @@ pub enum Command {
         fim watch --db baselines/www.db\n  \
         fim watch --db /var/lib/fim/fim.db --output /var/log/fim/events.jsonl"
     )]
-    Watch(WatchArgs),
+    Watch(CheckArgs),
 
     /// Print the recorded event history as JSON Lines.
     #[command(after_help = "Examples:\n  \
@@ -101,36 +101,30 @@ pub struct InitArgs {
     pub roots: Vec<PathBuf>,
 }
 
+/// The arguments of the commands that compare the disk with a known state.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub struct CheckArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Use this policy instead of the one recorded in the baseline.
+    /// Use this policy instead of the one recorded in the baseline (`watch` rereads it
+    /// on SIGHUP).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
     /// Append events to FILE instead of writing them to stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
 
     /// jsonl: one JSON event per line; text: a report for humans.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    #[command(flatten)]
-    pub db: DbArg,
-
-    /// Use this policy instead of the one recorded in the baseline (reread on SIGHUP).
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-
-    /// Append events to FILE instead of writing them to stdout.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
 use crate::policy::Policy;
-use crate::scan::{scan_entries, DirHook, ScanSummary, Skip, Target};
+use crate::scan::{scan, DirHook, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
 pub type State = BTreeMap<Vec<u8>, Attrs>;
@@ -40,7 +40,7 @@ pub fn compare(
     let mut findings = Vec::new();
     let mut updates = Vec::new();
     let mut seen = State::new();
-    let summary = scan_entries(policy, skip, targets, on_dir, |entry| {
+    let summary = scan(policy, skip, targets, on_dir, |entry| {
         on_entry(&entry.attrs);
         // Overlapping targets can show an entry twice: the second time, compare with
         // the first.

@@ -109,14 +109,7 @@ fn garbage_truncated_and_foreign_databases_fail_the_integrity_check() {
 fn fifo_or_directory_as_baseline_is_refused_without_hanging() {
     let mut env = Env::new();
     env.db = env.base.join("fifo.db");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &env.db,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&env.db);
     let run = env.fim(&["verify"]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);

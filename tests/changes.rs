@@ -323,14 +323,7 @@ fn non_utf8_and_newline_names_round_trip() {
 fn fifo_socket_and_device_are_recorded_never_read() {
     let env = Env::new();
     let fifo = env.path("pipe");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&fifo);
     let _socket = std::os::unix::net::UnixListener::bind(env.path("sock")).unwrap();
     let device = env.path("null");
     let have_device = rustix::fs::mknodat(

@@ -156,14 +156,7 @@ fn unreadable_policy_inputs_fail_cleanly() {
     assert!(run.stderr.contains("missing.toml"), "{}", run.stderr);
     // A FIFO must never make fim hang.
     let fifo = env.base.join("fifo.toml");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&fifo);
     let run = env.fim(&["init", "--policy", fifo.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::fs::Entry;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::scan::{scan_entries, ScanSummary, Skip, Target};
+use crate::scan::{scan, ScanSummary, Skip, Target};
 
 /// Run the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -43,7 +43,7 @@ fn scan_with_progress(
     mut on_entry: impl FnMut(Entry) -> Result<()>,
 ) -> Result<(Progress, ScanSummary)> {
     let mut progress = Progress::new(verb, None, ui.quiet);
-    let summary = scan_entries(policy, skip, targets, None, |entry| {
+    let summary = scan(policy, skip, targets, None, |entry| {
         progress.entry(&entry.attrs);
         on_entry(entry)
     })?;

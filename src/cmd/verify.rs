@@ -12,17 +12,17 @@ use crate::sink::{Format, Output};
 use crate::store::{own_files, Baseline};
 
 pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
-    let db = &args.db.db;
+    let db = &args.check.db.db;
     let mut baseline = Baseline::open(db)?;
-    let policy = match &args.policy {
+    let policy = match &args.check.policy {
         Some(path) => Policy::load(path)?,
         None => baseline.recorded_policy()?,
     };
     // Open the output before the long scan, so a bad --output fails at once.
-    let mut output = Output::open(args.output.as_deref(), args.format)?;
+    let mut output = Output::open(args.check.output.as_deref(), args.format)?;
     let mut known = baseline.load_entries()?;
     let mut skip = own_files(db);
-    if let Some(out) = &args.output {
+    if let Some(out) = &args.check.output {
         skip.add_file(out);
     }
 

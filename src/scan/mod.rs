@@ -10,9 +10,9 @@ use std::sync::mpsc::sync_channel;
 use crate::fs::{Attr, AttrSet, Entry};
 use crate::policy::Policy;
 
-/// What the scan reports, in no particular order.
+/// What the walk reports, in no particular order.
 #[derive(Debug)]
-pub enum Found {
+enum Found {
     Entry(Entry),
     /// Something about an entry could not be observed; the scan went on.
     Warning {
@@ -86,16 +86,34 @@ pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
 /// when the consumer (the database) is slower than the hashing.
 const QUEUE: usize = 8192;
 
+/// What a scan saw besides its entries.
+#[derive(Debug, Default)]
+pub struct ScanSummary {
+    pub warnings: u64,
+    /// Directories that could not be listed.
+    pub incomplete: Vec<Vec<u8>>,
+}
+
+impl ScanSummary {
+    /// Is `path` inside a directory the scan could not list (so its absence proves nothing)?
+    pub fn unseen(&self, path: &[u8]) -> bool {
+        self.incomplete
+            .iter()
+            .any(|dir| path != &dir[..] && crate::fs::path::relative(path, dir).is_some())
+    }
+}
+
 /// Scan `targets` (paths inside the policy's watches; every watch root when `None`)
-/// and hand each finding to `consume`. The first error from `consume` stops the scan
-/// and is returned.
+/// and hand each entry to `on_entry`; warnings are logged and counted, directories
+/// that could not be listed are collected. The first error from `on_entry` stops the
+/// scan and is returned.
 pub fn scan<E>(
     policy: &Policy,
     skip: &Skip,
     targets: Option<&[Target]>,
     on_dir: Option<DirHook<'_>>,
-    mut consume: impl FnMut(Found) -> Result<(), E>,
-) -> Result<(), E> {
+    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
+) -> Result<ScanSummary, E> {
     let starts: Vec<_> = match targets {
         None => policy
             .watches
@@ -127,50 +145,17 @@ pub fn scan<E>(
                 }
             });
         });
+        let mut summary = ScanSummary::default();
         for found in rx {
-            consume(found)?;
-        }
-        Ok(())
-    })
-}
-
-/// What a scan saw besides its entries.
-#[derive(Debug, Default)]
-pub struct ScanSummary {
-    pub warnings: u64,
-    /// Directories that could not be listed.
-    pub incomplete: Vec<Vec<u8>>,
-}
-
-impl ScanSummary {
-    /// Is `path` inside a directory the scan could not list (so its absence proves nothing)?
-    pub fn unseen(&self, path: &[u8]) -> bool {
-        self.incomplete
-            .iter()
-            .any(|dir| path != &dir[..] && crate::fs::path::relative(path, dir).is_some())
-    }
-}
-
-/// `scan`, delivering only the entries: warnings are logged and counted, directories
-/// that could not be listed are collected.
-pub fn scan_entries<E>(
-    policy: &Policy,
-    skip: &Skip,
-    targets: Option<&[Target]>,
-    on_dir: Option<DirHook<'_>>,
-    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
-) -> Result<ScanSummary, E> {
-    let mut summary = ScanSummary::default();
-    scan(policy, skip, targets, on_dir, |found| {
-        match found {
-            Found::Entry(entry) => on_entry(entry)?,
-            Found::Warning { path, message } => {
-                summary.warnings += 1;
-                tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
+            match found {
+                Found::Entry(entry) => on_entry(entry)?,
+                Found::Warning { path, message } => {
+                    summary.warnings += 1;
+                    tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
+                }
+                Found::Incomplete(path) => summary.incomplete.push(path),
             }
-            Found::Incomplete(path) => summary.incomplete.push(path),
         }
-        Ok(())
-    })?;
-    Ok(summary)
+        Ok(summary)
+    })
 }

@@ -225,7 +225,7 @@ impl Baseline {
     }
 
     fn load(&self, rows: Rows) -> Result<State> {
-        let mut stmt = self.conn.prepare(rows.select()).map_err(|e| self.err(e))?;
+        let mut stmt = self.conn.prepare(&rows.select()).map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut out = State::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
@@ -271,7 +271,7 @@ impl Baseline {
                     ])
                     .map_err(err)?;
             }
-            let mut upsert = tx.prepare_cached(Rows::Observed.insert()).map_err(err)?;
+            let mut upsert = tx.prepare_cached(&Rows::Observed.insert()).map_err(err)?;
             let mut delete = tx
                 .prepare_cached("DELETE FROM observed WHERE path = ?1")
                 .map_err(err)?;
@@ -388,7 +388,7 @@ fn insert_entries(
     fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
 ) -> Result<u64> {
     let mut stmt = tx
-        .prepare(Rows::Entries.insert())
+        .prepare(&Rows::Entries.insert())
         .map_err(|e| db_error(path, e))?;
     let mut written = 0u64;
     fill(&mut |entry| {
@@ -422,6 +422,7 @@ fn db_error(path: &Path, e: rusqlite::Error) -> Error {
 /// A baseline being built by `init`, in a temporary file until `finish`.
 pub struct NewBaseline {
     conn: Option<Connection>,
+    insert_sql: String,
     temp: PathBuf,
     target: PathBuf,
 }
@@ -450,6 +451,7 @@ impl NewBaseline {
         let conn = Connection::open(&temp).map_err(|e| db_error(&temp, e))?;
         let mut new = NewBaseline {
             conn: Some(conn),
+            insert_sql: Rows::Entries.insert(),
             temp,
             target: target.to_path_buf(),
         };
@@ -473,7 +475,7 @@ impl NewBaseline {
                  BEGIN; {}",
                 schema::APPLICATION_ID,
                 schema::SCHEMA_VERSION,
-                schema::CREATE
+                schema::create()
             ))
             .map_err(err)?;
         let mut stmt = self
@@ -496,7 +498,7 @@ impl NewBaseline {
     pub fn insert(&mut self, entry: &Entry) -> Result<()> {
         let mut stmt = self
             .conn()
-            .prepare_cached(Rows::Entries.insert())
+            .prepare_cached(&self.insert_sql)
             .map_err(|e| db_error(&self.temp, e))?;
         rows::insert(&mut stmt, entry).map_err(|e| db_error(&self.temp, e))
     }

@@ -6,50 +6,42 @@
 pub const APPLICATION_ID: i64 = 0x4649_4D31;
 pub const SCHEMA_VERSION: i64 = 1;
 
-pub const CREATE: &str = "
+/// The columns of an entry row, shared by `entries` and `observed`.
+const ENTRY_COLUMNS: &str = "
+    path     BLOB PRIMARY KEY,
+    type     INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mode     INTEGER NOT NULL,
+    uid      INTEGER NOT NULL,
+    gid      INTEGER NOT NULL,
+    mtime_s  INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_s  INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode    INTEGER NOT NULL,
+    nlink    INTEGER NOT NULL,
+    target   BLOB,
+    xattrs   BLOB,
+    blake3   BLOB
+";
+
+const ENTRY_NAMES: &str =
+    "path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3";
+
+pub fn create() -> String {
+    format!(
+        "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
 -- One row per monitored entry, keyed by the raw bytes of its absolute path.
-CREATE TABLE entries (
-    path     BLOB PRIMARY KEY,
-    type     INTEGER NOT NULL,
-    size     INTEGER NOT NULL,
-    mode     INTEGER NOT NULL,
-    uid      INTEGER NOT NULL,
-    gid      INTEGER NOT NULL,
-    mtime_s  INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_s  INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    inode    INTEGER NOT NULL,
-    nlink    INTEGER NOT NULL,
-    target   BLOB,
-    xattrs   BLOB,
-    blake3   BLOB
-) WITHOUT ROWID;
+CREATE TABLE entries ({ENTRY_COLUMNS}) WITHOUT ROWID;
 
--- The last state `fim watch` observed (same columns): what the next change is
--- compared with. Filled from `entries` when the daemon first starts on this baseline.
-CREATE TABLE observed (
-    path     BLOB PRIMARY KEY,
-    type     INTEGER NOT NULL,
-    size     INTEGER NOT NULL,
-    mode     INTEGER NOT NULL,
-    uid      INTEGER NOT NULL,
-    gid      INTEGER NOT NULL,
-    mtime_s  INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    ctime_s  INTEGER NOT NULL,
-    ctime_ns INTEGER NOT NULL,
-    inode    INTEGER NOT NULL,
-    nlink    INTEGER NOT NULL,
-    target   BLOB,
-    xattrs   BLOB,
-    blake3   BLOB
-) WITHOUT ROWID;
+-- The last state `fim watch` observed: what the next change is compared with.
+-- Filled from `entries` when the daemon first starts on this baseline.
+CREATE TABLE observed ({ENTRY_COLUMNS}) WITHOUT ROWID;
 
 -- Every event fim reported, as the JSON line it printed.
 CREATE TABLE events (
@@ -72,7 +64,9 @@ CREATE TABLE accepts (
     paths  TEXT NOT NULL,
     count  INTEGER NOT NULL
 );
-";
+"
+    )
+}
 
 pub const TABLES: [&str; 5] = ["meta", "entries", "observed", "events", "accepts"];
 
@@ -88,21 +82,21 @@ pub enum Rows {
 }
 
 impl Rows {
-    pub fn insert(self) -> &'static str {
+    fn table(self) -> &'static str {
         match self {
-            Rows::Entries => "INSERT OR REPLACE INTO entries
-    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            Rows::Observed => "INSERT OR REPLACE INTO observed
-    (path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            Rows::Entries => "entries",
+            Rows::Observed => "observed",
         }
     }
 
-    pub fn select(self) -> &'static str {
-        match self {
-            Rows::Entries => "SELECT path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3 FROM entries",
-            Rows::Observed => "SELECT path, type, size, mode, uid, gid, mtime_s, mtime_ns, ctime_s, ctime_ns, inode, nlink, target, xattrs, blake3 FROM observed",
-        }
+    pub fn insert(self) -> String {
+        format!(
+            "INSERT OR REPLACE INTO {} ({ENTRY_NAMES}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            self.table()
+        )
+    }
+
+    pub fn select(self) -> String {
+        format!("SELECT {ENTRY_NAMES} FROM {}", self.table())
     }
 }

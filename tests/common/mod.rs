@@ -347,3 +347,14 @@ fn rand_suffix() -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+}
