@@ -417,3 +417,39 @@ fn event_fields_follow_the_contract() {
     let ids: std::collections::HashSet<_> = events.iter().map(|e| e["id"].clone()).collect();
     assert_eq!(ids.len(), events.len());
 }
+
+#[test]
+fn paths_longer_than_path_max_are_walked_and_reported() {
+    use rustix::fs::{mkdirat, openat, Mode, OFlags};
+    let env = Env::new();
+    // 30 levels of 200-byte names: about 6,000 bytes, beyond PATH_MAX (4,096), so it
+    // can only be built and read relative to directory descriptors.
+    let name = "d".repeat(200);
+    let mut dir = openat(rustix::fs::CWD, &env.root, OFlags::DIRECTORY, Mode::empty()).unwrap();
+    for _ in 0..30 {
+        mkdirat(&dir, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+        dir = openat(&dir, name.as_str(), OFlags::DIRECTORY, Mode::empty()).unwrap();
+    }
+    let write = |content: &[u8]| {
+        let fd = openat(
+            &dir,
+            "deep.php",
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        rustix::io::write(&fd, content).unwrap();
+    };
+    write(b"<?php deep");
+    env.init();
+    assert!(env.verify().is_empty());
+    write(b"<?php deeper");
+    let events = env.verify();
+    let deep: Vec<_> = events
+        .iter()
+        .filter(|e| e["path"].as_str().unwrap().ends_with("/deep.php"))
+        .collect();
+    assert_eq!(deep.len(), 1, "{events:#?}");
+    assert!(deep[0]["path"].as_str().unwrap().len() > 6000);
+    assert_eq!(deep[0]["new"]["blake3"], blake3_hex(b"<?php deeper"));
+}

@@ -267,3 +267,27 @@ fn output_file_and_baseline_in_the_tree_cause_no_feedback() {
     );
     assert!(paths.len() <= 3, "feedback loop? {paths:?}");
 }
+
+#[test]
+fn a_baseline_replaced_by_init_force_is_picked_up() {
+    let env = Env::new();
+    env.init();
+    let mut d = Daemon::start(&env, &[]);
+    fs::write(env.path("index.php"), "deployed").unwrap();
+    d.expect("modified", &env.path("index.php"));
+    env.fim(&["init", "-q", "--force", env.root.to_str().unwrap()])
+        .success();
+    std::thread::sleep(Duration::from_millis(300));
+    fs::write(env.path("style.css"), "after the new baseline").unwrap();
+    d.expect("modified", &env.path("style.css"));
+    std::thread::sleep(Duration::from_millis(300));
+    // The new baseline already holds the deployed index.php: not reported again.
+    assert_eq!(d.about(&env.path("index.php")).len(), 1, "{:#?}", d.seen);
+    let (code, _, _) = d.stop();
+    assert_eq!(code, 0);
+    // The daemon wrote its events into the new baseline.
+    let history = env.fim(&["events"]).success().events();
+    assert!(history
+        .iter()
+        .any(|e| e["path"] == env.path("style.css").to_str().unwrap()));
+}

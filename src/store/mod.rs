@@ -75,10 +75,10 @@ pub fn own_files(db: &Path) -> Skip {
     Skip::new(paths)
 }
 
+/// Where `init` builds a baseline: one fixed name beside it, so a file left by a
+/// killed `init` is never reported and is reused by the next one.
 fn temp_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    db.with_file_name(name)
+    sidecar(db, ".tmp")
 }
 
 impl Baseline {
@@ -425,6 +425,36 @@ pub struct NewBaseline {
     insert_sql: String,
     temp: PathBuf,
     target: PathBuf,
+    /// Held until the baseline is in place: one `init` per baseline at a time.
+    _lock: std::fs::File,
+}
+
+/// Create (or take over a stale) temporary file, empty, readable by its owner only (a
+/// baseline lists every file's hash), and lock it against a concurrent `init`.
+fn lock_temp(temp: &Path, target: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(temp)
+        .map_err(|e| Error::io(temp, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |_| {
+            Error::Usage(format!(
+                "{}: another `fim init` is building this baseline",
+                target.display()
+            ))
+        },
+    )?;
+    file.set_len(0).map_err(|e| Error::io(temp, e))?;
+    let journal = sidecar(temp, "-journal");
+    match std::fs::remove_file(&journal) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&journal, e)),
+        _ => Ok(file),
+    }
 }
 
 impl NewBaseline {
@@ -441,19 +471,14 @@ impl NewBaseline {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let temp = temp_path(target);
-        for stale in [temp.clone(), sidecar(&temp, "-journal")] {
-            if let Err(e) = std::fs::remove_file(&stale) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(Error::io(&stale, e));
-                }
-            }
-        }
+        let lock = lock_temp(&temp, target)?;
         let conn = Connection::open(&temp).map_err(|e| db_error(&temp, e))?;
         let mut new = NewBaseline {
             conn: Some(conn),
             insert_sql: Rows::Entries.insert(),
             temp,
             target: target.to_path_buf(),
+            _lock: lock,
         };
         new.init_schema(meta)?;
         Ok(new)

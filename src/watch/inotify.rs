@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use crate::fs::path as bpath;
 
@@ -41,8 +41,8 @@ const MASK: WatchMask = WatchMask::CREATE
 
 pub struct Watcher {
     inotify: Inotify,
-    /// Watch descriptor → the directory's path.
-    dirs: Mutex<HashMap<i32, Vec<u8>>>,
+    /// Watch descriptor id → the descriptor and the directory's path.
+    dirs: Mutex<HashMap<i32, (WatchDescriptor, Vec<u8>)>>,
     /// Directories left unwatched because the watch limit was reached.
     unwatched: AtomicU64,
     buffer: Vec<u8>,
@@ -77,13 +77,28 @@ impl Watcher {
         match result {
             Ok(wd) => {
                 let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
-                dirs.insert(wd.get_watch_descriptor_id(), path.to_vec());
+                dirs.insert(wd.get_watch_descriptor_id(), (wd, path.to_vec()));
             }
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) => {
                 self.unwatched.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => tracing::warn!("{}: cannot watch: {e}", bpath::lossy(path)),
         }
+    }
+
+    /// Stop watching the directories at or below `gone`: a tree moved out of the
+    /// watched area keeps its watches (its inodes live on) unless they are removed.
+    pub fn forget(&self, gone: &[Vec<u8>]) {
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut watches = self.inotify.watches();
+        dirs.retain(|_, (wd, path)| {
+            let under = gone.iter().any(|g| bpath::relative(path, g).is_some());
+            if under {
+                // Already gone when the directory was deleted: nothing to undo.
+                let _ = watches.remove(wd.clone());
+            }
+            !under
+        });
     }
 
     pub fn watched(&self) -> usize {
@@ -115,7 +130,7 @@ impl Watcher {
                     dirs.remove(&id);
                     continue;
                 }
-                let Some(dir) = dirs.get(&id) else {
+                let Some((_, dir)) = dirs.get(&id) else {
                     continue;
                 };
                 let Some(name) = event.name else {

@@ -18,6 +18,7 @@ use rustix::io::Errno;
 use crate::compare::{compare, State};
 use crate::error::{Error, Result};
 use crate::event::{hostname, Event, Source};
+use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{Format, Output};
@@ -53,6 +54,9 @@ pub fn run(config: &Config) -> Result<()> {
 struct Daemon<'c> {
     config: &'c Config,
     baseline: Baseline,
+    /// Device and inode of the baseline file when it was opened: `init --force`
+    /// renames a new one into place, which the daemon must then switch to.
+    baseline_id: Option<(u64, u64)>,
     policy: Policy,
     skip: Skip,
     observed: State,
@@ -84,6 +88,7 @@ impl<'c> Daemon<'c> {
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
         let mut daemon = Daemon {
             config,
+            baseline_id: file_id(&config.db),
             baseline,
             policy,
             skip,
@@ -131,6 +136,9 @@ impl<'c> Daemon<'c> {
                 self.reload();
             }
             self.wait(signals);
+            if file_id(&self.config.db) != self.baseline_id {
+                self.reopen_baseline();
+            }
             let now = Instant::now();
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
@@ -234,6 +242,17 @@ impl<'c> Daemon<'c> {
             Some(&hook),
             |_| {},
         )?;
+        let gone_dirs: Vec<Vec<u8>> = comparison
+            .findings
+            .iter()
+            .filter(|f| {
+                f.new.is_none() && f.old.as_ref().is_some_and(|o| o.file_type == FileType::Dir)
+            })
+            .map(|f| f.path.clone())
+            .collect();
+        if !gone_dirs.is_empty() {
+            self.watcher.forget(&gone_dirs);
+        }
         let events: Vec<Event> = comparison
             .findings
             .into_iter()
@@ -301,6 +320,39 @@ impl<'c> Daemon<'c> {
         self.notifier.status("policy reloaded; rescanning", true);
     }
 
+    /// The baseline file was replaced (`init --force`) or removed: switch to the new
+    /// one and compare everything with it. Without a usable baseline, keep going with
+    /// the one still open.
+    fn reopen_baseline(&mut self) {
+        let id = file_id(&self.config.db);
+        let reopened = Baseline::open(&self.config.db).and_then(|mut baseline| {
+            baseline.relax_sync()?;
+            let policy = match &self.config.policy {
+                Some(path) => Policy::load(path)?,
+                None => baseline.recorded_policy()?,
+            };
+            let observed = baseline.load_observed()?;
+            Ok((baseline, policy, observed))
+        });
+        self.baseline_id = id;
+        match reopened {
+            Ok((baseline, policy, observed)) => {
+                tracing::warn!(
+                    "baseline {} was replaced: switching to it",
+                    self.config.db.display()
+                );
+                self.baseline = baseline;
+                self.policy = policy;
+                self.observed = observed;
+                self.debouncer.rescan_everything();
+            }
+            Err(e) => tracing::error!(
+                "baseline {} changed but cannot be used ({e}); keeping the one open",
+                self.config.db.display()
+            ),
+        }
+    }
+
     fn status(&self) -> String {
         format!(
             "watching {} directories, {} entries; {} events reported, {} overflows",
@@ -310,4 +362,8 @@ impl<'c> Daemon<'c> {
             self.overflows
         )
     }
+}
+
+fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    rustix::fs::stat(path).ok().map(|st| (st.st_dev, st.st_ino))
 }
