@@ -9,7 +9,8 @@ use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
 use crate::policy::Policy;
-use crate::scan::{scan, DirHook, ScanSummary, Skip, Target};
+use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
+use crate::scan::{self, scan, DirHook, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
 pub type State = BTreeMap<Vec<u8>, Attrs>;
@@ -88,6 +89,9 @@ pub fn compare(
     }
     known.append(&mut seen);
     findings.sort_by(|a, b| a.path.cmp(&b.path));
+    for finding in &mut findings {
+        assess(policy, finding);
+    }
     Ok(Comparison {
         findings,
         updates,
@@ -98,4 +102,30 @@ pub fn compare(
 fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
     let (start, end) = bpath::subtree_bounds(dir);
     state.range(start..end).map(|(path, _)| path)
+}
+
+/// Apply the heuristics to a new or modified entry: its reasons, and a severity raised
+/// to the strongest of them.
+fn assess(policy: &Policy, finding: &mut Finding) {
+    let heuristics = &policy.heuristics;
+    let Some(new) = &finding.new else {
+        return;
+    };
+    let sample = if heuristics.wants_sample(finding.kind, new) {
+        match scan::sample(policy, &finding.path, SAMPLE_HEAD, SAMPLE_TAIL) {
+            Ok(sample) => sample,
+            Err(e) => {
+                tracing::warn!("{}: cannot read for content checks: {e}", bpath::lossy(&finding.path));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let rel = policy.watch_of(&finding.path).map_or(&b""[..], |(_, rel)| rel);
+    let reasons = heuristics.assess(&finding.path, rel, finding.old.as_ref(), new, sample.as_ref());
+    for reason in reasons {
+        finding.severity = finding.severity.max(reason.severity);
+        finding.reasons.push(reason.text);
+    }
 }

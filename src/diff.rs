@@ -44,6 +44,8 @@ pub struct Finding {
     pub changes: AttrSet,
     pub severity: Severity,
     pub rule: Option<String>,
+    /// Why the entry looks suspicious (heuristics); filled in by the comparison.
+    pub reasons: Vec<String>,
 }
 
 /// Compare the two observations of the entry at `path`, not comparing `masked`
@@ -79,6 +81,7 @@ pub fn diff(
         changes,
         severity: verdict.severity,
         rule: verdict.rule.map(str::to_owned),
+        reasons: Vec::new(),
     })
 }
 

@@ -60,7 +60,7 @@ impl Event {
             new: finding.new,
             severity: finding.severity,
             rule: finding.rule,
-            reasons: Vec::new(),
+            reasons: finding.reasons,
             source,
             host: host.to_owned(),
         }

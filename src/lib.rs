@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod exit;
 pub mod fs;
+pub mod heuristics;
 pub mod policy;
 pub mod progress;
 pub mod scan;

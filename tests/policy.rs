@@ -55,6 +55,7 @@ severity = "high"
     fs::write(env.path("uploads/shell.php"), "<?php system($_GET[0]);").unwrap();
     fs::write(env.path("uploads/old.php"), "<?php // edited").unwrap();
     fs::write(env.path("style.css"), "changed").unwrap();
+    fs::write(env.path("index.php"), "<?php echo 'edited';").unwrap();
     let events = env.verify();
     let new = event_for(&events, &env.path("uploads/shell.php"));
     assert_eq!(
@@ -196,6 +197,9 @@ fn nested_watches_use_their_own_settings() {
 fn bundled_policies_parse() {
     for entry in fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")).unwrap() {
         let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
         let env = Env::new();
         let text = fs::read_to_string(&path).unwrap();
         // Point every watch at the temp tree so init works anywhere.

@@ -11,6 +11,9 @@ use crate::fs::path::as_path;
 pub struct Globs {
     relative: GlobSet,
     absolute: GlobSet,
+    /// The patterns as written, in the order of the two sets' indices.
+    relative_text: Vec<String>,
+    absolute_text: Vec<String>,
     empty: bool,
 }
 
@@ -36,6 +39,8 @@ impl Globs {
     ) -> Result<Globs, BadPattern> {
         let mut relative = GlobSetBuilder::new();
         let mut absolute = GlobSetBuilder::new();
+        let mut relative_text = Vec::new();
+        let mut absolute_text = Vec::new();
         let mut empty = true;
         for pattern in patterns {
             let bad = |message: String| BadPattern {
@@ -61,8 +66,10 @@ impl Globs {
                     .map_err(|e| bad(format!("bad glob {:?}: {}", pattern.text, e.kind())))?;
                 if variant.starts_with('/') {
                     absolute.add(glob);
+                    absolute_text.push(pattern.text.to_owned());
                 } else {
                     relative.add(glob);
+                    relative_text.push(pattern.text.to_owned());
                 }
             }
             empty = false;
@@ -76,8 +83,19 @@ impl Globs {
         Ok(Globs {
             relative: build(relative)?,
             absolute: build(absolute)?,
+            relative_text,
+            absolute_text,
             empty,
         })
+    }
+
+    /// The first pattern (as written) that matches, if any.
+    pub fn first_match(&self, rel: &[u8], abs: &[u8]) -> Option<String> {
+        let first = |set: &GlobSet, texts: &[String], path: &[u8]| {
+            set.matches(as_path(path)).into_iter().min().map(|i| texts[i].clone())
+        };
+        first(&self.relative, &self.relative_text, rel)
+            .or_else(|| first(&self.absolute, &self.absolute_text, abs))
     }
 
     /// Does any pattern match the entry at `rel` (below the watch root) / `abs`?

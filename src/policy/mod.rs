@@ -5,6 +5,7 @@
 pub mod matcher;
 
 use std::fmt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use toml::Spanned;
 use crate::error::{Error, Result};
 use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
+use crate::heuristics::{Heuristics, RawSignature, Signature};
 use matcher::{BadPattern, Globs, Pattern};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -63,37 +65,66 @@ impl fmt::Display for Kind {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
+    /// Other policies merged into this one, relative to this file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    include: Vec<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     default_severity: Option<Severity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     rescan_interval: Option<Spanned<String>>,
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heuristics: Option<RawHeuristics>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     watch: Vec<RawWatch>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     rule: Vec<RawRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    signature: Vec<Spanned<RawSignature>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawHeuristics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    builtin_signatures: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web_users: Option<Vec<String>>,
+    /// Signature files, relative to the policy; inlined when the policy is recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    signatures: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawWatch {
     path: Spanned<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     exclude: Vec<Spanned<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore: Vec<Attr>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
     name: Spanned<String>,
     paths: Vec<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     kinds: Option<Vec<Kind>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<Severity>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore: Vec<Attr>,
 }
+
+/// The web server users whose ownership of a script is suspicious, unless the policy
+/// names its own.
+const DEFAULT_WEB_USERS: &[&str] = &["www-data", "apache", "nginx", "http", "httpd", "wwwrun"];
 
 /// One watched tree.
 #[derive(Debug, Clone)]
@@ -101,13 +132,35 @@ pub struct Watch {
     /// Absolute, normalized, without a trailing slash (except `/`).
     pub root: Vec<u8>,
     exclude: Globs,
+    /// `!pattern` entries of `exclude`: monitored even inside an excluded folder.
+    exceptions: Globs,
+    /// The literal folders (relative) the exceptions start with: an excluded folder on
+    /// the way to one of them is still walked, and only exceptions inside it recorded.
+    exception_prefixes: Vec<Vec<u8>>,
     pub ignore: AttrSet,
 }
 
 impl Watch {
     /// Is the entry at `rel` below this root (itself, not its ancestors) excluded?
     pub fn excludes(&self, rel: &[u8], abs: &[u8]) -> bool {
-        !rel.is_empty() && self.exclude.matches(rel, abs)
+        !rel.is_empty() && self.exclude.matches(rel, abs) && !self.exceptions.matches(rel, abs)
+    }
+
+    /// Must the excluded folder at `rel` still be walked for the exceptions below it?
+    pub fn walks_excluded(&self, rel: &[u8]) -> bool {
+        self.exception_prefixes.iter().any(|prefix| {
+            prefix.is_empty()
+                || bpath::relative(prefix, rel).is_some()
+                || bpath::relative(rel, prefix).is_some()
+        })
+    }
+
+    /// The exclude pattern that excludes `rel`, if any (for `fim policy explain`).
+    pub fn excluded_by(&self, rel: &[u8], abs: &[u8]) -> Option<String> {
+        if rel.is_empty() || self.exceptions.matches(rel, abs) {
+            return None;
+        }
+        self.exclude.first_match(rel, abs)
     }
 }
 
@@ -116,8 +169,20 @@ pub struct Rule {
     pub name: String,
     paths: Globs,
     kinds: Option<Vec<Kind>>,
-    pub severity: Severity,
+    /// `None`: the policy's default severity.
+    pub severity: Option<Severity>,
     pub ignore: AttrSet,
+}
+
+/// How a policy covers a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Recorded and compared.
+    Monitored,
+    /// Excluded, but a folder walked to reach the exceptions (`!pattern`) below it.
+    Walked,
+    /// Not under any watch, or excluded.
+    Outside,
 }
 
 /// What the policy decides for one event.
@@ -131,7 +196,8 @@ pub struct Verdict<'a> {
 
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// The policy exactly as written; recorded in the baseline.
+    /// The policy as recorded in the baseline: as written, or, when it includes other
+    /// files or loads signature files, flattened into one self-contained document.
     pub text: String,
     pub default_severity: Severity,
     /// How often `fim watch` rescans everything as a safety net for what inotify cannot
@@ -139,6 +205,7 @@ pub struct Policy {
     pub rescan_interval: Option<Duration>,
     pub watches: Vec<Watch>,
     pub rules: Vec<Rule>,
+    pub heuristics: Heuristics,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -147,18 +214,9 @@ const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
 const MAX_POLICY_BYTES: u64 = 4 << 20;
 
 impl Policy {
-    /// Read and parse a policy file.
+    /// Read and parse a policy file (and the files it includes).
     pub fn load(path: &Path) -> Result<Policy> {
-        let bytes = crate::fs::open::read_regular_file(path, MAX_POLICY_BYTES)
-            .map_err(|e| Error::io(path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::Policy {
-            origin: path.to_path_buf(),
-            line: line_of(
-                &String::from_utf8_lossy(e.as_bytes()),
-                e.utf8_error().valid_up_to(),
-            ),
-            message: "policy is not valid UTF-8".into(),
-        })?;
+        let text = read_policy_text(path)?;
         Policy::parse(&text, path)
     }
 
@@ -185,81 +243,46 @@ impl Policy {
         Policy::parse(&text, Path::new("<built-in default policy>"))
     }
 
-    /// Parse policy text; `origin` names it in error messages.
+    /// Parse policy text; `origin` names it in error messages, and includes and
+    /// signature files are found relative to it.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy> {
-        let fail = |offset: usize, message: String| Error::Policy {
-            origin: origin.to_path_buf(),
-            line: line_of(text, offset),
-            message,
-        };
-        let raw: RawPolicy = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            fail(offset, e.message().trim().replace('\n', " "))
-        })?;
-        let from_bad = |b: BadPattern| fail(b.offset, b.message);
-
-        if raw.watch.is_empty() {
-            return Err(fail(
-                0,
-                "no [[watch]] table: the policy watches nothing".into(),
-            ));
-        }
-        let mut watches: Vec<Watch> = Vec::with_capacity(raw.watch.len());
-        for w in &raw.watch {
-            let offset = w.path.span().start;
-            let root = normalize_root(w.path.get_ref()).map_err(|m| fail(offset, m))?;
-            if watches.iter().any(|other| other.root == root) {
-                return Err(fail(
-                    offset,
-                    format!("watch path {} is listed twice", w.path.get_ref()),
-                ));
-            }
-            watches.push(Watch {
-                root,
-                exclude: Globs::new(patterns(&w.exclude), true).map_err(from_bad)?,
-                ignore: w.ignore.iter().copied().collect(),
+        let mut stack = vec![origin.to_path_buf()];
+        let part = Part::parse(text, origin, &mut stack)?;
+        if part.watches.is_empty() {
+            return Err(Error::Policy {
+                origin: origin.to_path_buf(),
+                line: 1,
+                message: "no [[watch]] table: the policy watches nothing".into(),
             });
         }
-
-        let default_severity = raw.default_severity.unwrap_or(Severity::Medium);
-        let rescan_interval = match &raw.rescan_interval {
-            None => Some(DEFAULT_RESCAN),
-            Some(text) => {
-                let every = humantime::parse_duration(text.get_ref()).map_err(|e| {
-                    fail(
-                        text.span().start,
-                        format!("rescan_interval {:?}: {e} (write e.g. \"1h\", \"30m\", \"0s\" to disable)", text.get_ref()),
-                    )
-                })?;
-                (!every.is_zero()).then_some(every)
-            }
+        let text = if part.flattened {
+            let body = toml::to_string(&part.raw).map_err(|e| Error::Policy {
+                origin: origin.to_path_buf(),
+                line: 1,
+                message: format!("cannot record the merged policy: {e}"),
+            })?;
+            format!("# {} with its includes and signature files, merged by fim.\n{body}", origin.display())
+        } else {
+            text.to_owned()
         };
-        let mut rules = Vec::with_capacity(raw.rule.len());
-        for r in &raw.rule {
-            if r.name.get_ref().trim().is_empty() {
-                return Err(fail(r.name.span().start, "rule name is empty".into()));
-            }
-            if r.paths.is_empty() {
-                return Err(fail(
-                    r.name.span().start,
-                    format!("rule {:?} has no paths", r.name.get_ref()),
-                ));
-            }
-            rules.push(Rule {
-                name: r.name.get_ref().clone(),
-                paths: Globs::new(patterns(&r.paths), false).map_err(from_bad)?,
-                kinds: r.kinds.clone(),
-                severity: r.severity.unwrap_or(default_severity),
-                ignore: r.ignore.iter().copied().collect(),
-            });
+        let raw_heuristics = part.raw.heuristics.clone().unwrap_or_default();
+        let mut signatures = Vec::new();
+        if raw_heuristics.builtin_signatures != Some(false) {
+            signatures = builtin_signatures();
         }
-
+        signatures.extend(part.signatures);
+        let heuristics = Heuristics {
+            enabled: raw_heuristics.enabled != Some(false),
+            signatures,
+            web_users: web_users(raw_heuristics.web_users.as_deref()),
+        };
         Ok(Policy {
-            text: text.to_owned(),
-            default_severity,
-            rescan_interval,
-            watches,
-            rules,
+            text,
+            default_severity: part.default_severity.unwrap_or(Severity::Medium),
+            rescan_interval: part.rescan_interval.unwrap_or(Some(DEFAULT_RESCAN)),
+            watches: part.watches,
+            rules: part.rules,
+            heuristics,
         })
     }
 
@@ -272,18 +295,35 @@ impl Policy {
             .max_by_key(|(w, _)| w.root.len())
     }
 
-    /// Is `path` monitored: inside a watch, and neither it nor an ancestor excluded?
+    /// Is `path` monitored: inside a watch, and neither it nor an ancestor excluded
+    /// (an excluded ancestor still walked for exceptions does not count)?
     pub fn monitors(&self, path: &[u8]) -> bool {
+        self.coverage(path) == Coverage::Monitored
+    }
+
+    /// How the policy covers `path`.
+    pub fn coverage(&self, path: &[u8]) -> Coverage {
         let Some((watch, rel)) = self.watch_of(path) else {
-            return false;
+            return Coverage::Outside;
         };
         let root_len = path.len() - rel.len();
-        !rel.iter()
+        let ancestors = rel
+            .iter()
             .enumerate()
             .filter(|(_, b)| **b == b'/')
-            .map(|(i, _)| i)
-            .chain(std::iter::once(rel.len()))
-            .any(|end| watch.excludes(&rel[..end], &path[..root_len + end]))
+            .map(|(i, _)| i);
+        for end in ancestors {
+            if watch.excludes(&rel[..end], &path[..root_len + end]) && !watch.walks_excluded(&rel[..end]) {
+                return Coverage::Outside;
+            }
+        }
+        if !watch.excludes(rel, path) {
+            Coverage::Monitored
+        } else if watch.walks_excluded(rel) {
+            Coverage::Walked
+        } else {
+            Coverage::Outside
+        }
     }
 
     /// Is `path` the root of a watch other than `current`? The walk of an outer watch
@@ -303,7 +343,7 @@ impl Policy {
         match rule {
             Some(r) => Verdict {
                 rule: Some(&r.name),
-                severity: r.severity,
+                severity: r.severity.unwrap_or(self.default_severity),
                 ignore: watch.ignore.union(r.ignore),
             },
             None => Verdict {
@@ -315,11 +355,268 @@ impl Policy {
     }
 }
 
-fn patterns(list: &[Spanned<String>]) -> impl Iterator<Item = Pattern<'_>> {
-    list.iter().map(|s| Pattern {
+/// One policy file, checked, with its includes merged in (its own rules first, so a
+/// site policy's rules win over a pack's).
+struct Part {
+    raw: RawPolicy,
+    flattened: bool,
+    default_severity: Option<Severity>,
+    rescan_interval: Option<Option<Duration>>,
+    watches: Vec<Watch>,
+    rules: Vec<Rule>,
+    signatures: Vec<Signature>,
+}
+
+/// Policies a policy may include, nested.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+impl Part {
+    fn parse(text: &str, origin: &Path, stack: &mut Vec<PathBuf>) -> Result<Part> {
+        let fail = |offset: usize, message: String| Error::Policy {
+            origin: origin.to_path_buf(),
+            line: line_of(text, offset),
+            message,
+        };
+        let mut raw: RawPolicy = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            fail(offset, e.message().trim().replace('\n', " "))
+        })?;
+        let from_bad = |b: BadPattern| fail(b.offset, b.message);
+
+        let mut watches: Vec<Watch> = Vec::with_capacity(raw.watch.len());
+        for w in &raw.watch {
+            let offset = w.path.span().start;
+            let root = normalize_root(w.path.get_ref()).map_err(|m| fail(offset, m))?;
+            if watches.iter().any(|other| other.root == root) {
+                return Err(fail(offset, format!("watch path {} is listed twice", w.path.get_ref())));
+            }
+            let (exceptions, excludes): (Vec<_>, Vec<_>) =
+                w.exclude.iter().partition(|p| p.get_ref().starts_with('!'));
+            let exception_patterns: Vec<Pattern<'_>> = exceptions
+                .iter()
+                .map(|p| Pattern {
+                    text: &p.get_ref()[1..],
+                    offset: p.span().start,
+                })
+                .collect();
+            let exception_prefixes = exception_patterns.iter().map(|p| literal_prefix(p.text)).collect();
+            watches.push(Watch {
+                root,
+                exclude: Globs::new(excludes.iter().map(|p| pattern(p)), true).map_err(from_bad)?,
+                exceptions: Globs::new(exception_patterns, false).map_err(from_bad)?,
+                exception_prefixes,
+                ignore: w.ignore.iter().copied().collect(),
+            });
+        }
+
+        let default_severity = raw.default_severity;
+        let rescan_interval = match &raw.rescan_interval {
+            None => None,
+            Some(text) => {
+                let every = humantime::parse_duration(text.get_ref()).map_err(|e| {
+                    fail(
+                        text.span().start,
+                        format!(
+                            "rescan_interval {:?}: {e} (write e.g. \"1h\", \"30m\", or \"0s\" to disable)",
+                            text.get_ref()
+                        ),
+                    )
+                })?;
+                Some((!every.is_zero()).then_some(every))
+            }
+        };
+        let mut rules = Vec::with_capacity(raw.rule.len());
+        for r in &raw.rule {
+            if r.name.get_ref().trim().is_empty() {
+                return Err(fail(r.name.span().start, "rule name is empty".into()));
+            }
+            if r.paths.is_empty() {
+                return Err(fail(
+                    r.name.span().start,
+                    format!("rule {:?} has no paths", r.name.get_ref()),
+                ));
+            }
+            rules.push(Rule {
+                name: r.name.get_ref().clone(),
+                paths: Globs::new(patterns(&r.paths), false).map_err(from_bad)?,
+                kinds: r.kinds.clone(),
+                severity: r.severity,
+                ignore: r.ignore.iter().copied().collect(),
+            });
+        }
+
+        let mut signatures = Vec::new();
+        for s in &raw.signature {
+            signatures.push(Signature::compile(s.get_ref()).map_err(|m| fail(s.span().start, m))?);
+        }
+        let mut flattened = false;
+        // Signature files are inlined, so the recorded policy stands on its own.
+        if let Some(h) = raw.heuristics.as_mut() {
+            for file in std::mem::take(&mut h.signatures) {
+                flattened = true;
+                let path = beside(origin, file.get_ref());
+                let sig_text = read_policy_text(&path).map_err(|e| match e {
+                    Error::Io { source, .. } => fail(file.span().start, format!("signature file {}: {source}", path.display())),
+                    other => other,
+                })?;
+                let sig_fail = |offset: usize, message: String| Error::Policy {
+                    origin: path.clone(),
+                    line: line_of(&sig_text, offset),
+                    message,
+                };
+                let raws = crate::heuristics::signatures::parse(&sig_text)
+                    .map_err(|(offset, m)| sig_fail(offset, m))?;
+                for raw_sig in raws {
+                    signatures.push(Signature::compile(&raw_sig).map_err(|m| sig_fail(0, m))?);
+                    raw.signature.push(Spanned::new(0..0, raw_sig));
+                }
+            }
+        }
+
+        let mut part = Part {
+            raw,
+            flattened,
+            default_severity,
+            rescan_interval,
+            watches,
+            rules,
+            signatures,
+        };
+        for include in std::mem::take(&mut part.raw.include) {
+            part.flattened = true;
+            let path = beside(origin, include.get_ref());
+            if stack.contains(&path) || stack.len() > MAX_INCLUDE_DEPTH {
+                return Err(fail(
+                    include.span().start,
+                    format!("include {}: circular or too deeply nested", path.display()),
+                ));
+            }
+            let inc_text = read_policy_text(&path).map_err(|e| match e {
+                Error::Io { source, .. } => fail(include.span().start, format!("include {}: {source}", path.display())),
+                other => other,
+            })?;
+            stack.push(path.clone());
+            let included = Part::parse(&inc_text, &path, stack)?;
+            stack.pop();
+            part.merge(included, &fail, include.span().start)?;
+        }
+        // Rules without a severity take the merged default.
+        Ok(part)
+    }
+
+    fn merge(
+        &mut self,
+        other: Part,
+        fail: &impl Fn(usize, String) -> Error,
+        offset: usize,
+    ) -> Result<()> {
+        for w in other.watches {
+            if self.watches.iter().any(|mine| mine.root == w.root) {
+                return Err(fail(
+                    offset,
+                    format!("watch path {} is listed twice (also in an included policy)", bpath::lossy(&w.root)),
+                ));
+            }
+            self.watches.push(w);
+        }
+        self.rules.extend(other.rules);
+        self.signatures.extend(other.signatures);
+        self.default_severity = self.default_severity.or(other.default_severity);
+        self.rescan_interval = self.rescan_interval.or(other.rescan_interval);
+        let raw = other.raw;
+        self.raw.default_severity = self.raw.default_severity.or(raw.default_severity);
+        if self.raw.rescan_interval.is_none() {
+            self.raw.rescan_interval = raw.rescan_interval;
+        }
+        self.raw.heuristics = match (self.raw.heuristics.take(), raw.heuristics) {
+            (Some(mine), Some(theirs)) => Some(RawHeuristics {
+                enabled: mine.enabled.or(theirs.enabled),
+                builtin_signatures: mine.builtin_signatures.or(theirs.builtin_signatures),
+                web_users: mine.web_users.or(theirs.web_users),
+                signatures: Vec::new(),
+            }),
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.raw.watch.extend(raw.watch);
+        self.raw.rule.extend(raw.rule);
+        self.raw.signature.extend(raw.signature);
+        Ok(())
+    }
+}
+
+/// Read a policy or signature file as UTF-8, refusing FIFOs, devices and huge files.
+fn read_policy_text(path: &Path) -> Result<String> {
+    let bytes = crate::fs::open::read_regular_file(path, MAX_POLICY_BYTES)
+        .map_err(|e| Error::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| Error::Policy {
+        origin: path.to_path_buf(),
+        line: line_of(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to()),
+        message: "not valid UTF-8".into(),
+    })
+}
+
+/// `name` relative to the folder of the policy `origin` (absolute names stay).
+fn beside(origin: &Path, name: &str) -> PathBuf {
+    origin.parent().unwrap_or(Path::new("")).join(name)
+}
+
+/// The folders a glob starts with before its first wildcard: `wp-content/uploads` for
+/// `wp-content/uploads/**/*.php`.
+fn literal_prefix(glob: &str) -> Vec<u8> {
+    let mut parts = Vec::new();
+    let mut components: Vec<&str> = glob.split('/').collect();
+    components.pop();
+    for c in components {
+        if c.contains(['*', '?', '[', '{', '\\']) {
+            break;
+        }
+        parts.push(c);
+    }
+    parts.join("/").into_bytes()
+}
+
+/// The built-in signatures, compiled once per process.
+fn builtin_signatures() -> Vec<Signature> {
+    static BUILTIN: std::sync::OnceLock<Vec<Signature>> = std::sync::OnceLock::new();
+    BUILTIN
+        .get_or_init(|| {
+            // The built-in file is tested to compile; should it ever fail, run without
+            // it rather than refuse to monitor.
+            crate::heuristics::signatures::builtin().unwrap_or_else(|e| {
+                tracing::error!("built-in signatures: {e}");
+                Vec::new()
+            })
+        })
+        .clone()
+}
+
+/// uid → name for the web server users listed (or the usual ones) in /etc/passwd.
+fn web_users(names: Option<&[String]>) -> HashMap<u32, String> {
+    let wanted: Vec<&str> = match names {
+        Some(names) => names.iter().map(String::as_str).collect(),
+        None => DEFAULT_WEB_USERS.to_vec(),
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let uid = fields.nth(1)?.parse().ok()?;
+            wanted.contains(&name).then(|| (uid, name.to_owned()))
+        })
+        .collect()
+}
+
+fn pattern(s: &Spanned<String>) -> Pattern<'_> {
+    Pattern {
         text: s.get_ref(),
         offset: s.span().start,
-    })
+    }
+}
+
+fn patterns(list: &[Spanned<String>]) -> impl Iterator<Item = Pattern<'_>> {
+    list.iter().map(pattern)
 }
 
 fn normalize_root(path: &str) -> std::result::Result<Vec<u8>, String> {

@@ -8,7 +8,7 @@ mod walk;
 use std::sync::mpsc::sync_channel;
 
 use crate::fs::{Attr, AttrSet, Entry};
-use crate::policy::Policy;
+use crate::policy::{Coverage, Policy};
 
 /// What the walk reports, in no particular order.
 #[derive(Debug)]
@@ -118,14 +118,24 @@ pub fn scan<E>(
         None => policy
             .watches
             .iter()
-            .map(|w| (w, w.root.clone(), true))
+            .map(|w| (w, w.root.clone(), walk::How { descend: true, record: true }))
             .collect(),
         Some(targets) => targets
             .iter()
-            .filter(|t| policy.monitors(&t.path) && !skip.contains(&t.path))
+            .filter(|t| !skip.contains(&t.path))
             .filter_map(|t| {
                 let (watch, _) = policy.watch_of(&t.path)?;
-                Some((watch, t.path.clone(), t.recursive))
+                let record = match policy.coverage(&t.path) {
+                    Coverage::Monitored => true,
+                    // Only to reach the exceptions below an excluded folder.
+                    Coverage::Walked => false,
+                    Coverage::Outside => return None,
+                };
+                let how = walk::How {
+                    descend: t.recursive || !record,
+                    record,
+                };
+                Some((watch, t.path.clone(), how))
             })
             .collect(),
     };
@@ -140,8 +150,8 @@ pub fn scan<E>(
             };
             let walker = &walker;
             rayon::scope(|s| {
-                for (watch, path, recursive) in starts {
-                    s.spawn(move |s| walker.walk_from(s, watch, path, recursive));
+                for (watch, path, how) in starts {
+                    s.spawn(move |s| walker.walk_from(s, watch, path, how));
                 }
             });
         });
@@ -158,4 +168,53 @@ pub fn scan<E>(
         }
         Ok(summary)
     })
+}
+
+/// The first `head` and last `tail` bytes of the regular file at `path`, opened the
+/// way the walk opens it (relative to its parent, never through a symlink, never
+/// blocking). `None` when it is no longer a regular file.
+pub fn sample(
+    policy: &Policy,
+    path: &[u8],
+    head: u64,
+    tail: u64,
+) -> std::io::Result<Option<crate::heuristics::Sample>> {
+    use std::os::unix::fs::FileExt;
+    let (Some((watch, _)), Some((dir, name))) = (policy.watch_of(path), crate::fs::path::split_parent(path)) else {
+        return Ok(None);
+    };
+    let parent = walk::open_parent(watch, dir)?;
+    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    let fd = crate::fs::open::open_file_at(std::os::fd::AsFd::as_fd(&parent), &name)?;
+    let stat = crate::fs::open::stat_fd(&fd)?;
+    if crate::fs::FileType::from_mode(stat.st_mode) != Some(crate::fs::FileType::File) {
+        return Ok(None);
+    }
+    let file = std::fs::File::from(fd);
+    let size = stat.st_size as u64;
+    let read = |offset: u64, len: u64| -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0; len as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    };
+    let head_bytes = read(0, size.min(head))?;
+    let tail_bytes = if size > head {
+        let len = tail.min(size - head);
+        read(size - len, len)?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(crate::heuristics::Sample {
+        head: head_bytes,
+        tail: tail_bytes,
+    }))
 }

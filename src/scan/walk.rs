@@ -32,6 +32,19 @@ pub(super) struct Walker<'a> {
 /// A directory whose children are still being visited; shared by their tasks.
 type Parent = Arc<Dir>;
 
+/// What to do with an entry: record it, and (for a directory) walk what is below it.
+/// An excluded folder that holds exceptions (`!pattern`) is walked, not recorded.
+#[derive(Clone, Copy)]
+pub struct How {
+    pub descend: bool,
+    pub record: bool,
+}
+
+const WALK: How = How {
+    descend: true,
+    record: true,
+};
+
 impl<'a> Walker<'a> {
     /// Visit the entry at `path` (a watch root or a path below it) and, when it is a
     /// directory and `recursive`, everything below it that the policy monitors.
@@ -40,12 +53,12 @@ impl<'a> Walker<'a> {
         scope: &rayon::Scope<'s>,
         watch: &'s Watch,
         path: Vec<u8>,
-        recursive: bool,
+        how: How,
     ) {
         let Some((parent_path, name)) = bpath::split_parent(&path) else {
             // Watching `/` itself: it has no parent to open it from.
             match open::open_dir_path(b"/") {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path, recursive),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, how),
                 Err(e) => self.incomplete(path, format!("cannot open: {e}")),
             }
             return;
@@ -53,47 +66,19 @@ impl<'a> Walker<'a> {
         let Ok(name) = CString::new(name) else {
             return;
         };
-        match self.open_parent(watch, parent_path) {
+        match open_parent(watch, parent_path) {
             Ok(parent) => {
                 let parent = match Dir::new(parent) {
                     Ok(dir) => Arc::new(dir),
                     Err(e) => return self.incomplete(path, format!("cannot read parent: {e}")),
                 };
-                let hint = DType::Unknown;
-                self.visit(scope, watch, &parent, name, path, hint, recursive);
+                self.visit(scope, watch, &parent, name, path, DType::Unknown, how);
             }
             // The entry is gone, or an ancestor below the root is now a symlink (so the
             // path no longer exists inside the tree): nothing to record.
             Err(e) if is_gone(&e) => {}
             Err(e) => self.incomplete(path, format!("cannot open parent directory: {e}")),
         }
-    }
-
-    /// Open `dir` (the root's parent, or a directory inside the watch) for `*at` calls.
-    /// Below the watch root every component is opened without following symlinks.
-    fn open_parent(&self, watch: &Watch, dir: &[u8]) -> io::Result<OwnedFd> {
-        let Some(rel) = bpath::relative(dir, &watch.root) else {
-            return open::open_dir_path(dir);
-        };
-        let (mut fd, components) = match bpath::split_parent(&watch.root) {
-            Some((root_parent, root_name)) => {
-                let fd = open::open_dir_path(root_parent)?;
-                let name = std::iter::once(root_name);
-                (
-                    fd,
-                    name.chain(rel.split(|b| *b == b'/')).collect::<Vec<_>>(),
-                )
-            }
-            None => (
-                open::open_dir_path(b"/")?,
-                rel.split(|b| *b == b'/').collect(),
-            ),
-        };
-        for component in components.into_iter().filter(|c| !c.is_empty()) {
-            let name = CString::new(component).map_err(|_| io::Error::from(Errno::INVAL))?;
-            fd = open::open_dir_at(fd.as_fd(), &name)?;
-        }
-        Ok(fd)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -105,18 +90,20 @@ impl<'a> Walker<'a> {
         name: CString,
         path: Vec<u8>,
         hint: DType,
-        descend: bool,
+        how: How,
     ) {
         let parent_fd = dir_fd(parent);
         match hint {
             DType::Directory | DType::Unknown => match open::open_dir_at(parent_fd, &name) {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path, descend),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, how),
+                Err(_) if !how.record => {}
                 Err(e) if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-                    self.visit_file(scope, watch, parent_fd, &name, path, descend)
+                    self.visit_file(scope, watch, parent_fd, &name, path, how)
                 }
                 Err(e) => self.visit_unopened(parent_fd, &name, path, e),
             },
-            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path, descend),
+            _ if !how.record => {}
+            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path, how),
             _ => self.visit_special(parent_fd, &name, path),
         }
     }
@@ -128,7 +115,7 @@ impl<'a> Walker<'a> {
         parent: BorrowedFd<'_>,
         name: &CStr,
         path: Vec<u8>,
-        descend: bool,
+        how: How,
     ) {
         let fd = match open::open_file_at(parent, name) {
             Ok(fd) => fd,
@@ -141,7 +128,7 @@ impl<'a> Walker<'a> {
         match FileType::from_mode(stat.st_mode) {
             Some(FileType::File) => {}
             // Replaced by a directory since it was listed: walk what is there now.
-            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path, descend),
+            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path, how),
             // A FIFO, socket or device: recorded, never read.
             _ => return self.visit_special(parent, name, path),
         }
@@ -178,18 +165,20 @@ impl<'a> Walker<'a> {
         watch: &'s Watch,
         fd: OwnedFd,
         path: Vec<u8>,
-        descend: bool,
+        how: How,
     ) {
-        let stat = match open::stat_fd(&fd) {
-            Ok(st) => st,
-            Err(e) => return self.incomplete(path, format!("cannot stat: {e}")),
-        };
-        let xattrs = open::xattrs_fd(fd.as_fd());
-        if let Some(mut attrs) = attrs_from_stat(&stat) {
-            attrs.xattrs = self.xattrs_or_warn(&path, xattrs);
-            self.emit(path.clone(), attrs);
+        if how.record {
+            let stat = match open::stat_fd(&fd) {
+                Ok(st) => st,
+                Err(e) => return self.incomplete(path, format!("cannot stat: {e}")),
+            };
+            let xattrs = open::xattrs_fd(fd.as_fd());
+            if let Some(mut attrs) = attrs_from_stat(&stat) {
+                attrs.xattrs = self.xattrs_or_warn(&path, xattrs);
+                self.emit(path.clone(), attrs);
+            }
         }
-        if !descend {
+        if !how.descend {
             return;
         }
         if let Some(on_dir) = self.on_dir {
@@ -215,27 +204,36 @@ impl<'a> Walker<'a> {
             }
             let child = bpath::join(&path, name.to_bytes());
             let rel = bpath::relative(&child, &watch.root).unwrap_or_default();
-            if watch.excludes(rel, &child)
-                || self.skip.contains(&child)
-                || self.policy.is_nested_root(watch, &child)
-            {
+            let hint = item.file_type();
+            let could_be_dir = matches!(hint, DType::Directory | DType::Unknown);
+            let how = if !watch.excludes(rel, &child) {
+                WALK
+            } else if could_be_dir && watch.walks_excluded(rel) {
+                How {
+                    descend: true,
+                    record: false,
+                }
+            } else {
+                continue;
+            };
+            if self.skip.contains(&child) || self.policy.is_nested_root(watch, &child) {
                 continue;
             }
             let name = name.to_owned();
-            match item.file_type() {
-                DType::Directory => subdirs.push((name, child)),
-                hint => others.push((name, child, hint)),
+            match hint {
+                DType::Directory => subdirs.push((name, child, how)),
+                hint => others.push((name, child, hint, how)),
             }
         }
         let dir: Parent = Arc::new(dir);
-        for (name, child) in subdirs {
+        for (name, child, how) in subdirs {
             let dir = Arc::clone(&dir);
             scope.spawn(move |scope| {
-                self.visit(scope, watch, &dir, name, child, DType::Directory, true)
+                self.visit(scope, watch, &dir, name, child, DType::Directory, how)
             });
         }
-        others.into_par_iter().for_each(|(name, child, hint)| {
-            self.visit(scope, watch, &dir, name, child, hint, true)
+        others.into_par_iter().for_each(|(name, child, hint, how)| {
+            self.visit(scope, watch, &dir, name, child, hint, how)
         });
     }
 
@@ -314,6 +312,33 @@ impl<'a> Walker<'a> {
         self.warn(path.clone(), message);
         let _ = self.tx.send(Found::Incomplete(path));
     }
+}
+
+/// Open `dir` (the root's parent, or a directory inside the watch) for `*at` calls.
+/// Below the watch root every component is opened without following symlinks.
+pub(super) fn open_parent(watch: &Watch, dir: &[u8]) -> io::Result<OwnedFd> {
+    let Some(rel) = bpath::relative(dir, &watch.root) else {
+        return open::open_dir_path(dir);
+    };
+    let (mut fd, components) = match bpath::split_parent(&watch.root) {
+        Some((root_parent, root_name)) => {
+            let fd = open::open_dir_path(root_parent)?;
+            let name = std::iter::once(root_name);
+            (
+                fd,
+                name.chain(rel.split(|b| *b == b'/')).collect::<Vec<_>>(),
+            )
+        }
+        None => (
+            open::open_dir_path(b"/")?,
+            rel.split(|b| *b == b'/').collect(),
+        ),
+    };
+    for component in components.into_iter().filter(|c| !c.is_empty()) {
+        let name = CString::new(component).map_err(|_| io::Error::from(Errno::INVAL))?;
+        fd = open::open_dir_at(fd.as_fd(), &name)?;
+    }
+    Ok(fd)
 }
 
 fn dir_fd(dir: &Dir) -> BorrowedFd<'_> {

@@ -1,0 +1,426 @@
+//! Suspicious-file heuristics: why a new or modified entry looks like an attack (a
+//! script in an upload folder, a disguised extension, PHP inside an image, a new setuid
+//! bit, a webshell signature, ...). Each reason carries a severity that can raise the
+//! event's. Signatures are data (`policies/signatures/*.toml`), not code.
+
+pub mod signatures;
+
+use std::collections::HashMap;
+
+use crate::fs::{Attrs, FileType};
+use crate::policy::{Kind, Severity};
+pub use signatures::{RawSignature, Signature};
+
+/// How much of a file content checks read: the head and the tail, never more.
+pub const SAMPLE_HEAD: u64 = 256 << 10;
+pub const SAMPLE_TAIL: u64 = 64 << 10;
+
+/// Extensions that a web server may execute.
+const SCRIPT_EXTS: &[&str] = &[
+    "php", "phtml", "phar", "pht", "php3", "php4", "php5", "php7", "php8", "phps", "inc", "cgi",
+    "pl", "py", "sh", "jsp", "asp", "aspx",
+];
+/// Extensions of passive content, which must never hold code.
+const MEDIA_EXTS: &[&str] = &[
+    "jpg", "jpeg", "png", "gif", "ico", "bmp", "webp", "tif", "tiff", "svg", "txt", "pdf", "zip",
+    "mp3", "mp4", "webm", "woff", "woff2", "ttf", "css",
+];
+/// Folders that hold uploaded or generated content, never code.
+const CONTENT_DIRS: &[&str] = &[
+    "uploads", "upload", "media", "images", "image", "img", "files", "cache", "static", "tmp",
+    "temp",
+];
+
+/// The start and end of a file's content.
+#[derive(Debug, Default, Clone)]
+pub struct Sample {
+    pub head: Vec<u8>,
+    pub tail: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub text: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone)]
+pub struct Heuristics {
+    pub enabled: bool,
+    pub signatures: Vec<Signature>,
+    /// uid → name of the web server's users (www-data, apache, nginx, http).
+    pub web_users: HashMap<u32, String>,
+}
+
+impl Heuristics {
+    pub fn disabled() -> Heuristics {
+        Heuristics {
+            enabled: false,
+            signatures: Vec::new(),
+            web_users: HashMap::new(),
+        }
+    }
+
+    /// Does assessing this change need the file's content?
+    pub fn wants_sample(&self, kind: Kind, new: &Attrs) -> bool {
+        self.enabled && kind != Kind::Deleted && new.file_type == FileType::File && new.size > 0
+    }
+
+    /// Why the entry at `path` (`rel` below its watch root; new, or modified from
+    /// `old`) looks suspicious.
+    pub fn assess(
+        &self,
+        path: &[u8],
+        rel: &[u8],
+        old: Option<&Attrs>,
+        new: &Attrs,
+        sample: Option<&Sample>,
+    ) -> Vec<Reason> {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut reasons = Vec::new();
+        let mut add = |text: String, severity| reasons.push(Reason { text, severity });
+        let name_bytes = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
+        let name = String::from_utf8_lossy(name_bytes);
+        let is_file = new.file_type == FileType::File;
+        let ext = Extensions::of(&name);
+
+        if is_file && ext.is_script() && in_content_dir(rel) {
+            add("script in an upload or content folder".into(), Severity::Critical);
+        }
+        if let Some(reason) = ext.disguise() {
+            add(reason, Severity::High);
+        }
+        if name.starts_with('.') && !matches!(&*name, ".well-known" | ".htaccess") {
+            let what = if new.file_type == FileType::Dir { "folder" } else { "file" };
+            add(format!("hidden {what}"), Severity::Medium);
+        }
+        if is_file {
+            self.assess_mode_and_owner(old, new, &ext, &mut add);
+        }
+        if let (true, Some(sample)) = (is_file, sample) {
+            assess_content(&name, &ext, sample, &mut add);
+            for signature in &self.signatures {
+                if signature.matches(&name, sample) {
+                    add(format!("signature {}", signature.id), signature.severity);
+                }
+            }
+        }
+        if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
+            let content = [&sample.head[..], &sample.tail[..]];
+            if content.iter().any(|c| longest_run(c, is_base64) >= LONG_BASE64) {
+                add("long base64 run in a script".into(), Severity::High);
+            }
+            if content.iter().any(|c| longest_hex_escapes(c) >= LONG_HEX_ESCAPES) {
+                add("long run of hex escapes in a script".into(), Severity::High);
+            }
+            if looks_obfuscated(&sample.head) {
+                add("obfuscated code (high entropy, very long lines)".into(), Severity::High);
+            }
+        }
+        reasons
+    }
+
+    fn assess_mode_and_owner(
+        &self,
+        old: Option<&Attrs>,
+        new: &Attrs,
+        ext: &Extensions,
+        add: &mut impl FnMut(String, Severity),
+    ) {
+        let gained = |bits: u32| new.mode & bits != 0 && old.is_none_or(|o| o.mode & bits == 0);
+        if gained(0o4000) {
+            add("new setuid bit".into(), Severity::Critical);
+        }
+        if gained(0o2000) {
+            add("new setgid bit".into(), Severity::Critical);
+        }
+        if gained(0o002) {
+            add("world-writable".into(), Severity::High);
+        }
+        let owner_changed = old.is_none_or(|o| o.uid != new.uid);
+        if let (true, Some(user)) = (owner_changed && ext.is_script(), self.web_users.get(&new.uid)) {
+            add(
+                format!("script owned by the web server user ({user})"),
+                Severity::High,
+            );
+        }
+    }
+}
+
+/// The extensions of a file name, lower-cased, without the leading dot of a hidden name.
+struct Extensions {
+    /// All extensions, e.g. ["jpg", "php"] for "logo.jpg.php".
+    all: Vec<String>,
+    /// The last extension as written (for case checks).
+    last_raw: String,
+    /// The name ends in a dot or white space (Windows and some handlers ignore them).
+    trailing_junk: bool,
+}
+
+impl Extensions {
+    fn of(name: &str) -> Extensions {
+        let trimmed = name.trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+        let body = trimmed.strip_prefix('.').unwrap_or(trimmed);
+        let mut parts = body.split('.');
+        parts.next();
+        let raw: Vec<&str> = parts.collect();
+        Extensions {
+            all: raw.iter().map(|e| e.to_ascii_lowercase()).collect(),
+            last_raw: raw.last().map_or(String::new(), |e| e.to_string()),
+            trailing_junk: trimmed.len() != name.len() && !trimmed.is_empty(),
+        }
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.all.last().map(String::as_str)
+    }
+
+    fn is_script(&self) -> bool {
+        self.last().is_some_and(|e| SCRIPT_EXTS.contains(&e))
+    }
+
+    fn is_media(&self) -> bool {
+        self.last().is_some_and(|e| MEDIA_EXTS.contains(&e))
+    }
+
+    /// A double, disguised or oddly cased extension, described.
+    fn disguise(&self) -> Option<String> {
+        let n = self.all.len();
+        if n >= 2 {
+            let inner_script = self.all[..n - 1].iter().any(|e| SCRIPT_EXTS.contains(&e.as_str()));
+            let inner_media = self.all[..n - 1].iter().any(|e| MEDIA_EXTS.contains(&e.as_str()));
+            if (self.is_script() && inner_media) || inner_script {
+                let shown: Vec<&str> = self.all[n - 2..].iter().map(String::as_str).collect();
+                return Some(format!("double extension .{}", shown.join(".")));
+            }
+        }
+        if self.trailing_junk && self.is_script() {
+            return Some("disguised extension (trailing dot or space)".into());
+        }
+        if self.is_script() && self.last_raw.chars().any(|c| c.is_ascii_uppercase()) {
+            return Some(format!("upper-case extension .{}", self.last_raw));
+        }
+        None
+    }
+}
+
+/// Is any folder of `rel` (below the watch root: the folders above it say nothing
+/// about the site) one that holds content rather than code?
+fn in_content_dir(rel: &[u8]) -> bool {
+    let mut components = rel.split(|b| *b == b'/').collect::<Vec<_>>();
+    components.pop(); // the name itself
+    components.iter().any(|c| {
+        let c = String::from_utf8_lossy(c).to_ascii_lowercase();
+        CONTENT_DIRS.contains(&c.as_str())
+    })
+}
+
+fn has_php(bytes: &[u8]) -> bool {
+    contains_ci(bytes, b"<?php") || contains(bytes, b"<?=")
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn assess_content(
+    name: &str,
+    ext: &Extensions,
+    sample: &Sample,
+    add: &mut impl FnMut(String, Severity),
+) {
+    let php = has_php(&sample.head) || has_php(&sample.tail);
+    if ext.all.is_empty() && !name.starts_with('.') {
+        let start = sample.head.trim_ascii_start();
+        if start.len() >= 5 && start[..5].eq_ignore_ascii_case(b"<?php")
+            || start.starts_with(b"#!/usr/bin/php")
+            || start.starts_with(b"#!/usr/bin/env php")
+        {
+            add("PHP code in a file without an extension".into(), Severity::High);
+        }
+    }
+    if ext.is_media() {
+        let last = ext.last().unwrap_or_default();
+        if php {
+            add(format!("PHP code in a .{last} file"), Severity::Critical);
+        }
+        if let Some(kind) = magic_mismatch(last, &sample.head) {
+            add(format!("content is not {kind}"), Severity::Medium);
+        }
+    }
+}
+
+/// For image extensions: `Some(what it should be)` when the first bytes do not match.
+fn magic_mismatch(ext: &str, head: &[u8]) -> Option<&'static str> {
+    let (kind, ok) = match ext {
+        "jpg" | "jpeg" => ("a JPEG image", head.starts_with(&[0xFF, 0xD8, 0xFF])),
+        "png" => ("a PNG image", head.starts_with(b"\x89PNG\r\n\x1a\n")),
+        "gif" => ("a GIF image", head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a")),
+        "ico" => (
+            "an icon",
+            head.starts_with(&[0, 0, 1, 0]) || head.starts_with(&[0, 0, 2, 0]) || head.starts_with(b"\x89PNG"),
+        ),
+        "bmp" => ("a BMP image", head.starts_with(b"BM")),
+        "webp" => ("a WebP image", head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP"),
+        _ => return None,
+    };
+    (!ok).then_some(kind)
+}
+
+/// A base64 run this long in a script is a hidden payload (a data URI of an icon is
+/// far shorter).
+const LONG_BASE64: usize = 4000;
+/// `\x41\x42...` escapes in a row.
+const LONG_HEX_ESCAPES: usize = 60;
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
+}
+
+fn longest_run(bytes: &[u8], member: impl Fn(u8) -> bool) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for b in bytes {
+        run = if member(*b) { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+fn longest_hex_escapes(bytes: &[u8]) -> usize {
+    let (mut best, mut run, mut i) = (0, 0, 0);
+    while i < bytes.len() {
+        let escape = bytes.len() - i >= 4
+            && bytes[i] == b'\\'
+            && bytes[i + 1].eq_ignore_ascii_case(&b'x')
+            && bytes[i + 2].is_ascii_hexdigit()
+            && bytes[i + 3].is_ascii_hexdigit();
+        if escape {
+            run += 1;
+            best = best.max(run);
+            i += 4;
+        } else {
+            run = 0;
+            i += 1;
+        }
+    }
+    best
+}
+
+/// Packed, encoded payloads read as near-random text on very long lines; source code,
+/// even minified, does not.
+fn looks_obfuscated(head: &[u8]) -> bool {
+    let longest_line = head.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    longest_line >= 1000 && entropy(head) > 5.6
+}
+
+fn entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u64; 256];
+    for b in bytes {
+        counts[*b as usize] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::Timestamp;
+
+    fn file(mode: u32, uid: u32) -> Attrs {
+        Attrs {
+            file_type: FileType::File,
+            size: 10,
+            mode,
+            uid,
+            gid: 0,
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            inode: 1,
+            nlink: 1,
+            target: None,
+            xattrs: Vec::new(),
+            blake3: None,
+        }
+    }
+
+    fn h() -> Heuristics {
+        Heuristics {
+            enabled: true,
+            signatures: signatures::builtin().unwrap(),
+            web_users: [(33, "www-data".to_string())].into_iter().collect(),
+        }
+    }
+
+    fn reasons(path: &str, content: &[u8]) -> Vec<String> {
+        let sample = Sample {
+            head: content.to_vec(),
+            tail: Vec::new(),
+        };
+        let rel = path.strip_prefix("/w/").unwrap();
+        h().assess(path.as_bytes(), rel.as_bytes(), None, &file(0o644, 0), Some(&sample))
+            .into_iter()
+            .map(|r| r.text)
+            .collect()
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(reasons("/w/wp-content/uploads/2026/x.php", b"x"), ["script in an upload or content folder"]);
+        assert_eq!(reasons("/w/logo.jpg.php", b"x"), ["double extension .jpg.php"]);
+        assert_eq!(reasons("/w/shell.php.jpg", b"\xff\xd8\xff"), ["double extension .php.jpg"]);
+        assert_eq!(reasons("/w/shell.php.", b"x"), ["disguised extension (trailing dot or space)"]);
+        assert_eq!(reasons("/w/shell.php ", b"x"), ["disguised extension (trailing dot or space)"]);
+        assert_eq!(reasons("/w/shell.PhP", b"x"), ["upper-case extension .PhP"]);
+        assert_eq!(reasons("/w/.hidden", b"x"), ["hidden file"]);
+        assert!(reasons("/w/wp-includes/class-wp-query.php", b"<?php class WP_Query {}").is_empty());
+        assert!(reasons("/w/jquery.min.js", b"!function(){}").is_empty());
+    }
+
+    #[test]
+    fn content() {
+        assert_eq!(reasons("/w/favicon.ico", b"\0\0\x01\0<?php eval($x);"), ["PHP code in a .ico file"]);
+        assert_eq!(
+            reasons("/w/logo.png", b"<?php echo 1;"),
+            ["PHP code in a .png file", "content is not a PNG image"]
+        );
+        assert_eq!(reasons("/w/README", b"  <?php system('id');"), ["PHP code in a file without an extension"]);
+        assert_eq!(reasons("/w/t.php", b"<?php eval(gzinflate(base64_decode('x')));"), ["signature eval-decoded"]);
+        assert_eq!(reasons("/w/t.php", b"<?php @system($_GET['c']);"), ["signature exec-request"]);
+        let blob = format!("<?php $x='{}';", "QUJD".repeat(1200));
+        assert!(reasons("/w/t.php", blob.as_bytes()).contains(&"long base64 run in a script".to_string()));
+        assert_eq!(reasons("/w/t.txt", blob.as_bytes()), ["PHP code in a .txt file"]);
+        let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(80));
+        assert!(reasons("/w/t.php", hex.as_bytes()).contains(&"long run of hex escapes in a script".to_string()));
+    }
+
+    #[test]
+    fn modes_and_owner() {
+        let h = h();
+        let texts = |old: Option<&Attrs>, new: &Attrs, path: &str| -> Vec<String> {
+            let rel = path.strip_prefix("/w/").unwrap();
+            h.assess(path.as_bytes(), rel.as_bytes(), old, new, None).into_iter().map(|r| r.text).collect()
+        };
+        assert_eq!(texts(Some(&file(0o755, 0)), &file(0o4755, 0), "/w/bin"), ["new setuid bit"]);
+        assert!(texts(Some(&file(0o4755, 0)), &file(0o4755, 0), "/w/bin").is_empty());
+        assert_eq!(texts(None, &file(0o666, 0), "/w/a.txt"), ["world-writable"]);
+        assert_eq!(texts(None, &file(0o644, 33), "/w/a.php"), ["script owned by the web server user (www-data)"]);
+        assert!(texts(None, &file(0o644, 33), "/w/a.jpg").is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! Content signatures: regular expressions over the sampled bytes of a file, loaded
+//! from TOML (`[[signature]]` tables) so that they are data, not code.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::Sample;
+use crate::fs::path::as_path;
+use crate::policy::Severity;
+
+/// The signatures shipped with fim.
+const BUILTIN: &str = include_str!("../../policies/signatures/webshells.toml");
+
+/// A signature as written.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSignature {
+    pub id: String,
+    pub description: String,
+    pub pattern: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureFile {
+    #[serde(default)]
+    signature: Vec<RawSignature>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub id: String,
+    pub description: String,
+    pub severity: Severity,
+    regex: regex::bytes::Regex,
+    files: Option<GlobSet>,
+}
+
+impl Signature {
+    pub fn compile(raw: &RawSignature) -> Result<Signature, String> {
+        if raw.id.trim().is_empty() || raw.id.contains(char::is_whitespace) {
+            return Err(format!("signature id {:?} must be one word", raw.id));
+        }
+        // Bytes, not Unicode: PHP keywords are ASCII, and the automata stay small.
+        let regex = regex::bytes::RegexBuilder::new(&raw.pattern)
+            .unicode(false)
+            .size_limit(4 << 20)
+            .build()
+            .map_err(|e| format!("signature {}: bad pattern: {}", raw.id, one_line(&e.to_string())))?;
+        let files = match &raw.files {
+            None => None,
+            Some(globs) => {
+                let mut set = GlobSetBuilder::new();
+                for g in globs {
+                    set.add(
+                        GlobBuilder::new(g)
+                            .literal_separator(true)
+                            .build()
+                            .map_err(|e| format!("signature {}: bad glob {g:?}: {}", raw.id, e.kind()))?,
+                    );
+                }
+                Some(set.build().map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(Signature {
+            id: raw.id.clone(),
+            description: raw.description.clone(),
+            severity: raw.severity.unwrap_or(Severity::Critical),
+            regex,
+            files,
+        })
+    }
+
+    /// Does the sampled content of the file `name` match?
+    pub fn matches(&self, name: &str, sample: &Sample) -> bool {
+        self.files
+            .as_ref()
+            .is_none_or(|set| set.is_match(as_path(name.as_bytes())))
+            && (self.regex.is_match(&sample.head) || self.regex.is_match(&sample.tail))
+    }
+}
+
+/// Parse a signature file; `Err((byte offset, message))`.
+pub fn parse(text: &str) -> Result<Vec<RawSignature>, (usize, String)> {
+    toml::from_str::<SignatureFile>(text)
+        .map(|f| f.signature)
+        .map_err(|e| (e.span().map_or(0, |s| s.start), one_line(e.message())))
+}
+
+/// The built-in signatures, compiled.
+pub fn builtin() -> Result<Vec<Signature>, String> {
+    parse(BUILTIN)
+        .map_err(|(_, m)| m)?
+        .iter()
+        .map(Signature::compile)
+        .collect()
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_signatures_compile_with_unique_ids() {
+        let sigs = builtin().unwrap();
+        assert!(sigs.len() >= 10);
+        let mut ids: Vec<_> = sigs.iter().map(|s| s.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), sigs.len());
+    }
+}
