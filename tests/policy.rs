@@ -62,10 +62,15 @@ severity = "high"
         (new["rule"].as_str(), new["severity"].as_str()),
         (Some("upload-code"), Some("critical"))
     );
-    // A kinds = ["new"] rule never decides a modification.
+    // A kinds = ["new"] rule never decides a modification; the heuristics still raise
+    // a script in an upload folder to critical, and say why.
     let modified = event_for(&events, &env.path("uploads/old.php"));
+    assert_eq!(modified["rule"], "code");
+    assert_eq!(modified["severity"], "critical");
+    assert_eq!(modified["reasons"][0], "script in an upload or content folder");
+    let edited = event_for(&events, &env.path("index.php"));
     assert_eq!(
-        (modified["rule"].as_str(), modified["severity"].as_str()),
+        (edited["rule"].as_str(), edited["severity"].as_str()),
         (Some("code"), Some("high"))
     );
     let css = event_for(&events, &env.path("style.css"));
