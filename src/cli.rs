@@ -75,6 +75,10 @@ pub enum Command {
     )]
     Watch(CheckArgs),
 
+    /// Check a policy, or explain what it does with paths.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
     /// Print the recorded event history as JSON Lines.
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
@@ -125,6 +129,38 @@ pub struct VerifyArgs {
     /// jsonl: one JSON event per line; text: a report for humans.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy and everything it includes, without touching a baseline.
+    #[command(
+        after_help = "Exit code 0: valid; 2: invalid (FILE:LINE: message on stderr).\n\n\
+        Example:\n  fim policy check policies/wordpress.toml"
+    )]
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+
+    /// Say for each path whether it is monitored, which rule and severity apply to each
+    /// event kind, which attributes are ignored, and what the heuristics think of it.
+    #[command(
+        after_help = "Without --policy, the policy recorded in the baseline (--db) is explained.\n\n\
+        Examples:\n  \
+        fim policy explain --policy policies/wordpress.toml /var/www/html/wp-config.php\n  \
+        fim policy explain --db /var/lib/fim/fim.db /var/www/html/wp-content/uploads/x.jpg.php"
+    )]
+    Explain {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+
+        #[command(flatten)]
+        db: DbArg,
+
+        #[arg(value_name = "PATH", required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

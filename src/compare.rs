@@ -8,8 +8,8 @@ use crate::diff::{diff, Finding};
 use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
-use crate::policy::Policy;
 use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
+use crate::policy::Policy;
 use crate::scan::{self, scan, DirHook, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
@@ -115,15 +115,26 @@ fn assess(policy: &Policy, finding: &mut Finding) {
         match scan::sample(policy, &finding.path, SAMPLE_HEAD, SAMPLE_TAIL) {
             Ok(sample) => sample,
             Err(e) => {
-                tracing::warn!("{}: cannot read for content checks: {e}", bpath::lossy(&finding.path));
+                tracing::warn!(
+                    "{}: cannot read for content checks: {e}",
+                    bpath::lossy(&finding.path)
+                );
                 None
             }
         }
     } else {
         None
     };
-    let rel = policy.watch_of(&finding.path).map_or(&b""[..], |(_, rel)| rel);
-    let reasons = heuristics.assess(&finding.path, rel, finding.old.as_ref(), new, sample.as_ref());
+    let rel = policy
+        .watch_of(&finding.path)
+        .map_or(&b""[..], |(_, rel)| rel);
+    let reasons = heuristics.assess(
+        &finding.path,
+        rel,
+        finding.old.as_ref(),
+        new,
+        sample.as_ref(),
+    );
     for reason in reasons {
         finding.severity = finding.severity.max(reason.severity);
         finding.reasons.push(reason.text);

@@ -67,7 +67,10 @@ severity = "high"
     let modified = event_for(&events, &env.path("uploads/old.php"));
     assert_eq!(modified["rule"], "code");
     assert_eq!(modified["severity"], "critical");
-    assert_eq!(modified["reasons"][0], "script in an upload or content folder");
+    assert_eq!(
+        modified["reasons"][0],
+        "script in an upload or content folder"
+    );
     let edited = event_for(&events, &env.path("index.php"));
     assert_eq!(
         (edited["rule"].as_str(), edited["severity"].as_str()),

@@ -291,3 +291,41 @@ fn a_baseline_replaced_by_init_force_is_picked_up() {
         .iter()
         .any(|e| e["path"] == env.path("style.css").to_str().unwrap()));
 }
+
+#[test]
+fn code_appearing_in_an_excluded_upload_folder_is_still_reported() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("uploads/2026")).unwrap();
+    env.init_with_policy(
+        "[[watch]]\npath = \"ROOT\"\nexclude = [\"uploads/**\", \"!uploads/**/*.php\"]\n",
+    );
+    let mut d = Daemon::start(&env, &[]);
+    // A new month folder: created after the daemon started, walked (not recorded).
+    fs::create_dir_all(env.path("uploads/2026/12")).unwrap();
+    fs::write(env.path("uploads/2026/12/photo.jpg"), b"\xff\xd8\xff").unwrap();
+    fs::write(
+        env.path("uploads/2026/12/shell.php"),
+        "<?php system($_GET['c']);",
+    )
+    .unwrap();
+    let e = d.expect("new", &env.path("uploads/2026/12/shell.php"));
+    assert_eq!(e["severity"], "critical");
+    assert!(
+        e["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "signature exec-request"),
+        "{e}"
+    );
+    fs::write(env.path("uploads/2026/later.php"), "<?php").unwrap();
+    d.expect("new", &env.path("uploads/2026/later.php"));
+    std::thread::sleep(Duration::from_millis(200));
+    for e in d.drain() {
+        let p = e["path"].as_str().unwrap();
+        assert!(
+            p.ends_with(".php"),
+            "only code is reported from uploads: {p}"
+        );
+    }
+}

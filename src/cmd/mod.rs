@@ -4,6 +4,7 @@
 mod accept;
 mod events;
 mod init;
+mod policy;
 mod verify;
 mod watch;
 
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => verify::run(&args, ui)?,
         Command::Accept(args) => accept::run(&args, ui)?,
         Command::Watch(args) => watch::run(&args)?,
+        Command::Policy(command) => policy::run(&command)?,
         Command::Events(args) => events::run(&args)?,
     })
 }

@@ -87,13 +87,20 @@ impl Heuristics {
         let ext = Extensions::of(&name);
 
         if is_file && ext.is_script() && in_content_dir(rel) {
-            add("script in an upload or content folder".into(), Severity::Critical);
+            add(
+                "script in an upload or content folder".into(),
+                Severity::Critical,
+            );
         }
         if let Some(reason) = ext.disguise() {
             add(reason, Severity::High);
         }
         if name.starts_with('.') && !matches!(&*name, ".well-known" | ".htaccess") {
-            let what = if new.file_type == FileType::Dir { "folder" } else { "file" };
+            let what = if new.file_type == FileType::Dir {
+                "folder"
+            } else {
+                "file"
+            };
             add(format!("hidden {what}"), Severity::Medium);
         }
         if is_file {
@@ -109,14 +116,23 @@ impl Heuristics {
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
             let content = [&sample.head[..], &sample.tail[..]];
-            if content.iter().any(|c| longest_run(c, is_base64) >= LONG_BASE64) {
+            if content
+                .iter()
+                .any(|c| longest_run(c, is_base64) >= LONG_BASE64)
+            {
                 add("long base64 run in a script".into(), Severity::High);
             }
-            if content.iter().any(|c| longest_hex_escapes(c) >= LONG_HEX_ESCAPES) {
+            if content
+                .iter()
+                .any(|c| longest_hex_escapes(c) >= LONG_HEX_ESCAPES)
+            {
                 add("long run of hex escapes in a script".into(), Severity::High);
             }
             if looks_obfuscated(&sample.head) {
-                add("obfuscated code (high entropy, very long lines)".into(), Severity::High);
+                add(
+                    "obfuscated code (high entropy, very long lines)".into(),
+                    Severity::High,
+                );
             }
         }
         reasons
@@ -140,7 +156,10 @@ impl Heuristics {
             add("world-writable".into(), Severity::High);
         }
         let owner_changed = old.is_none_or(|o| o.uid != new.uid);
-        if let (true, Some(user)) = (owner_changed && ext.is_script(), self.web_users.get(&new.uid)) {
+        if let (true, Some(user)) = (
+            owner_changed && ext.is_script(),
+            self.web_users.get(&new.uid),
+        ) {
             add(
                 format!("script owned by the web server user ({user})"),
                 Severity::High,
@@ -189,8 +208,12 @@ impl Extensions {
     fn disguise(&self) -> Option<String> {
         let n = self.all.len();
         if n >= 2 {
-            let inner_script = self.all[..n - 1].iter().any(|e| SCRIPT_EXTS.contains(&e.as_str()));
-            let inner_media = self.all[..n - 1].iter().any(|e| MEDIA_EXTS.contains(&e.as_str()));
+            let inner_script = self.all[..n - 1]
+                .iter()
+                .any(|e| SCRIPT_EXTS.contains(&e.as_str()));
+            let inner_media = self.all[..n - 1]
+                .iter()
+                .any(|e| MEDIA_EXTS.contains(&e.as_str()));
             if (self.is_script() && inner_media) || inner_script {
                 let shown: Vec<&str> = self.all[n - 2..].iter().map(String::as_str).collect();
                 return Some(format!("double extension .{}", shown.join(".")));
@@ -226,7 +249,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn assess_content(
@@ -242,7 +266,10 @@ fn assess_content(
             || start.starts_with(b"#!/usr/bin/php")
             || start.starts_with(b"#!/usr/bin/env php")
         {
-            add("PHP code in a file without an extension".into(), Severity::High);
+            add(
+                "PHP code in a file without an extension".into(),
+                Severity::High,
+            );
         }
     }
     if ext.is_media() {
@@ -261,13 +288,21 @@ fn magic_mismatch(ext: &str, head: &[u8]) -> Option<&'static str> {
     let (kind, ok) = match ext {
         "jpg" | "jpeg" => ("a JPEG image", head.starts_with(&[0xFF, 0xD8, 0xFF])),
         "png" => ("a PNG image", head.starts_with(b"\x89PNG\r\n\x1a\n")),
-        "gif" => ("a GIF image", head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a")),
+        "gif" => (
+            "a GIF image",
+            head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a"),
+        ),
         "ico" => (
             "an icon",
-            head.starts_with(&[0, 0, 1, 0]) || head.starts_with(&[0, 0, 2, 0]) || head.starts_with(b"\x89PNG"),
+            head.starts_with(&[0, 0, 1, 0])
+                || head.starts_with(&[0, 0, 2, 0])
+                || head.starts_with(b"\x89PNG"),
         ),
         "bmp" => ("a BMP image", head.starts_with(b"BM")),
-        "webp" => ("a WebP image", head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP"),
+        "webp" => (
+            "a WebP image",
+            head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP",
+        ),
         _ => return None,
     };
     (!ok).then_some(kind)
@@ -315,7 +350,11 @@ fn longest_hex_escapes(bytes: &[u8]) -> usize {
 /// Packed, encoded payloads read as near-random text on very long lines; source code,
 /// even minified, does not.
 fn looks_obfuscated(head: &[u8]) -> bool {
-    let longest_line = head.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap_or(0);
+    let longest_line = head
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
     longest_line >= 1000 && entropy(head) > 5.6
 }
 
@@ -374,40 +413,82 @@ mod tests {
             tail: Vec::new(),
         };
         let rel = path.strip_prefix("/w/").unwrap();
-        h().assess(path.as_bytes(), rel.as_bytes(), None, &file(0o644, 0), Some(&sample))
-            .into_iter()
-            .map(|r| r.text)
-            .collect()
+        h().assess(
+            path.as_bytes(),
+            rel.as_bytes(),
+            None,
+            &file(0o644, 0),
+            Some(&sample),
+        )
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
     }
 
     #[test]
     fn names() {
-        assert_eq!(reasons("/w/wp-content/uploads/2026/x.php", b"x"), ["script in an upload or content folder"]);
-        assert_eq!(reasons("/w/logo.jpg.php", b"x"), ["double extension .jpg.php"]);
-        assert_eq!(reasons("/w/shell.php.jpg", b"\xff\xd8\xff"), ["double extension .php.jpg"]);
-        assert_eq!(reasons("/w/shell.php.", b"x"), ["disguised extension (trailing dot or space)"]);
-        assert_eq!(reasons("/w/shell.php ", b"x"), ["disguised extension (trailing dot or space)"]);
+        assert_eq!(
+            reasons("/w/wp-content/uploads/2026/x.php", b"x"),
+            ["script in an upload or content folder"]
+        );
+        assert_eq!(
+            reasons("/w/logo.jpg.php", b"x"),
+            ["double extension .jpg.php"]
+        );
+        assert_eq!(
+            reasons("/w/shell.php.jpg", b"\xff\xd8\xff"),
+            ["double extension .php.jpg"]
+        );
+        assert_eq!(
+            reasons("/w/shell.php.", b"x"),
+            ["disguised extension (trailing dot or space)"]
+        );
+        assert_eq!(
+            reasons("/w/shell.php ", b"x"),
+            ["disguised extension (trailing dot or space)"]
+        );
         assert_eq!(reasons("/w/shell.PhP", b"x"), ["upper-case extension .PhP"]);
         assert_eq!(reasons("/w/.hidden", b"x"), ["hidden file"]);
-        assert!(reasons("/w/wp-includes/class-wp-query.php", b"<?php class WP_Query {}").is_empty());
+        assert!(reasons(
+            "/w/wp-includes/class-wp-query.php",
+            b"<?php class WP_Query {}"
+        )
+        .is_empty());
         assert!(reasons("/w/jquery.min.js", b"!function(){}").is_empty());
     }
 
     #[test]
     fn content() {
-        assert_eq!(reasons("/w/favicon.ico", b"\0\0\x01\0<?php eval($x);"), ["PHP code in a .ico file"]);
+        assert_eq!(
+            reasons("/w/favicon.ico", b"\0\0\x01\0<?php eval($x);"),
+            ["PHP code in a .ico file"]
+        );
         assert_eq!(
             reasons("/w/logo.png", b"<?php echo 1;"),
             ["PHP code in a .png file", "content is not a PNG image"]
         );
-        assert_eq!(reasons("/w/README", b"  <?php system('id');"), ["PHP code in a file without an extension"]);
-        assert_eq!(reasons("/w/t.php", b"<?php eval(gzinflate(base64_decode('x')));"), ["signature eval-decoded"]);
-        assert_eq!(reasons("/w/t.php", b"<?php @system($_GET['c']);"), ["signature exec-request"]);
+        assert_eq!(
+            reasons("/w/README", b"  <?php system('id');"),
+            ["PHP code in a file without an extension"]
+        );
+        assert_eq!(
+            reasons("/w/t.php", b"<?php eval(gzinflate(base64_decode('x')));"),
+            ["signature eval-decoded"]
+        );
+        assert_eq!(
+            reasons("/w/t.php", b"<?php @system($_GET['c']);"),
+            ["signature exec-request"]
+        );
         let blob = format!("<?php $x='{}';", "QUJD".repeat(1200));
-        assert!(reasons("/w/t.php", blob.as_bytes()).contains(&"long base64 run in a script".to_string()));
-        assert_eq!(reasons("/w/t.txt", blob.as_bytes()), ["PHP code in a .txt file"]);
+        assert!(reasons("/w/t.php", blob.as_bytes())
+            .contains(&"long base64 run in a script".to_string()));
+        assert_eq!(
+            reasons("/w/t.txt", blob.as_bytes()),
+            ["PHP code in a .txt file"]
+        );
         let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(80));
-        assert!(reasons("/w/t.php", hex.as_bytes()).contains(&"long run of hex escapes in a script".to_string()));
+        assert!(reasons("/w/t.php", hex.as_bytes())
+            .contains(&"long run of hex escapes in a script".to_string()));
     }
 
     #[test]
@@ -415,12 +496,21 @@ mod tests {
         let h = h();
         let texts = |old: Option<&Attrs>, new: &Attrs, path: &str| -> Vec<String> {
             let rel = path.strip_prefix("/w/").unwrap();
-            h.assess(path.as_bytes(), rel.as_bytes(), old, new, None).into_iter().map(|r| r.text).collect()
+            h.assess(path.as_bytes(), rel.as_bytes(), old, new, None)
+                .into_iter()
+                .map(|r| r.text)
+                .collect()
         };
-        assert_eq!(texts(Some(&file(0o755, 0)), &file(0o4755, 0), "/w/bin"), ["new setuid bit"]);
+        assert_eq!(
+            texts(Some(&file(0o755, 0)), &file(0o4755, 0), "/w/bin"),
+            ["new setuid bit"]
+        );
         assert!(texts(Some(&file(0o4755, 0)), &file(0o4755, 0), "/w/bin").is_empty());
         assert_eq!(texts(None, &file(0o666, 0), "/w/a.txt"), ["world-writable"]);
-        assert_eq!(texts(None, &file(0o644, 33), "/w/a.php"), ["script owned by the web server user (www-data)"]);
+        assert_eq!(
+            texts(None, &file(0o644, 33), "/w/a.php"),
+            ["script owned by the web server user (www-data)"]
+        );
         assert!(texts(None, &file(0o644, 33), "/w/a.jpg").is_empty());
     }
 }

@@ -50,7 +50,13 @@ impl Signature {
             .unicode(false)
             .size_limit(4 << 20)
             .build()
-            .map_err(|e| format!("signature {}: bad pattern: {}", raw.id, one_line(&e.to_string())))?;
+            .map_err(|e| {
+                format!(
+                    "signature {}: bad pattern: {}",
+                    raw.id,
+                    one_line(&e.to_string())
+                )
+            })?;
         let files = match &raw.files {
             None => None,
             Some(globs) => {
@@ -60,7 +66,9 @@ impl Signature {
                         GlobBuilder::new(g)
                             .literal_separator(true)
                             .build()
-                            .map_err(|e| format!("signature {}: bad glob {g:?}: {}", raw.id, e.kind()))?,
+                            .map_err(|e| {
+                                format!("signature {}: bad glob {g:?}: {}", raw.id, e.kind())
+                            })?,
                     );
                 }
                 Some(set.build().map_err(|e| e.to_string())?)

@@ -92,7 +92,10 @@ impl Globs {
     /// The first pattern (as written) that matches, if any.
     pub fn first_match(&self, rel: &[u8], abs: &[u8]) -> Option<String> {
         let first = |set: &GlobSet, texts: &[String], path: &[u8]| {
-            set.matches(as_path(path)).into_iter().min().map(|i| texts[i].clone())
+            set.matches(as_path(path))
+                .into_iter()
+                .min()
+                .map(|i| texts[i].clone())
         };
         first(&self.relative, &self.relative_text, rel)
             .or_else(|| first(&self.absolute, &self.absolute_text, abs))

@@ -4,8 +4,8 @@
 
 pub mod matcher;
 
-use std::fmt;
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -71,6 +71,10 @@ struct RawPolicy {
     /// Other policies merged into this one, relative to this file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     include: Vec<Spanned<String>>,
+    /// `${name}` values for watch paths and globs; an including policy's values win,
+    /// so a pack written for `/var/www/html` serves any docroot.
+    #[serde(default, skip_serializing)]
+    vars: std::collections::BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     default_severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,9 +138,10 @@ pub struct Watch {
     exclude: Globs,
     /// `!pattern` entries of `exclude`: monitored even inside an excluded folder.
     exceptions: Globs,
-    /// The literal folders (relative) the exceptions start with: an excluded folder on
-    /// the way to one of them is still walked, and only exceptions inside it recorded.
-    exception_prefixes: Vec<Vec<u8>>,
+    /// The exceptions split into components: an excluded folder is still walked when
+    /// an exception could match something below it, and only exceptions are recorded
+    /// inside it.
+    exception_parts: Vec<Vec<Component>>,
     pub ignore: AttrSet,
 }
 
@@ -148,11 +153,10 @@ impl Watch {
 
     /// Must the excluded folder at `rel` still be walked for the exceptions below it?
     pub fn walks_excluded(&self, rel: &[u8]) -> bool {
-        self.exception_prefixes.iter().any(|prefix| {
-            prefix.is_empty()
-                || bpath::relative(prefix, rel).is_some()
-                || bpath::relative(rel, prefix).is_some()
-        })
+        let folders: Vec<&[u8]> = rel.split(|b| *b == b'/').collect();
+        self.exception_parts
+            .iter()
+            .any(|parts| could_match_below(parts, &folders))
     }
 
     /// The exclude pattern that excludes `rel`, if any (for `fim policy explain`).
@@ -247,7 +251,7 @@ impl Policy {
     /// signature files are found relative to it.
     pub fn parse(text: &str, origin: &Path) -> Result<Policy> {
         let mut stack = vec![origin.to_path_buf()];
-        let part = Part::parse(text, origin, &mut stack)?;
+        let part = Part::parse(text, origin, &mut stack, &Vars::new())?;
         if part.watches.is_empty() {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
@@ -261,7 +265,10 @@ impl Policy {
                 line: 1,
                 message: format!("cannot record the merged policy: {e}"),
             })?;
-            format!("# {} with its includes and signature files, merged by fim.\n{body}", origin.display())
+            format!(
+                "# {} with its includes and signature files, merged by fim.\n{body}",
+                origin.display()
+            )
         } else {
             text.to_owned()
         };
@@ -313,7 +320,9 @@ impl Policy {
             .filter(|(_, b)| **b == b'/')
             .map(|(i, _)| i);
         for end in ancestors {
-            if watch.excludes(&rel[..end], &path[..root_len + end]) && !watch.walks_excluded(&rel[..end]) {
+            if watch.excludes(&rel[..end], &path[..root_len + end])
+                && !watch.walks_excluded(&rel[..end])
+            {
                 return Coverage::Outside;
             }
         }
@@ -371,7 +380,12 @@ struct Part {
 const MAX_INCLUDE_DEPTH: usize = 8;
 
 impl Part {
-    fn parse(text: &str, origin: &Path, stack: &mut Vec<PathBuf>) -> Result<Part> {
+    fn parse(
+        text: &str,
+        origin: &Path,
+        stack: &mut Vec<PathBuf>,
+        inherited: &Vars,
+    ) -> Result<Part> {
         let fail = |offset: usize, message: String| Error::Policy {
             origin: origin.to_path_buf(),
             line: line_of(text, offset),
@@ -381,6 +395,20 @@ impl Part {
             let offset = e.span().map_or(0, |s| s.start);
             fail(offset, e.message().trim().replace('\n', " "))
         })?;
+        let mut vars = std::mem::take(&mut raw.vars);
+        vars.extend(inherited.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let expand = |s: &mut Spanned<String>| -> Result<()> {
+            let value = substitute(s.get_ref(), &vars).map_err(|m| fail(s.span().start, m))?;
+            *s = Spanned::new(s.span(), value);
+            Ok(())
+        };
+        for w in &mut raw.watch {
+            expand(&mut w.path)?;
+            w.exclude.iter_mut().try_for_each(expand)?;
+        }
+        for r in &mut raw.rule {
+            r.paths.iter_mut().try_for_each(expand)?;
+        }
         let from_bad = |b: BadPattern| fail(b.offset, b.message);
 
         let mut watches: Vec<Watch> = Vec::with_capacity(raw.watch.len());
@@ -388,7 +416,10 @@ impl Part {
             let offset = w.path.span().start;
             let root = normalize_root(w.path.get_ref()).map_err(|m| fail(offset, m))?;
             if watches.iter().any(|other| other.root == root) {
-                return Err(fail(offset, format!("watch path {} is listed twice", w.path.get_ref())));
+                return Err(fail(
+                    offset,
+                    format!("watch path {} is listed twice", w.path.get_ref()),
+                ));
             }
             let (exceptions, excludes): (Vec<_>, Vec<_>) =
                 w.exclude.iter().partition(|p| p.get_ref().starts_with('!'));
@@ -399,12 +430,15 @@ impl Part {
                     offset: p.span().start,
                 })
                 .collect();
-            let exception_prefixes = exception_patterns.iter().map(|p| literal_prefix(p.text)).collect();
+            let exception_parts = exception_patterns
+                .iter()
+                .map(|p| components(p.text).map_err(|m| fail(p.offset, m)))
+                .collect::<Result<Vec<_>>>()?;
             watches.push(Watch {
                 root,
                 exclude: Globs::new(excludes.iter().map(|p| pattern(p)), true).map_err(from_bad)?,
-                exceptions: Globs::new(exception_patterns, false).map_err(from_bad)?,
-                exception_prefixes,
+                exceptions: Globs::new(exception_patterns, true).map_err(from_bad)?,
+                exception_parts,
                 ignore: w.ignore.iter().copied().collect(),
             });
         }
@@ -456,7 +490,10 @@ impl Part {
                 flattened = true;
                 let path = beside(origin, file.get_ref());
                 let sig_text = read_policy_text(&path).map_err(|e| match e {
-                    Error::Io { source, .. } => fail(file.span().start, format!("signature file {}: {source}", path.display())),
+                    Error::Io { source, .. } => fail(
+                        file.span().start,
+                        format!("signature file {}: {source}", path.display()),
+                    ),
                     other => other,
                 })?;
                 let sig_fail = |offset: usize, message: String| Error::Policy {
@@ -492,11 +529,14 @@ impl Part {
                 ));
             }
             let inc_text = read_policy_text(&path).map_err(|e| match e {
-                Error::Io { source, .. } => fail(include.span().start, format!("include {}: {source}", path.display())),
+                Error::Io { source, .. } => fail(
+                    include.span().start,
+                    format!("include {}: {source}", path.display()),
+                ),
                 other => other,
             })?;
             stack.push(path.clone());
-            let included = Part::parse(&inc_text, &path, stack)?;
+            let included = Part::parse(&inc_text, &path, stack, &vars)?;
             stack.pop();
             part.merge(included, &fail, include.span().start)?;
         }
@@ -514,7 +554,10 @@ impl Part {
             if self.watches.iter().any(|mine| mine.root == w.root) {
                 return Err(fail(
                     offset,
-                    format!("watch path {} is listed twice (also in an included policy)", bpath::lossy(&w.root)),
+                    format!(
+                        "watch path {} is listed twice (also in an included policy)",
+                        bpath::lossy(&w.root)
+                    ),
                 ));
             }
             self.watches.push(w);
@@ -544,13 +587,39 @@ impl Part {
     }
 }
 
+type Vars = std::collections::BTreeMap<String, String>;
+
+/// Replace every `${name}` in `text`.
+fn substitute(text: &str, vars: &Vars) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
+        let name = &after[..end];
+        let value = vars.get(name).ok_or_else(|| {
+            format!("unknown variable ${{{name}}} in {text:?} (set it in [vars])")
+        })?;
+        out.push_str(value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Read a policy or signature file as UTF-8, refusing FIFOs, devices and huge files.
 fn read_policy_text(path: &Path) -> Result<String> {
     let bytes = crate::fs::open::read_regular_file(path, MAX_POLICY_BYTES)
         .map_err(|e| Error::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| Error::Policy {
         origin: path.to_path_buf(),
-        line: line_of(&String::from_utf8_lossy(e.as_bytes()), e.utf8_error().valid_up_to()),
+        line: line_of(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        ),
         message: "not valid UTF-8".into(),
     })
 }
@@ -560,19 +629,43 @@ fn beside(origin: &Path, name: &str) -> PathBuf {
     origin.parent().unwrap_or(Path::new("")).join(name)
 }
 
-/// The folders a glob starts with before its first wildcard: `wp-content/uploads` for
-/// `wp-content/uploads/**/*.php`.
-fn literal_prefix(glob: &str) -> Vec<u8> {
-    let mut parts = Vec::new();
-    let mut components: Vec<&str> = glob.split('/').collect();
-    components.pop();
-    for c in components {
-        if c.contains(['*', '?', '[', '{', '\\']) {
-            break;
+/// One `/`-separated part of a glob.
+#[derive(Debug, Clone)]
+enum Component {
+    /// `**`: any number of folders.
+    Any,
+    One(globset::GlobMatcher),
+}
+
+fn components(glob: &str) -> std::result::Result<Vec<Component>, String> {
+    glob.split('/')
+        .map(|part| {
+            if part == "**" {
+                return Ok(Component::Any);
+            }
+            globset::GlobBuilder::new(part)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map(|g| Component::One(g.compile_matcher()))
+                .map_err(|e| format!("bad glob {glob:?}: {}", e.kind()))
+        })
+        .collect()
+}
+
+/// Could a glob (split into `parts`) match an entry strictly below the folder whose
+/// components are `folders`?
+fn could_match_below(parts: &[Component], folders: &[&[u8]]) -> bool {
+    match (parts.first(), folders.first()) {
+        (Some(Component::Any), _) => true,
+        // The folder is matched so far: something below it can still match if the
+        // glob has more parts.
+        (Some(_), None) => true,
+        (None, _) => false,
+        (Some(Component::One(glob)), Some(folder)) => {
+            glob.is_match(bpath::as_path(folder)) && could_match_below(&parts[1..], &folders[1..])
         }
-        parts.push(c);
     }
-    parts.join("/").into_bytes()
 }
 
 /// The built-in signatures, compiled once per process.

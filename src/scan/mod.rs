@@ -118,7 +118,16 @@ pub fn scan<E>(
         None => policy
             .watches
             .iter()
-            .map(|w| (w, w.root.clone(), walk::How { descend: true, record: true }))
+            .map(|w| {
+                (
+                    w,
+                    w.root.clone(),
+                    walk::How {
+                        descend: true,
+                        record: true,
+                    },
+                )
+            })
             .collect(),
         Some(targets) => targets
             .iter()
@@ -180,7 +189,9 @@ pub fn sample(
     tail: u64,
 ) -> std::io::Result<Option<crate::heuristics::Sample>> {
     use std::os::unix::fs::FileExt;
-    let (Some((watch, _)), Some((dir, name))) = (policy.watch_of(path), crate::fs::path::split_parent(path)) else {
+    let (Some((watch, _)), Some((dir, name))) =
+        (policy.watch_of(path), crate::fs::path::split_parent(path))
+    else {
         return Ok(None);
     };
     let parent = walk::open_parent(watch, dir)?;

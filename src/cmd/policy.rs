@@ -1,0 +1,156 @@
+//! `fim policy check` and `fim policy explain`: what a policy does, without a scan.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::cli::PolicyCommand;
+use crate::error::{Error, Result};
+use crate::exit;
+use crate::fs::open::attrs_from_stat;
+use crate::fs::path as bpath;
+use crate::fs::{Attrs, FileType, Timestamp};
+use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
+use crate::policy::{Coverage, Kind, Policy};
+use crate::store::Baseline;
+
+pub fn run(command: &PolicyCommand) -> Result<i32> {
+    match command {
+        PolicyCommand::Check { file } => {
+            let policy = Policy::load(file)?;
+            println!(
+                "{}: ok: {} watches, {} rules, {} signatures, heuristics {}",
+                file.display(),
+                policy.watches.len(),
+                policy.rules.len(),
+                policy.heuristics.signatures.len(),
+                if policy.heuristics.enabled {
+                    "on"
+                } else {
+                    "off"
+                }
+            );
+        }
+        PolicyCommand::Explain { policy, db, paths } => {
+            let policy = match policy {
+                Some(file) => Policy::load(file)?,
+                None => Baseline::open(&db.db)?.recorded_policy()?,
+            };
+            for path in paths {
+                print!("{}", explain(&policy, path)?);
+            }
+        }
+    }
+    Ok(exit::CLEAN)
+}
+
+fn explain(policy: &Policy, path: &Path) -> Result<String> {
+    let abs = bpath::absolute(path).map_err(|e| Error::io(path, e))?;
+    let bytes = bpath::bytes(&abs);
+    let mut out = format!("{}\n", abs.display());
+    let Some((watch, rel)) = policy.watch_of(bytes) else {
+        out.push_str("  not under any watched root: not monitored\n\n");
+        return Ok(out);
+    };
+    let shown_rel = if rel.is_empty() {
+        "."
+    } else {
+        &bpath::lossy(rel)
+    };
+    let _ = writeln!(
+        out,
+        "  watch {} (as {shown_rel})",
+        bpath::lossy(&watch.root)
+    );
+    let attrs = rustix::fs::lstat(&abs)
+        .ok()
+        .and_then(|st| attrs_from_stat(&st));
+    let is_dir = attrs.as_ref().is_some_and(|a| a.file_type == FileType::Dir);
+    match policy.coverage(bytes) {
+        Coverage::Monitored => out.push_str("  monitored\n"),
+        Coverage::Walked if is_dir => out
+            .push_str("  excluded, but walked: exceptions (`!` patterns) below it are monitored\n"),
+        Coverage::Walked | Coverage::Outside => {
+            let by = excluded_by(policy, bytes).unwrap_or_default();
+            let _ = writeln!(out, "  excluded by {by:?}: not monitored, not read\n");
+            return Ok(out);
+        }
+    }
+    for kind in [Kind::New, Kind::Modified, Kind::Deleted] {
+        let verdict = policy.verdict(watch, rel, bytes, kind);
+        let rule = verdict
+            .rule
+            .map_or("no rule".to_owned(), |r| format!("rule {r}"));
+        let _ = write!(
+            out,
+            "  {:<9} {rule}, severity {}",
+            kind.as_str(),
+            verdict.severity.as_str()
+        );
+        if kind == Kind::Modified && !verdict.ignore.is_empty() {
+            let ignored: Vec<_> = verdict.ignore.iter().map(|a| a.as_str()).collect();
+            let _ = write!(out, ", ignoring {}", ignored.join(", "));
+        }
+        out.push('\n');
+    }
+    // What the heuristics would say if it appeared as it is now (or, for a path that
+    // does not exist, as a plain file: what its name alone gives away).
+    let (attrs, as_what) = match attrs {
+        Some(attrs) => (attrs, "as it is now"),
+        None => (hypothetical_file(), "as a plain file"),
+    };
+    let sample = if policy.heuristics.wants_sample(Kind::New, &attrs) {
+        crate::scan::sample(policy, bytes, SAMPLE_HEAD, SAMPLE_TAIL)
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let reasons = policy
+        .heuristics
+        .assess(bytes, rel, None, &attrs, sample.as_ref());
+    if reasons.is_empty() {
+        let _ = writeln!(
+            out,
+            "  heuristics: nothing suspicious if it appeared {as_what}"
+        );
+    }
+    for r in reasons {
+        let _ = writeln!(
+            out,
+            "  heuristics: {} ({}) if it appeared {as_what}",
+            r.text,
+            r.severity.as_str()
+        );
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+/// The exclude pattern responsible, on the path or the first excluded ancestor.
+fn excluded_by(policy: &Policy, path: &[u8]) -> Option<String> {
+    let (watch, rel) = policy.watch_of(path)?;
+    let root_len = path.len() - rel.len();
+    rel.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rel.len()))
+        .find_map(|end| watch.excluded_by(&rel[..end], &path[..root_len + end]))
+}
+
+fn hypothetical_file() -> Attrs {
+    Attrs {
+        file_type: FileType::File,
+        size: 0,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: Timestamp::default(),
+        ctime: Timestamp::default(),
+        inode: 0,
+        nlink: 1,
+        target: None,
+        xattrs: Vec::new(),
+        blake3: None,
+    }
+}
