@@ -202,30 +202,116 @@ fn nested_watches_use_their_own_settings() {
 }
 
 #[test]
-fn bundled_policies_parse() {
+fn bundled_policies_are_valid() {
+    let mut checked = 0;
     for entry in fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
         }
-        let env = Env::new();
-        let text = fs::read_to_string(&path).unwrap();
-        // Point every watch at the temp tree so init works anywhere.
-        let text: String = text
-            .lines()
-            .map(|l| {
-                if l.trim_start().starts_with("path =") {
-                    format!("path = \"{}\"", env.root.display())
-                } else {
-                    l.to_owned()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let p = env.base.join("bundled.toml");
-        fs::write(&p, text).unwrap();
-        env.fim(&["init", "--policy", p.to_str().unwrap()])
-            .success();
-        assert!(env.verify().is_empty(), "{}", path.display());
+        let run = fim(&["policy", "check", path.to_str().unwrap()]);
+        assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
+        assert!(run.stdout.contains(": ok: "), "{}", run.stdout);
+        checked += 1;
     }
+    assert!(checked >= 5);
+}
+
+#[test]
+fn the_web_host_pack_grades_what_intruders_touch() {
+    let pack = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/linux-web-host.toml");
+    let run = fim(&[
+        "policy",
+        "explain",
+        "--policy",
+        pack,
+        "/etc/shadow",
+        "/etc/sudoers.d/90-cloud",
+        "/home/alice/.ssh/authorized_keys",
+        "/home/alice/Documents/notes.txt",
+        "/etc/ld.so.preload",
+        "/var/spool/cron/crontabs/www-data",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    ]);
+    run.success();
+    let out = &run.stdout;
+    for (path, rule) in [
+        ("/etc/shadow", "accounts"),
+        ("/etc/sudoers.d/90-cloud", "privileges"),
+        ("/home/alice/.ssh/authorized_keys", "ssh"),
+        ("/etc/ld.so.preload", "dynamic-loader"),
+        ("/var/spool/cron/crontabs/www-data", "scheduled-jobs"),
+    ] {
+        let section = out.split("\n\n").find(|s| s.starts_with(path)).unwrap();
+        assert!(
+            section.contains(&format!("new       rule {rule}, severity critical")),
+            "{section}"
+        );
+    }
+    let notes = out
+        .split("\n\n")
+        .find(|s| s.starts_with("/home/alice/Documents"))
+        .unwrap();
+    assert!(notes.contains("excluded by \"*/*\""), "{notes}");
+    assert!(out.contains("rule shared-objects, severity high"), "{out}");
+}
+
+#[test]
+fn includes_vars_and_their_errors() {
+    let env = Env::new();
+    let pack = env.base.join("pack.toml");
+    fs::write(
+        &pack,
+        "default_severity = \"low\"\n[vars]\ndocroot = \"/nowhere\"\n[[watch]]\npath = \"${docroot}\"\nexclude = [\"cache/**\"]\n\n[[rule]]\nname = \"code\"\npaths = [\"**/*.php\", \"*.php\"]\nseverity = \"high\"\n",
+    )
+    .unwrap();
+    // The site's rule comes first and wins; the pack's watch takes the site's docroot.
+    env.init_with_policy(
+        "include = [\"pack.toml\"]\n[vars]\ndocroot = \"ROOT\"\n\n[[rule]]\nname = \"home\"\npaths = [\"index.php\"]\nseverity = \"critical\"\n",
+    );
+    fs::write(env.path("index.php"), "<?php // changed").unwrap();
+    fs::write(env.path("sub/x.php"), "<?php // new").unwrap();
+    fs::create_dir(env.path("cache")).unwrap();
+    fs::write(env.path("cache/c.html"), "cached").unwrap();
+    let events = env.verify();
+    assert_eq!(event_for(&events, &env.path("index.php"))["rule"], "home");
+    let x = event_for(&events, &env.path("sub/x.php"));
+    assert_eq!(
+        (x["rule"].as_str(), x["severity"].as_str()),
+        (Some("code"), Some("high"))
+    );
+    assert!(events
+        .iter()
+        .all(|e| !e["path"].as_str().unwrap().contains("/cache")));
+    // The baseline records the merged policy: verify works with the pack gone.
+    fs::remove_file(&pack).unwrap();
+    assert_eq!(env.fim(&["verify"]).code, 1);
+
+    for (text, want) in [
+        ("include = [\"missing.toml\"]\n", "policy.toml:1: include"),
+        ("include = [\"policy.toml\"]\n", "circular"),
+        (
+            "[[watch]]\npath = \"${nope}\"\n",
+            "policy.toml:2: unknown variable ${nope}",
+        ),
+    ] {
+        let policy = env.write_policy(text);
+        let run = fim(&["policy", "check", policy.to_str().unwrap()]);
+        assert_eq!(run.code, 2, "{text}");
+        assert!(run.stderr.contains(want), "{text}: {}", run.stderr);
+    }
+    let bad = env.base.join("bad-pack.toml");
+    fs::write(
+        &bad,
+        "[[watch]]\npath = \"/x\"\n\n[[rule]]\nname = \"r\"\npaths = [\"[\"]\n",
+    )
+    .unwrap();
+    let policy = env.write_policy("include = [\"bad-pack.toml\"]\n");
+    let run = fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("bad-pack.toml:6:"),
+        "errors name the included file: {}",
+        run.stderr
+    );
 }

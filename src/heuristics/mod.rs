@@ -20,6 +20,15 @@ const SCRIPT_EXTS: &[&str] = &[
     "php", "phtml", "phar", "pht", "php3", "php4", "php5", "php7", "php8", "phps", "inc", "cgi",
     "pl", "py", "sh", "jsp", "asp", "aspx",
 ];
+/// The PHP family: the extensions Apache's `AddHandler` runs wherever they stand in a
+/// name (`shell.php.jpg`).
+const PHP_EXTS: &[&str] = &[
+    "php", "phtml", "phar", "pht", "php3", "php4", "php5", "php7", "php8",
+];
+/// Image extensions: `logo.jpg.php` is the classic upload-filter bypass.
+const IMAGE_EXTS: &[&str] = &[
+    "jpg", "jpeg", "png", "gif", "ico", "bmp", "webp", "svg", "tif", "tiff",
+];
 /// Extensions of passive content, which must never hold code.
 const MEDIA_EXTS: &[&str] = &[
     "jpg", "jpeg", "png", "gif", "ico", "bmp", "webp", "tif", "tiff", "svg", "txt", "pdf", "zip",
@@ -95,13 +104,14 @@ impl Heuristics {
         if let Some(reason) = ext.disguise() {
             add(reason, Severity::High);
         }
+        // Hidden folders, and hidden files that could run or configure PHP (a
+        // `.gitignore` or `.editorconfig` says nothing).
         if name.starts_with('.') && !matches!(&*name, ".well-known" | ".htaccess") {
-            let what = if new.file_type == FileType::Dir {
-                "folder"
-            } else {
-                "file"
-            };
-            add(format!("hidden {what}"), Severity::Medium);
+            if new.file_type == FileType::Dir {
+                add("hidden folder".into(), Severity::Medium);
+            } else if ext.is_script() || ext.last() == Some("ini") || in_content_dir(rel) {
+                add("hidden file".into(), Severity::High);
+            }
         }
         if is_file {
             self.assess_mode_and_owner(old, new, &ext, &mut add);
@@ -208,13 +218,14 @@ impl Extensions {
     fn disguise(&self) -> Option<String> {
         let n = self.all.len();
         if n >= 2 {
-            let inner_script = self.all[..n - 1]
+            let inner_php = self.all[..n - 1]
                 .iter()
-                .any(|e| SCRIPT_EXTS.contains(&e.as_str()));
-            let inner_media = self.all[..n - 1]
-                .iter()
-                .any(|e| MEDIA_EXTS.contains(&e.as_str()));
-            if (self.is_script() && inner_media) || inner_script {
+                .any(|e| PHP_EXTS.contains(&e.as_str()));
+            // `name.jpg.php`, the upload-filter bypass; library modules such as
+            // getid3's `module.graphic.jpg.php` carry more parts.
+            let image_then_script =
+                n == 2 && self.is_script() && IMAGE_EXTS.contains(&self.all[0].as_str());
+            if image_then_script || inner_php {
                 let shown: Vec<&str> = self.all[n - 2..].iter().map(String::as_str).collect();
                 return Some(format!("double extension .{}", shown.join(".")));
             }
@@ -222,7 +233,8 @@ impl Extensions {
         if self.trailing_junk && self.is_script() {
             return Some("disguised extension (trailing dot or space)".into());
         }
-        if self.is_script() && self.last_raw.chars().any(|c| c.is_ascii_uppercase()) {
+        let php = self.last().is_some_and(|e| PHP_EXTS.contains(&e));
+        if php && self.last_raw.chars().any(|c| c.is_ascii_uppercase()) {
             return Some(format!("upper-case extension .{}", self.last_raw));
         }
         None
@@ -234,18 +246,16 @@ impl Extensions {
 fn in_content_dir(rel: &[u8]) -> bool {
     let mut components = rel.split(|b| *b == b'/').collect::<Vec<_>>();
     components.pop(); // the name itself
-    components.iter().any(|c| {
-        let c = String::from_utf8_lossy(c).to_ascii_lowercase();
-        CONTENT_DIRS.contains(&c.as_str())
-    })
+                      // Exact, lower-case names: upload folders are named so, while libraries name
+                      // classes after them (SimplePie/Cache/File.php).
+    components
+        .iter()
+        .any(|c| CONTENT_DIRS.iter().any(|d| d.as_bytes() == *c))
 }
 
+/// `<?php` anywhere (a short `<?=` is three bytes that binary media contain by chance).
 fn has_php(bytes: &[u8]) -> bool {
-    contains_ci(bytes, b"<?php") || contains(bytes, b"<?=")
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    contains_ci(bytes, b"<?php")
 }
 
 fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
@@ -312,7 +322,7 @@ fn magic_mismatch(ext: &str, head: &[u8]) -> Option<&'static str> {
 /// far shorter).
 const LONG_BASE64: usize = 4000;
 /// `\x41\x42...` escapes in a row.
-const LONG_HEX_ESCAPES: usize = 60;
+const LONG_HEX_ESCAPES: usize = 200;
 
 fn is_base64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
@@ -448,7 +458,11 @@ mod tests {
             ["disguised extension (trailing dot or space)"]
         );
         assert_eq!(reasons("/w/shell.PhP", b"x"), ["upper-case extension .PhP"]);
-        assert_eq!(reasons("/w/.hidden", b"x"), ["hidden file"]);
+        assert_eq!(reasons("/w/.cache.php", b"x"), ["hidden file"]);
+        assert_eq!(reasons("/w/.user.ini", b"x"), ["hidden file"]);
+        assert!(reasons("/w/.gitignore", b"x").is_empty());
+        assert!(reasons("/w/getid3/module.graphic.jpg.php", b"x").is_empty());
+        assert!(reasons("/w/translations/validators.pl.xlf", b"x").is_empty());
         assert!(reasons(
             "/w/wp-includes/class-wp-query.php",
             b"<?php class WP_Query {}"
@@ -486,7 +500,7 @@ mod tests {
             reasons("/w/t.txt", blob.as_bytes()),
             ["PHP code in a .txt file"]
         );
-        let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(80));
+        let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(250));
         assert!(reasons("/w/t.php", hex.as_bytes())
             .contains(&"long run of hex escapes in a script".to_string()));
     }
