@@ -73,7 +73,7 @@ fn store(c: &mut Criterion) {
                 for e in &entries {
                     new.insert(e).unwrap();
                 }
-                new.finish().unwrap();
+                new.finish(None).unwrap();
                 dir
             },
             BatchSize::PerIteration,

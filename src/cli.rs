@@ -75,6 +75,21 @@ pub enum Command {
     )]
     Watch(CheckArgs),
 
+    /// Make an ed25519 key pair for sealing baselines: DIR/fim.key and DIR/fim.pub.
+    #[command(
+        after_help = "The private key is encrypted when --passphrase asks for a passphrase \
+        (or FIM_PASSPHRASE is set). Keep it off the web server: seal there with a copy of the \
+        baseline, or bring the key only for init and accept.\n\n\
+        Example:\n  fim keygen --out /root/fim-keys --passphrase"
+    )]
+    Keygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Ask for a passphrase (twice) to encrypt the private key.
+        #[arg(long)]
+        passphrase: bool,
+    },
+
     /// Check a policy, or explain what it does with paths.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -100,6 +115,10 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Seal the baseline with this private key (from `fim keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
     /// Directories to watch with the default policy.
     #[arg(value_name = "ROOT", required_unless_present = "policy")]
     pub roots: Vec<PathBuf>,
@@ -119,6 +138,11 @@ pub struct CheckArgs {
     /// Append events to FILE instead of writing them to stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Check the baseline's signature with this public key (else the policy's
+    /// `verify_key`, else only its digest).
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +195,14 @@ pub struct AcceptArgs {
     /// Why the change is legitimate; kept in the audit trail.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+
+    /// Reseal with this private key (required when the baseline is signed).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Check the current seal with this public key before changing anything.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
 
     /// Accept the current state of everything watched.
     #[arg(long, conflicts_with = "paths", required_unless_present = "paths")]

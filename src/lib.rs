@@ -12,6 +12,7 @@ pub mod event;
 pub mod exit;
 pub mod fs;
 pub mod heuristics;
+pub mod keys;
 pub mod policy;
 pub mod progress;
 pub mod scan;

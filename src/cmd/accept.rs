@@ -1,18 +1,37 @@
 //! `fim accept`: take the current state of paths (or everything) into the baseline.
 
-use super::{scan_with_progress, warnings_note, Ui};
+use super::{scan_with_progress, seal_check, warnings_note, Ui};
 use crate::cli::AcceptArgs;
 use crate::error::{Error, Result};
 use crate::event::format_ts;
 use crate::exit;
 use crate::fs::path as bpath;
+use crate::keys;
 use crate::scan::Target;
-use crate::store::{own_files, Audit, Baseline};
+use crate::store::{own_files, Audit, Baseline, SealCheck};
 
 pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
     let mut baseline = Baseline::open(db)?;
     let policy = baseline.recorded_policy()?;
+    // Nothing is changed in a baseline that does not pass its own check.
+    let key = seal_check(args.verify_key.as_deref(), &policy)?;
+    let check = match &key {
+        Some((key, path)) => SealCheck::Signed(key, path),
+        None => SealCheck::Digest,
+    };
+    drop(baseline.load_entries(&check)?);
+    let sign = args
+        .sign_key
+        .as_deref()
+        .map(keys::load_signing)
+        .transpose()?;
+    if sign.is_none() && baseline.is_signed()? {
+        return Err(Error::Usage(format!(
+            "{}: the baseline is signed: accept needs --sign-key to reseal it",
+            db.display()
+        )));
+    }
     let skip = own_files(db);
 
     let scopes: Option<Vec<Vec<u8>>> = if args.all {
@@ -58,7 +77,7 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
             .collect()
     });
     let mut scanned = None;
-    let written = baseline.accept(scopes.as_deref(), &audit, |put| {
+    let written = baseline.accept(scopes.as_deref(), &audit, sign.as_ref(), |put| {
         let targets = targets.as_deref();
         scanned = Some(scan_with_progress(
             ui, "accept", &policy, &skip, targets, put,

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::event::{format_ts, hostname};
 use crate::exit;
 use crate::fs::path as bpath;
+use crate::keys;
 use crate::policy::Policy;
 use crate::store::{own_files, Meta, NewBaseline};
 
@@ -27,12 +28,17 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         fim_version: env!("CARGO_PKG_VERSION").to_owned(),
         created: format_ts(chrono::Utc::now()),
     };
+    let sign = args
+        .sign_key
+        .as_deref()
+        .map(keys::load_signing)
+        .transpose()?;
     let mut baseline = NewBaseline::create(db, args.force, &meta)?;
     let skip = own_files(db);
     let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
         baseline.insert(&entry)
     })?;
-    let written = baseline.finish()?;
+    let written = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
     progress.finish("init", &format!("{note}; baseline {}", written.display()));
     Ok(exit::CLEAN)

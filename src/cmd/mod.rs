@@ -4,6 +4,7 @@
 mod accept;
 mod events;
 mod init;
+mod keygen;
 mod policy;
 mod verify;
 mod watch;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Accept(args) => accept::run(&args, ui)?,
         Command::Watch(args) => watch::run(&args)?,
         Command::Policy(command) => policy::run(&command)?,
+        Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
     })
 }
@@ -58,6 +60,21 @@ fn warnings_note(summary: &ScanSummary) -> String {
         0 => String::new(),
         n => format!("; {n} warnings"),
     }
+}
+
+/// How to check a baseline's seal: with the given public key, else the one the policy
+/// names, else the digest alone.
+fn seal_check(
+    verify_key: Option<&std::path::Path>,
+    policy: &Policy,
+) -> Result<Option<(ed25519_dalek::VerifyingKey, std::path::PathBuf)>> {
+    let Some(path) = verify_key.or(policy.verify_key.as_deref()) else {
+        return Ok(None);
+    };
+    Ok(Some((
+        crate::keys::load_verifying(path)?,
+        path.to_path_buf(),
+    )))
 }
 
 /// Many directories are open at once during a parallel walk: use the hard limit.

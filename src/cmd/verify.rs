@@ -1,6 +1,6 @@
 //! `fim verify`: rehash everything and compare with the baseline.
 
-use super::{warnings_note, Ui};
+use super::{seal_check, warnings_note, Ui};
 use crate::cli::VerifyArgs;
 use crate::compare::compare;
 use crate::error::Result;
@@ -9,7 +9,7 @@ use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{Format, Output};
-use crate::store::{own_files, Baseline};
+use crate::store::{own_files, Baseline, SealCheck};
 
 pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let db = &args.check.db.db;
@@ -20,7 +20,12 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.check.output.as_deref(), args.format)?;
-    let mut known = baseline.load_entries()?;
+    let key = seal_check(args.check.verify_key.as_deref(), &policy)?;
+    let check = match &key {
+        Some((key, path)) => SealCheck::Signed(key, path),
+        None => SealCheck::Digest,
+    };
+    let mut known = baseline.load_entries(&check)?;
     let mut skip = own_files(db);
     if let Some(out) = &args.check.output {
         skip.add_file(out);
@@ -42,7 +47,12 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     for event in &events {
         output.write(event)?;
     }
-    let summary = summary(&events);
+    let summary = format!(
+        "{}; baseline {} (blake3 {})",
+        summary(&events),
+        db.display(),
+        baseline.file_blake3()
+    );
     if output.format() == Format::Text {
         output.write_line(&summary)?;
     }

@@ -10,6 +10,7 @@ pub fn run(args: &CheckArgs) -> Result<i32> {
         db: args.db.db.clone(),
         policy: args.policy.clone(),
         output: args.output.clone(),
+        verify_key: args.verify_key.clone(),
     })?;
     Ok(exit::CLEAN)
 }

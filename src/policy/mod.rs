@@ -79,6 +79,9 @@ struct RawPolicy {
     default_severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rescan_interval: Option<Spanned<String>>,
+    /// The public key that checks the baseline's signature (absolute path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verify_key: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     heuristics: Option<RawHeuristics>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -207,6 +210,8 @@ pub struct Policy {
     /// How often `fim watch` rescans everything as a safety net for what inotify cannot
     /// see (another mount namespace, a bind mount, the raw device); `None` disables it.
     pub rescan_interval: Option<Duration>,
+    /// The public key that checks the baseline's signature, if the policy names one.
+    pub verify_key: Option<PathBuf>,
     pub watches: Vec<Watch>,
     pub rules: Vec<Rule>,
     pub heuristics: Heuristics,
@@ -287,6 +292,11 @@ impl Policy {
             text,
             default_severity: part.default_severity.unwrap_or(Severity::Medium),
             rescan_interval: part.rescan_interval.unwrap_or(Some(DEFAULT_RESCAN)),
+            verify_key: part
+                .raw
+                .verify_key
+                .as_ref()
+                .map(|k| PathBuf::from(k.get_ref())),
             watches: part.watches,
             rules: part.rules,
             heuristics,
@@ -479,6 +489,14 @@ impl Part {
             });
         }
 
+        if let Some(key) = &raw.verify_key {
+            if !key.get_ref().starts_with('/') {
+                return Err(fail(
+                    key.span().start,
+                    format!("verify_key {:?} is not an absolute path", key.get_ref()),
+                ));
+            }
+        }
         let mut signatures = Vec::new();
         for s in &raw.signature {
             signatures.push(Signature::compile(s.get_ref()).map_err(|m| fail(s.span().start, m))?);
@@ -568,6 +586,9 @@ impl Part {
         self.rescan_interval = self.rescan_interval.or(other.rescan_interval);
         let raw = other.raw;
         self.raw.default_severity = self.raw.default_severity.or(raw.default_severity);
+        if self.raw.verify_key.is_none() {
+            self.raw.verify_key = raw.verify_key;
+        }
         if self.raw.rescan_interval.is_none() {
             self.raw.rescan_interval = raw.rescan_interval;
         }
@@ -612,6 +633,7 @@ fn substitute(text: &str, vars: &Vars) -> std::result::Result<String, String> {
 
 /// Read a policy or signature file as UTF-8, refusing FIFOs, devices and huge files.
 fn read_policy_text(path: &Path) -> Result<String> {
+    crate::keys::check_trusted(path, "policy")?;
     let bytes = crate::fs::open::read_regular_file(path, MAX_POLICY_BYTES)
         .map_err(|e| Error::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| Error::Policy {

@@ -6,6 +6,7 @@
 
 mod rows;
 mod schema;
+pub mod seal;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,17 @@ pub struct EventQuery {
 pub struct Baseline {
     conn: Connection,
     path: PathBuf,
+    /// BLAKE3 of the baseline file as it was opened, for reports: an operator can
+    /// compare it with a copy kept elsewhere.
+    file_blake3: String,
+}
+
+/// How a baseline's seal is checked.
+pub enum SealCheck<'a> {
+    /// The digest only: catches corruption and naive edits, not a re-seal by root.
+    Digest,
+    /// The digest and its ed25519 signature with this public key (named for messages).
+    Signed(&'a ed25519_dalek::VerifyingKey, &'a Path),
 }
 
 /// The files a baseline at `db` owns (itself, its WAL, shared memory and journal, and
@@ -99,6 +111,12 @@ impl Baseline {
             }
             Err(e) => return Err(Error::io(path, e)),
         }
+        crate::keys::check_trusted(path, "baseline")?;
+        let file_blake3 = std::fs::File::open(path)
+            .and_then(|f| blake3::Hasher::new().update_reader(f).map(|h| h.finalize()))
+            .map_err(|e| Error::io(path, e))?
+            .to_hex()
+            .to_string();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -107,6 +125,7 @@ impl Baseline {
         let baseline = Baseline {
             conn,
             path: path.to_path_buf(),
+            file_blake3,
         };
         baseline.check()?;
         baseline
@@ -194,9 +213,80 @@ impl Baseline {
             .map_err(|e| self.err(e))
     }
 
-    /// Every baseline entry, by path.
-    pub fn load_entries(&self) -> Result<State> {
-        self.load(Rows::Entries)
+    pub fn file_blake3(&self) -> &str {
+        &self.file_blake3
+    }
+
+    /// Every baseline entry, by path, after checking the seal over them: no row is
+    /// trusted before the whole baseline is.
+    pub fn load_entries(&self, check: &SealCheck<'_>) -> Result<State> {
+        let state = self.load(Rows::Entries)?;
+        let meta = self.meta()?;
+        let digest = seal::digest_sorted(
+            &header(&meta),
+            state
+                .iter()
+                .map(|(path, attrs)| {
+                    seal::row_digest(&Entry {
+                        path: path.clone(),
+                        attrs: attrs.clone(),
+                    })
+                })
+                .collect::<Vec<_>>()
+                .iter(),
+        );
+        self.check_seal(&digest, check)?;
+        Ok(state)
+    }
+
+    /// Is this baseline signed (so that changing it needs the private key)?
+    pub fn is_signed(&self) -> Result<bool> {
+        Ok(self.optional_meta("seal_signature")?.is_some())
+    }
+
+    fn check_seal(&self, digest: &[u8; 32], check: &SealCheck<'_>) -> Result<()> {
+        let Some(recorded) = self.optional_meta("seal_digest")? else {
+            return Err(self.integrity("it has no seal (stripped?)".into()));
+        };
+        if recorded != blake3::Hash::from_bytes(*digest).to_hex().as_str() {
+            return Err(self.integrity(
+                "its contents do not match its seal (edited, rows added or removed, or corrupted)"
+                    .into(),
+            ));
+        }
+        let signature = self.optional_meta("seal_signature")?;
+        match (check, signature) {
+            (SealCheck::Digest, Some(_)) => tracing::warn!(
+                "{}: the baseline is signed but no verify key was given: only its digest was checked",
+                self.path.display()
+            ),
+            (SealCheck::Digest, None) => {}
+            (SealCheck::Signed(_, key_path), None) => {
+                return Err(self.integrity(format!(
+                    "it is not signed, but a verify key ({}) was given (seal stripped?)",
+                    key_path.display()
+                )))
+            }
+            (SealCheck::Signed(key, key_path), Some(signature)) => {
+                let ok = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &signature)
+                    .is_ok_and(|sig| seal::verify(key, digest, &sig));
+                if !ok {
+                    return Err(self.integrity(format!(
+                        "its signature does not verify with {} (re-signed with another key?)",
+                        key_path.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn optional_meta(&self, key: &str) -> Result<Option<String>> {
+        match self.meta_value(key) {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::Integrity { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The watch daemon's last observed state; on its first start on this baseline,
@@ -333,8 +423,10 @@ impl Baseline {
         &mut self,
         scopes: Option<&[Vec<u8>]>,
         audit: &Audit,
+        sign: Option<&ed25519_dalek::SigningKey>,
         fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
     ) -> Result<u64> {
+        let meta = self.meta()?;
         let path = self.path.clone();
         let err = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -355,6 +447,7 @@ impl Baseline {
             }
         }
         let written = insert_entries(&tx, &path, fill)?;
+        reseal(&tx, &meta, sign).map_err(err)?;
         tx.execute(
             "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
@@ -380,6 +473,67 @@ impl Baseline {
             reason,
         }
     }
+}
+
+fn header(meta: &Meta) -> seal::Header<'_> {
+    seal::Header {
+        schema_version: schema::SCHEMA_VERSION,
+        policy: &meta.policy,
+        host: &meta.host,
+        fim_version: &meta.fim_version,
+        created: &meta.created,
+    }
+}
+
+/// Record the seal of the rows now in `entries` (read back in path order).
+fn reseal(
+    conn: &Connection,
+    meta: &Meta,
+    sign: Option<&ed25519_dalek::SigningKey>,
+) -> rusqlite::Result<()> {
+    let mut digests = Vec::new();
+    {
+        let mut stmt = conn.prepare(&format!("{} ORDER BY path", Rows::Entries.select()))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            if let Ok(entry) = rows::read(row)? {
+                digests.push(seal::row_digest(&entry));
+            }
+        }
+    }
+    let digest = seal::digest_sorted(&header(meta), digests.iter());
+    write_seal(conn, &digest, sign)
+}
+
+fn write_seal(
+    conn: &Connection,
+    digest: &[u8; 32],
+    sign: Option<&ed25519_dalek::SigningKey>,
+) -> rusqlite::Result<()> {
+    use base64::Engine;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let mut put =
+        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    put.execute([
+        "seal_digest",
+        blake3::Hash::from_bytes(*digest).to_hex().as_str(),
+    ])?;
+    match sign {
+        Some(key) => {
+            put.execute(["seal_signature", &b64.encode(seal::sign(key, digest))])?;
+            put.execute([
+                "seal_public_key",
+                &b64.encode(key.verifying_key().as_bytes()),
+            ])?;
+        }
+        None => {
+            conn.execute(
+                "DELETE FROM meta WHERE key IN ('seal_signature', 'seal_public_key')",
+                [],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn insert_entries(
@@ -423,6 +577,8 @@ fn db_error(path: &Path, e: rusqlite::Error) -> Error {
 pub struct NewBaseline {
     conn: Option<Connection>,
     insert_sql: String,
+    meta: Meta,
+    sealer: seal::Sealer,
     temp: PathBuf,
     target: PathBuf,
     /// Held until the baseline is in place: one `init` per baseline at a time.
@@ -476,6 +632,8 @@ impl NewBaseline {
         let mut new = NewBaseline {
             conn: Some(conn),
             insert_sql: Rows::Entries.insert(),
+            meta: meta.clone(),
+            sealer: seal::Sealer::default(),
             temp,
             target: target.to_path_buf(),
             _lock: lock,
@@ -525,13 +683,19 @@ impl NewBaseline {
             .conn()
             .prepare_cached(&self.insert_sql)
             .map_err(|e| db_error(&self.temp, e))?;
-        rows::insert(&mut stmt, entry).map_err(|e| db_error(&self.temp, e))
+        rows::insert(&mut stmt, entry).map_err(|e| db_error(&self.temp, e))?;
+        drop(stmt);
+        self.sealer.add(entry);
+        Ok(())
     }
 
-    /// Commit, make the file durable, and rename it over the target.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    /// Seal (and sign, with a key), commit, make the file durable, and rename it over
+    /// the target.
+    pub fn finish(mut self, sign: Option<&ed25519_dalek::SigningKey>) -> Result<PathBuf> {
         let temp = self.temp.clone();
         let err = |e| db_error(&temp, e);
+        let digest = std::mem::take(&mut self.sealer).digest(&header(&self.meta));
+        write_seal(self.conn(), &digest, sign).map_err(err)?;
         let conn = self.conn.take().expect("finish runs once");
         conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;")
             .map_err(err)?;

@@ -22,7 +22,7 @@ use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{Format, Output};
-use crate::store::{own_files, Baseline};
+use crate::store::{own_files, Baseline, SealCheck};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
 use readiness::Notifier;
@@ -36,6 +36,7 @@ pub struct Config {
     pub db: PathBuf,
     pub policy: Option<PathBuf>,
     pub output: Option<PathBuf>,
+    pub verify_key: Option<PathBuf>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
@@ -73,18 +74,12 @@ struct Daemon<'c> {
 
 impl<'c> Daemon<'c> {
     fn start(config: &'c Config) -> Result<Daemon<'c>> {
-        let mut baseline = Baseline::open(&config.db)?;
-        baseline.relax_sync()?;
-        let policy = match &config.policy {
-            Some(path) => Policy::load(path)?,
-            None => baseline.recorded_policy()?,
-        };
+        let (baseline, policy, observed) = open_checked(config)?;
         let output = Output::open(config.output.as_deref(), Format::Jsonl)?;
         let mut skip = own_files(&config.db);
         if let Some(out) = &config.output {
             skip.add_file(out);
         }
-        let observed = baseline.load_observed()?;
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
         let mut daemon = Daemon {
             config,
@@ -325,15 +320,7 @@ impl<'c> Daemon<'c> {
     /// the one still open.
     fn reopen_baseline(&mut self) {
         let id = file_id(&self.config.db);
-        let reopened = Baseline::open(&self.config.db).and_then(|mut baseline| {
-            baseline.relax_sync()?;
-            let policy = match &self.config.policy {
-                Some(path) => Policy::load(path)?,
-                None => baseline.recorded_policy()?,
-            };
-            let observed = baseline.load_observed()?;
-            Ok((baseline, policy, observed))
-        });
+        let reopened = open_checked(self.config);
         self.baseline_id = id;
         match reopened {
             Ok((baseline, policy, observed)) => {
@@ -362,6 +349,29 @@ impl<'c> Daemon<'c> {
             self.overflows
         )
     }
+}
+
+/// Open the baseline, check its seal (the observed state starts from it), and load
+/// the policy and the last observed state.
+fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
+    let mut baseline = Baseline::open(&config.db)?;
+    baseline.relax_sync()?;
+    let policy = match &config.policy {
+        Some(path) => Policy::load(path)?,
+        None => baseline.recorded_policy()?,
+    };
+    let key_path = config
+        .verify_key
+        .as_deref()
+        .or(policy.verify_key.as_deref());
+    let key = key_path.map(crate::keys::load_verifying).transpose()?;
+    let check = match (&key, key_path) {
+        (Some(key), Some(path)) => SealCheck::Signed(key, path),
+        _ => SealCheck::Digest,
+    };
+    drop(baseline.load_entries(&check)?);
+    let observed = baseline.load_observed()?;
+    Ok((baseline, policy, observed))
 }
 
 fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
