@@ -557,6 +557,18 @@ fn insert_entries(
 /// read-only, disk full) is an ordinary error.
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    // A value of the wrong type or range was not written by fim.
+    if matches!(
+        e,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+    ) {
+        return Error::Integrity {
+            path: path.to_path_buf(),
+            reason: format!("a row is malformed ({e})"),
+        };
+    }
     match e.sqlite_error_code() {
         Some(DatabaseCorrupt) => Error::Integrity {
             path: path.to_path_buf(),
