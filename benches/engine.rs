@@ -82,5 +82,31 @@ fn store(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hasher, store);
+fn seal(c: &mut Criterion) {
+    use fim::store::seal::{digest_sorted, row_digest, Header};
+    const ROWS: u64 = 80_000;
+    let entries: Vec<Entry> = (0..ROWS).map(entry).collect();
+    let header = Header {
+        schema_version: 1,
+        policy: "[[watch]]\npath = \"/var/www/html\"\n",
+        host: "bench",
+        fim_version: "bench",
+        created: "2026-11-25T00:00:00.000Z",
+    };
+    let mut group = c.benchmark_group("seal");
+    group.throughput(Throughput::Elements(ROWS));
+    group.sample_size(20);
+    group.bench_function("digest of 80k rows", |b| {
+        b.iter(|| {
+            let rows: Vec<[u8; 32]> = entries
+                .iter()
+                .map(|e| row_digest(&e.path, &e.attrs))
+                .collect();
+            digest_sorted(&header, rows.iter())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hasher, store, seal);
 criterion_main!(benches);

@@ -329,3 +329,26 @@ fn code_appearing_in_an_excluded_upload_folder_is_still_reported() {
         );
     }
 }
+
+#[test]
+fn the_daemon_pings_the_watchdog_and_guards_its_own_policy() {
+    let env = Env::new();
+    env.init();
+    let policy = env.write_policy("[[watch]]\npath = \"ROOT\"\n");
+    let mut d = Daemon::start_with(
+        &env,
+        &["--policy", policy.to_str().unwrap()],
+        &[("WATCHDOG_USEC", "600000")],
+    );
+    d.wait_notify("WATCHDOG=1");
+    // An intruder edits the policy to exclude their backdoor.
+    fs::write(
+        &policy,
+        "[[watch]]\npath = \"ROOT\"\nexclude = [\"backdoor.php\"]\n",
+    )
+    .unwrap();
+    let e = d.expect("modified", &policy);
+    assert_eq!(e["severity"], "critical");
+    assert_eq!(e["rule"], "fim-self");
+    assert!(changes(&e).contains(&"content"), "{e}");
+}

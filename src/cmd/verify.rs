@@ -25,7 +25,13 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         Some((key, path)) => SealCheck::Signed(key, path),
         None => SealCheck::Digest,
     };
+    let started = std::time::Instant::now();
     let mut known = baseline.load_entries(&check)?;
+    tracing::debug!(
+        "{} baseline entries loaded and their seal checked in {:.0?}",
+        known.len(),
+        started.elapsed()
+    );
     let mut skip = own_files(db);
     if let Some(out) = &args.check.output {
         skip.add_file(out);

@@ -224,16 +224,14 @@ impl Baseline {
         let meta = self.meta()?;
         let digest = seal::digest_sorted(
             &header(&meta),
-            state
-                .iter()
-                .map(|(path, attrs)| {
-                    seal::row_digest(&Entry {
-                        path: path.clone(),
-                        attrs: attrs.clone(),
-                    })
-                })
-                .collect::<Vec<_>>()
-                .iter(),
+            {
+                use rayon::prelude::*;
+                state
+                    .par_iter()
+                    .map(|(path, attrs)| seal::row_digest(path, attrs))
+                    .collect::<Vec<_>>()
+            }
+            .iter(),
         );
         self.check_seal(&digest, check)?;
         Ok(state)
@@ -497,7 +495,7 @@ fn reseal(
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             if let Ok(entry) = rows::read(row)? {
-                digests.push(seal::row_digest(&entry));
+                digests.push(seal::row_digest(&entry.path, &entry.attrs));
             }
         }
     }

@@ -5,16 +5,15 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
-use crate::fs::Entry;
+use crate::fs::{Attrs, Entry};
 
 const DOMAIN: &[u8] = b"fim baseline seal v1\0";
 
 /// The digest of one entry row, from its decoded values (canonical: fixed-width
 /// little-endian integers, length-prefixed byte strings, presence flags).
-pub fn row_digest(entry: &Entry) -> [u8; 32] {
-    let a = &entry.attrs;
+pub fn row_digest(path: &[u8], a: &Attrs) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
-    bytes(&mut h, &entry.path);
+    bytes(&mut h, path);
     h.update(&a.file_type.code().to_le_bytes());
     for n in [
         a.size,
@@ -74,7 +73,8 @@ pub struct Sealer {
 
 impl Sealer {
     pub fn add(&mut self, entry: &Entry) {
-        self.rows.push((entry.path.clone(), row_digest(entry)));
+        self.rows
+            .push((entry.path.clone(), row_digest(&entry.path, &entry.attrs)));
     }
 
     pub fn digest(mut self, header: &Header<'_>) -> [u8; 32] {

@@ -6,6 +6,7 @@
 mod debounce;
 mod inotify;
 mod readiness;
+mod selfcheck;
 mod signals;
 
 use std::os::fd::BorrowedFd;
@@ -27,6 +28,10 @@ use debounce::Debouncer;
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
+
+/// How often the daemon checks its own files and the baseline file, and pings the
+/// systemd watchdog (at least twice per `WatchdogSec`).
+const TICK: Duration = Duration::from_secs(1);
 
 /// While some directories cannot be watched (the inotify limit), they are covered by
 /// a rescan at least this often.
@@ -70,6 +75,9 @@ struct Daemon<'c> {
     reported: u64,
     overflows: u64,
     notifier: Notifier,
+    self_files: selfcheck::SelfFiles,
+    next_tick: Instant,
+    tick: Duration,
 }
 
 impl<'c> Daemon<'c> {
@@ -97,6 +105,9 @@ impl<'c> Daemon<'c> {
             reported: 0,
             overflows: 0,
             notifier: Notifier::default(),
+            self_files: selfcheck::SelfFiles::new(config.policy.as_deref()),
+            next_tick: Instant::now() + TICK,
+            tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -131,10 +142,15 @@ impl<'c> Daemon<'c> {
                 self.reload();
             }
             self.wait(signals);
+            // Before anything is recorded: into the baseline now at that path.
             if file_id(&self.config.db) != self.baseline_id {
                 self.reopen_baseline();
             }
             let now = Instant::now();
+            if now >= self.next_tick {
+                self.housekeeping();
+                self.next_tick = now + self.tick;
+            }
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
                 self.debouncer.rescan_everything();
@@ -149,10 +165,14 @@ impl<'c> Daemon<'c> {
     /// Sleep until inotify or a signal has something, or the next deadline.
     fn wait(&mut self, signals: &Signals) {
         let now = Instant::now();
-        let next = [self.debouncer.next_due(), self.next_rescan]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            self.debouncer.next_due(),
+            self.next_rescan,
+            Some(self.next_tick),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timeout = next.map(|at| {
             let d = at.saturating_duration_since(now);
             Timespec {
@@ -214,6 +234,28 @@ impl<'c> Daemon<'c> {
         if let Err(e) = result {
             tracing::warn!("reading inotify events failed ({e}): rescanning every watched tree");
             self.debouncer.rescan_everything();
+        }
+    }
+
+    /// Once a tick: the watchdog ping (the event loop is alive), and the daemon's own
+    /// policy and binary.
+    fn housekeeping(&mut self) {
+        if watchdog_interval().is_some() {
+            self.notifier.watchdog();
+        }
+        let findings = self.self_files.check();
+        if findings.is_empty() {
+            return;
+        }
+        let events: Vec<Event> = findings
+            .into_iter()
+            .map(|f| Event::from_finding(f, Source::Watch, &self.host))
+            .collect();
+        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let recorded = self.baseline.record(&events, &[]);
+        self.reported += events.len() as u64;
+        if let Err(e) = written.and(recorded) {
+            tracing::error!("{e}");
         }
     }
 
@@ -372,6 +414,21 @@ fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
     drop(baseline.load_entries(&check)?);
     let observed = baseline.load_observed()?;
     Ok((baseline, policy, observed))
+}
+
+/// `WatchdogSec=` of the systemd unit, when it asks for pings.
+fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    // WATCHDOG_PID, when set, names the process meant to ping.
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
+        if pid != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| Duration::from_micros(usec))
 }
 
 fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {

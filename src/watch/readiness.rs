@@ -30,6 +30,11 @@ impl Notifier {
         }
     }
 
+    /// `WATCHDOG=1`: the event loop is alive.
+    pub fn watchdog(&mut self) {
+        send("WATCHDOG=1\n");
+    }
+
     pub fn stopping(&mut self) {
         send("STOPPING=1\n");
     }

@@ -184,6 +184,11 @@ pub struct Daemon {
 impl Daemon {
     /// Start `fim watch --db` (plus `args`) and wait for READY=1.
     pub fn start(env: &Env, args: &[&str]) -> Daemon {
+        Daemon::start_with(env, args, &[])
+    }
+
+    /// `start`, with extra environment variables.
+    pub fn start_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
         let socket = env.base.join(format!("notify-{}.sock", rand_suffix()));
         let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
         notify
@@ -194,6 +199,7 @@ impl Daemon {
             .arg(&env.db)
             .args(args)
             .env("NOTIFY_SOCKET", &socket)
+            .envs(vars.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -223,7 +229,7 @@ impl Daemon {
         daemon
     }
 
-    fn wait_notify(&mut self, what: &str) {
+    pub fn wait_notify(&mut self, what: &str) {
         let mut buf = [0u8; 4096];
         loop {
             let n = self
