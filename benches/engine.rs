@@ -83,7 +83,7 @@ fn store(c: &mut Criterion) {
 }
 
 fn seal(c: &mut Criterion) {
-    use fim::store::seal::{digest_sorted, row_digest, Header};
+    use fim::store::seal::{Digest, Header};
     const ROWS: u64 = 80_000;
     let entries: Vec<Entry> = (0..ROWS).map(entry).collect();
     let header = Header {
@@ -98,11 +98,11 @@ fn seal(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("digest of 80k rows", |b| {
         b.iter(|| {
-            let rows: Vec<[u8; 32]> = entries
-                .iter()
-                .map(|e| row_digest(&e.path, &e.attrs))
-                .collect();
-            digest_sorted(&header, rows.iter())
+            let mut digest = Digest::new(&header);
+            for e in &entries {
+                digest.row(&e.path, &e.attrs);
+            }
+            digest.finish()
         })
     });
     group.finish();
