@@ -8,9 +8,9 @@ use crate::diff::{diff, Finding};
 use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
-use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
+use crate::heuristics::{Sample, SAMPLE_HEAD, SAMPLE_TAIL};
 use crate::policy::Policy;
-use crate::scan::{self, scan, DirHook, ScanSummary, Skip, Target};
+use crate::scan::{scan, DirHook, SampleDir, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
 pub type State = BTreeMap<Vec<u8>, Attrs>;
@@ -89,9 +89,7 @@ pub fn compare(
     }
     known.append(&mut seen);
     findings.sort_by(|a, b| a.path.cmp(&b.path));
-    for finding in &mut findings {
-        assess(policy, finding);
-    }
+    assess_all(policy, &mut findings);
     Ok(Comparison {
         findings,
         updates,
@@ -104,39 +102,82 @@ fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>
     state.range(start..end).map(|(path, _)| path)
 }
 
-/// Apply the heuristics to a new or modified entry: its reasons, and a severity raised
-/// to the strongest of them.
-fn assess(policy: &Policy, finding: &mut Finding) {
+/// Apply the heuristics to new and modified entries: their reasons, and a severity
+/// raised to the strongest of them. Content checks read each changed file again, on
+/// every core and opening each directory once, so a burst of thousands of new files is
+/// assessed about as fast as it was hashed.
+fn assess_all(policy: &Policy, findings: &mut [Finding]) {
+    use rayon::prelude::*;
+    use std::collections::BTreeMap;
     let heuristics = &policy.heuristics;
-    let Some(new) = &finding.new else {
+    if !heuristics.enabled {
         return;
-    };
-    let sample = if heuristics.wants_sample(finding.kind, new) {
-        match scan::sample(policy, &finding.path, SAMPLE_HEAD, SAMPLE_TAIL) {
-            Ok(sample) => sample,
-            Err(e) => {
-                tracing::warn!(
-                    "{}: cannot read for content checks: {e}",
-                    bpath::lossy(&finding.path)
-                );
-                None
+    }
+    let samples: Vec<(usize, Sample)> = {
+        let view: &[Finding] = findings;
+        let mut by_dir: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+        for (i, f) in view.iter().enumerate() {
+            if f.new
+                .as_ref()
+                .is_some_and(|new| heuristics.wants_sample(f.kind, new))
+            {
+                if let Some((dir, _)) = bpath::split_parent(&f.path) {
+                    by_dir.entry(dir).or_default().push(i);
+                }
             }
         }
-    } else {
-        None
+        by_dir
+            .into_par_iter()
+            .flat_map_iter(move |(_, indices)| {
+                let dir = SampleDir::open(policy, &view[indices[0]].path);
+                indices.into_iter().filter_map(move |i| {
+                    let path = &view[i].path;
+                    let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
+                    let sample = match &dir {
+                        Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
+                        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                    };
+                    match sample {
+                        Ok(sample) => sample.map(|s| (i, s)),
+                        Err(e) => {
+                            tracing::warn!(
+                                "{}: cannot read for content checks: {e}",
+                                bpath::lossy(path)
+                            );
+                            None
+                        }
+                    }
+                })
+            })
+            .collect()
     };
-    let rel = policy
-        .watch_of(&finding.path)
-        .map_or(&b""[..], |(_, rel)| rel);
-    let reasons = heuristics.assess(
-        &finding.path,
-        rel,
-        finding.old.as_ref(),
-        new,
-        sample.as_ref(),
-    );
-    for reason in reasons {
-        finding.severity = finding.severity.max(reason.severity);
-        finding.reasons.push(reason.text);
-    }
+    let mut samples: Vec<Option<Sample>> = {
+        let mut by_index: Vec<Option<Sample>> = (0..findings.len()).map(|_| None).collect();
+        for (i, s) in samples {
+            by_index[i] = Some(s);
+        }
+        by_index
+    };
+    findings
+        .par_iter_mut()
+        .zip(samples.par_iter_mut())
+        .for_each(|(finding, sample)| {
+            let Some(new) = &finding.new else {
+                return;
+            };
+            let rel = policy
+                .watch_of(&finding.path)
+                .map_or(&b""[..], |(_, rel)| rel);
+            let reasons = heuristics.assess(
+                &finding.path,
+                rel,
+                finding.old.as_ref(),
+                new,
+                sample.as_ref(),
+            );
+            for reason in reasons {
+                finding.severity = finding.severity.max(reason.severity);
+                finding.reasons.push(reason.text);
+            }
+        });
 }

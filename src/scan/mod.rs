@@ -179,53 +179,73 @@ pub fn scan<E>(
     })
 }
 
-/// The first `head` and last `tail` bytes of the regular file at `path`, opened the
-/// way the walk opens it (relative to its parent, never through a symlink, never
-/// blocking). `None` when it is no longer a regular file.
+/// A directory inside the watches, opened the way the walk opens it (never through a
+/// symlink below the watch root), for reading samples of the files in it.
+pub struct SampleDir(std::os::fd::OwnedFd);
+
+impl SampleDir {
+    /// Open the directory holding `file` (a path inside the policy's watches).
+    pub fn open(policy: &Policy, file: &[u8]) -> std::io::Result<SampleDir> {
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let (watch, _) = policy.watch_of(file).ok_or_else(not_found)?;
+        let (dir, _) = crate::fs::path::split_parent(file).ok_or_else(not_found)?;
+        walk::open_parent(watch, dir).map(SampleDir)
+    }
+
+    /// The first `head` and last `tail` bytes of the regular file `name` in this
+    /// directory (never blocking); `None` when it is no longer a regular file.
+    pub fn sample(
+        &self,
+        name: &[u8],
+        head: u64,
+        tail: u64,
+    ) -> std::io::Result<Option<crate::heuristics::Sample>> {
+        use std::os::unix::fs::FileExt;
+        let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+        let fd = crate::fs::open::open_file_at(std::os::fd::AsFd::as_fd(&self.0), &name)?;
+        let stat = crate::fs::open::stat_fd(&fd)?;
+        if crate::fs::FileType::from_mode(stat.st_mode) != Some(crate::fs::FileType::File) {
+            return Ok(None);
+        }
+        let file = std::fs::File::from(fd);
+        let size = stat.st_size as u64;
+        let read = |offset: u64, len: u64| -> std::io::Result<Vec<u8>> {
+            let mut buf = vec![0; len as usize];
+            let mut filled = 0;
+            while filled < buf.len() {
+                match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(filled);
+            Ok(buf)
+        };
+        let head_bytes = read(0, size.min(head))?;
+        let tail_bytes = if size > head {
+            let len = tail.min(size - head);
+            read(size - len, len)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(crate::heuristics::Sample {
+            head: head_bytes,
+            tail: tail_bytes,
+        }))
+    }
+}
+
+/// A sample of the file at `path` (see `SampleDir::sample`).
 pub fn sample(
     policy: &Policy,
     path: &[u8],
     head: u64,
     tail: u64,
 ) -> std::io::Result<Option<crate::heuristics::Sample>> {
-    use std::os::unix::fs::FileExt;
-    let (Some((watch, _)), Some((dir, name))) =
-        (policy.watch_of(path), crate::fs::path::split_parent(path))
-    else {
+    let Some((_, name)) = crate::fs::path::split_parent(path) else {
         return Ok(None);
     };
-    let parent = walk::open_parent(watch, dir)?;
-    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
-    let fd = crate::fs::open::open_file_at(std::os::fd::AsFd::as_fd(&parent), &name)?;
-    let stat = crate::fs::open::stat_fd(&fd)?;
-    if crate::fs::FileType::from_mode(stat.st_mode) != Some(crate::fs::FileType::File) {
-        return Ok(None);
-    }
-    let file = std::fs::File::from(fd);
-    let size = stat.st_size as u64;
-    let read = |offset: u64, len: u64| -> std::io::Result<Vec<u8>> {
-        let mut buf = vec![0; len as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(filled);
-        Ok(buf)
-    };
-    let head_bytes = read(0, size.min(head))?;
-    let tail_bytes = if size > head {
-        let len = tail.min(size - head);
-        read(size - len, len)?
-    } else {
-        Vec::new()
-    };
-    Ok(Some(crate::heuristics::Sample {
-        head: head_bytes,
-        tail: tail_bytes,
-    }))
+    SampleDir::open(policy, path)?.sample(name, head, tail)
 }

@@ -33,6 +33,11 @@ use signals::Signals;
 /// systemd watchdog (at least twice per `WatchdogSec`).
 const TICK: Duration = Duration::from_secs(1);
 
+/// Two looks this close together mean a burst: the next one waits `BATCH` so that it
+/// takes many paths at once (a single change is still reported within milliseconds).
+const BURST_GAP: Duration = Duration::from_millis(2);
+const BATCH: Duration = Duration::from_millis(5);
+
 /// While some directories cannot be watched (the inotify limit), they are covered by
 /// a rescan at least this often.
 const LIMITED_RESCAN: Duration = Duration::from_secs(60);
@@ -51,6 +56,7 @@ pub fn run(config: &Config) -> Result<()> {
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
+    release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
     daemon.notifier.ready(&status);
@@ -78,6 +84,9 @@ struct Daemon<'c> {
     self_files: selfcheck::SelfFiles,
     next_tick: Instant,
     tick: Duration,
+    /// When the last look ended, and until when the next one waits (bursts).
+    last_look: Instant,
+    hold_until: Instant,
 }
 
 impl<'c> Daemon<'c> {
@@ -107,6 +116,8 @@ impl<'c> Daemon<'c> {
             notifier: Notifier::default(),
             self_files: selfcheck::SelfFiles::new(config.policy.as_deref()),
             next_tick: Instant::now() + TICK,
+            last_look: Instant::now(),
+            hold_until: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
         };
         daemon.schedule_rescan(Instant::now());
@@ -156,8 +167,16 @@ impl<'c> Daemon<'c> {
                 self.debouncer.rescan_everything();
                 self.schedule_rescan(now);
             }
+            if now < self.hold_until {
+                continue;
+            }
             if let Some(targets) = self.debouncer.take_due(now, false) {
+                let burst = now.duration_since(self.last_look) < BURST_GAP;
                 self.look_logged(targets.as_deref());
+                self.last_look = Instant::now();
+                if burst {
+                    self.hold_until = self.last_look + BATCH;
+                }
             }
         }
     }
@@ -172,7 +191,8 @@ impl<'c> Daemon<'c> {
         ]
         .into_iter()
         .flatten()
-        .min();
+        .min()
+        .map(|at| at.max(self.hold_until));
         let timeout = next.map(|at| {
             let d = at.saturating_duration_since(now);
             Timespec {
@@ -269,6 +289,7 @@ impl<'c> Daemon<'c> {
     /// Rescan `targets` (everything when `None`), report what changed since the last
     /// observation, and remember the new state.
     fn look(&mut self, targets: Option<&[Target]>) -> Result<()> {
+        let started = Instant::now();
         let watcher = &self.watcher;
         let hook = |fd: BorrowedFd<'_>, path: &[u8]| watcher.add(fd, path);
         let comparison = compare(
@@ -299,9 +320,18 @@ impl<'c> Daemon<'c> {
         let written = events.iter().try_for_each(|e| self.output.write(e));
         let recorded = self.baseline.record(&events, &comparison.updates);
         self.reported += events.len() as u64;
+        if targets.is_none() {
+            release_free_memory();
+        }
         self.check_watch_limit();
         let status = self.status();
         self.notifier.status(&status, false);
+        tracing::debug!(
+            "looked at {} in {:.1?}: {} events",
+            targets.map_or("everything".to_owned(), |t| format!("{} paths", t.len())),
+            started.elapsed(),
+            events.len()
+        );
         written.and(recorded)
     }
 
@@ -414,6 +444,23 @@ fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
     drop(baseline.load_entries(&check)?);
     let observed = baseline.load_observed()?;
     Ok((baseline, policy, observed))
+}
+
+/// Hand the memory freed after a full scan back to the system: the scan's transient
+/// buffers, freed on other threads, otherwise stay in glibc's arenas for the daemon's
+/// lifetime.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused heap pages to the kernel; it takes no
+        // pointers and is safe to call at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 /// `WatchdogSec=` of the systemd unit, when it asks for pings.
