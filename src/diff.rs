@@ -180,18 +180,9 @@ mod tests {
     #[test]
     fn unknown_hash_is_not_a_content_change() {
         let mut a = Attrs {
-            file_type: FileType::File,
             size: 1,
-            mode: 0o644,
-            uid: 0,
-            gid: 0,
-            mtime: Timestamp::default(),
-            ctime: Timestamp::default(),
-            inode: 1,
-            nlink: 1,
-            target: None,
-            xattrs: Vec::new(),
             blake3: Some([1; 32]),
+            ..Attrs::plain_file(0o644)
         };
         let mut b = a.clone();
         b.blake3 = None;

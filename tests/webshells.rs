@@ -241,12 +241,7 @@ fn webshell_samples_are_detected() {
     let mut detected = 0;
     for s in &samples {
         let e = event_for(&events, &dir.join(s.name));
-        let reasons: Vec<&str> = e["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap())
-            .collect();
+        let reasons = reasons(e);
         match s.expect {
             Some(reason) => {
                 assert!(reasons.contains(&reason), "{}: {reasons:?}", s.name);

@@ -112,12 +112,7 @@ fn planted_attacks_get_the_expected_severity_rule_and_reasons() {
         let e = event_for(&events, path);
         assert_eq!(e["severity"], severity, "{e:#}");
         assert_eq!(e["rule"], rule, "{e:#}");
-        let reasons: Vec<&str> = e["reasons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r.as_str().unwrap())
-            .collect();
+        let reasons = reasons(e);
         match reason {
             Some(r) => assert!(reasons.contains(&r), "{path:?}: {reasons:?}"),
             None => assert!(reasons.is_empty(), "{path:?}: {reasons:?}"),

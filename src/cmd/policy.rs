@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::exit;
 use crate::fs::open::attrs_from_stat;
 use crate::fs::path as bpath;
-use crate::fs::{Attrs, FileType, Timestamp};
+use crate::fs::{Attrs, FileType};
 use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
 use crate::policy::{Coverage, Kind, Policy};
 use crate::store::Baseline;
@@ -96,7 +96,7 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
     // does not exist, as a plain file: what its name alone gives away).
     let (attrs, as_what) = match attrs {
         Some(attrs) => (attrs, "as it is now"),
-        None => (hypothetical_file(), "as a plain file"),
+        None => (Attrs::plain_file(0o644), "as a plain file"),
     };
     let sample = if policy.heuristics.wants_sample(Kind::New, &attrs) {
         crate::scan::sample(policy, bytes, SAMPLE_HEAD, SAMPLE_TAIL)
@@ -136,21 +136,4 @@ fn excluded_by(policy: &Policy, path: &[u8]) -> Option<String> {
         .map(|(i, _)| i)
         .chain(std::iter::once(rel.len()))
         .find_map(|end| watch.excluded_by(&rel[..end], &path[..root_len + end]))
-}
-
-fn hypothetical_file() -> Attrs {
-    Attrs {
-        file_type: FileType::File,
-        size: 0,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime: Timestamp::default(),
-        ctime: Timestamp::default(),
-        inode: 0,
-        nlink: 1,
-        target: None,
-        xattrs: Vec::new(),
-        blake3: None,
-    }
 }

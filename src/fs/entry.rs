@@ -114,6 +114,27 @@ pub struct Attrs {
     pub blake3: Option<[u8; 32]>,
 }
 
+impl Attrs {
+    /// A regular file with this mode, owned by root, with no content hash: what a path
+    /// would be if it appeared as a plain file (for `policy explain`) and in tests.
+    pub fn plain_file(mode: u32) -> Attrs {
+        Attrs {
+            file_type: FileType::File,
+            size: 0,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            inode: 0,
+            nlink: 1,
+            target: None,
+            xattrs: Vec::new(),
+            blake3: None,
+        }
+    }
+}
+
 /// One scanned entry: its absolute path as raw bytes and its attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {

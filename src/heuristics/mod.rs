@@ -390,22 +390,12 @@ fn entropy(bytes: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::Timestamp;
 
     fn file(mode: u32, uid: u32) -> Attrs {
         Attrs {
-            file_type: FileType::File,
             size: 10,
-            mode,
             uid,
-            gid: 0,
-            mtime: Timestamp::default(),
-            ctime: Timestamp::default(),
-            inode: 1,
-            nlink: 1,
-            target: None,
-            xattrs: Vec::new(),
-            blake3: None,
+            ..Attrs::plain_file(mode)
         }
     }
 

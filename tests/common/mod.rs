@@ -164,6 +164,15 @@ pub fn changes(event: &Value) -> Vec<&str> {
         .collect()
 }
 
+pub fn reasons(event: &Value) -> Vec<&str> {
+    event["reasons"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reasons in {event}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
