@@ -41,12 +41,17 @@ impl Notifier {
 }
 
 fn send(message: &str) {
-    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET").filter(|t| !t.is_empty()) else {
         return;
     };
     if let Err(e) = send_to(&target, message) {
-        if e.kind() != io::ErrorKind::WouldBlock {
-            tracing::warn!("cannot notify the service manager: {e}");
+        let first = !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::WouldBlock && first {
+            tracing::warn!(
+                "cannot notify the service manager at {}: {e}",
+                target.to_string_lossy()
+            );
         }
     }
 }
