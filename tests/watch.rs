@@ -352,3 +352,28 @@ fn the_daemon_pings_the_watchdog_and_guards_its_own_policy() {
     assert_eq!(e["rule"], "fim-self");
     assert!(changes(&e).contains(&"content"), "{e}");
 }
+
+#[test]
+fn a_file_as_watch_root_and_a_root_that_appears_later_are_watched() {
+    let env = Env::new();
+    let single = env.base.join("wp-config.php");
+    fs::write(&single, "<?php define('DB', 'x');").unwrap();
+    let later = env.base.join("later");
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[watch]]\npath = \"{}\"\n\n[[watch]]\npath = \"{}\"\n",
+        single.display(),
+        later.display()
+    ));
+    let mut d = Daemon::start(&env, &[]);
+    fs::write(&single, "<?php define('DB', 'stolen');").unwrap();
+    let e = d.expect("modified", &single);
+    assert!(changes(&e).contains(&"content"), "{e}");
+    // A sibling of the file root is not watched.
+    fs::write(env.base.join("sibling.txt"), "x").unwrap();
+    fs::create_dir(&later).unwrap();
+    fs::write(later.join("x.php"), "<?php").unwrap();
+    d.expect("new", &later);
+    d.expect("new", &later.join("x.php"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(d.about(&env.base.join("sibling.txt")).is_empty());
+}

@@ -86,6 +86,22 @@ impl Watcher {
         }
     }
 
+    /// Watch the folder holding `root`, a watch root that is not a directory (a file,
+    /// or not there yet): inotify watches folders, so its changes are seen there.
+    pub fn add_parent_of(&self, root: &[u8]) {
+        let Some((parent, _)) = bpath::split_parent(root) else {
+            return;
+        };
+        match crate::fs::open::open_dir_path(parent) {
+            Ok(fd) => self.add(fd.as_fd(), parent),
+            Err(e) => tracing::warn!(
+                "{}: cannot watch the folder of watch root {}: {e}",
+                bpath::lossy(parent),
+                bpath::lossy(root)
+            ),
+        }
+    }
+
     /// Stop watching the directories at or below `gone`: a tree moved out of the
     /// watched area keeps its watches (its inodes live on) unless they are removed.
     pub fn forget(&self, gone: &[Vec<u8>]) {

@@ -56,6 +56,7 @@ pub fn run(config: &Config) -> Result<()> {
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
+    daemon.watch_roots_that_are_not_folders();
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
@@ -257,6 +258,20 @@ impl<'c> Daemon<'c> {
         }
     }
 
+    /// A watch root that is a file (or missing) gets no watch from the scan: watch its
+    /// folder, so it is seen changing (or appearing).
+    fn watch_roots_that_are_not_folders(&self) {
+        for watch in &self.policy.watches {
+            let is_dir = rustix::fs::lstat(crate::fs::path::as_path(&watch.root))
+                .ok()
+                .and_then(|st| FileType::from_mode(st.st_mode))
+                == Some(FileType::Dir);
+            if !is_dir {
+                self.watcher.add_parent_of(&watch.root);
+            }
+        }
+    }
+
     /// Once a tick: the watchdog ping (the event loop is alive), and the daemon's own
     /// policy and binary.
     fn housekeeping(&mut self) {
@@ -380,6 +395,7 @@ impl<'c> Daemon<'c> {
             }
         }
         self.policy = policy;
+        self.watch_roots_that_are_not_folders();
         self.limited = false;
         self.schedule_rescan(Instant::now());
         self.debouncer.rescan_everything();
