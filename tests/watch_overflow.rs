@@ -34,6 +34,10 @@ fn a_burst_through_an_overflowing_queue_is_reported_exactly_once() {
     let env = Env::new();
     env.init();
     let low = LowQueue::set(64);
+    let lowered = low.is_some();
+    if !lowered {
+        eprintln!("note: cannot lower {QUEUE_SETTING} here; the burst runs without a forced overflow");
+    }
     let mut d = Daemon::start(&env, &[]);
     drop(low);
 
@@ -88,7 +92,7 @@ fn a_burst_through_an_overflowing_queue_is_reported_exactly_once() {
     }
     let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "reported more than once: {twice:?}");
-    if rustix::process::geteuid().is_root() {
+    if lowered {
         let statuses = d.statuses();
         assert!(
             statuses.iter().any(|s| !s.ends_with(" 0 overflows")),
