@@ -36,7 +36,9 @@ fn a_burst_through_an_overflowing_queue_is_reported_exactly_once() {
     let low = LowQueue::set(64);
     let lowered = low.is_some();
     if !lowered {
-        eprintln!("note: cannot lower {QUEUE_SETTING} here; the burst runs without a forced overflow");
+        eprintln!(
+            "note: cannot lower {QUEUE_SETTING} here; the burst runs without a forced overflow"
+        );
     }
     let mut d = Daemon::start(&env, &[]);
     drop(low);
