@@ -142,9 +142,16 @@ impl<'c> Daemon<'c> {
     fn serve(&mut self, signals: &Signals) -> Result<()> {
         loop {
             if signals.stop_requested() {
-                // Every change already noticed is looked at and written before exit.
-                if let Some(targets) = self.debouncer.take_due(Instant::now(), true) {
-                    self.look_logged(targets.as_deref());
+                // Every change already noticed is looked at and written before exit. A
+                // pending full rescan (after an overflow) could outlast the 2 s a service
+                // manager allows: the next start's reconcile does it instead, so nothing
+                // is lost.
+                match self.debouncer.take_due(Instant::now(), true) {
+                    Some(Some(targets)) => self.look_logged(Some(&targets)),
+                    Some(None) => tracing::warn!(
+                        "stopping with a full rescan pending: the next start reports what it finds"
+                    ),
+                    None => {}
                 }
                 self.notifier.stopping();
                 tracing::info!("stopping: {}", self.status());
