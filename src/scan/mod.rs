@@ -28,7 +28,8 @@ enum Found {
 /// Exact paths only: a prefix would give an intruder a name to hide behind.
 #[derive(Debug, Default, Clone)]
 pub struct Skip {
-    paths: Vec<Vec<u8>>,
+    /// Looked up for every entry of every scan.
+    paths: std::collections::HashSet<Vec<u8>>,
     /// Directories holding those files: creating and removing a WAL changes their
     /// mtime, ctime and size, which says nothing about an intruder.
     parents: Vec<Vec<u8>>,
@@ -42,22 +43,25 @@ impl Skip {
             .collect();
         parents.sort();
         parents.dedup();
-        Skip { paths, parents }
+        Skip {
+            paths: paths.into_iter().collect(),
+            parents,
+        }
     }
 
     /// Also skip the file at `path` (such as the event log fim appends to: reporting
     /// it would report each report). The folder holding it is not masked.
     pub fn add_file(&mut self, path: &std::path::Path) {
         if let Ok(abs) = crate::fs::path::absolute(path) {
-            self.paths.push(crate::fs::path::bytes(&abs).to_vec());
+            self.paths.insert(crate::fs::path::bytes(&abs).to_vec());
         }
         if let Ok(real) = path.canonicalize() {
-            self.paths.push(crate::fs::path::bytes(&real).to_vec());
+            self.paths.insert(crate::fs::path::bytes(&real).to_vec());
         }
     }
 
     pub fn contains(&self, path: &[u8]) -> bool {
-        self.paths.iter().any(|p| p == path)
+        self.paths.contains(path)
     }
 
     /// Attributes not to compare for `path` because the skipped files change them.
