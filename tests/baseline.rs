@@ -197,3 +197,17 @@ fn output_file_is_appended_and_text_format_reads_well() {
         run.stdout
     );
 }
+
+#[test]
+fn roots_may_be_files_and_are_taken_once() {
+    let env = Env::new();
+    let file = env.path("index.php");
+    let root = env.root.to_str().unwrap().to_owned();
+    env.fim(&["init", file.to_str().unwrap(), &root, &root])
+        .success();
+    assert!(env.verify().is_empty());
+    fs::write(&file, "changed").unwrap();
+    let events = env.verify();
+    // The file is under both roots; the deeper (the file itself) owns it: one event.
+    assert_eq!(event_for(&events, &file)["kind"], "modified");
+}

@@ -45,18 +45,17 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
 }
 
 /// Command-line roots are what the operator means: resolve them (a root given as a
-/// symlink, such as /var/www -> /srv/www, means the tree it points to).
+/// symlink, such as /var/www -> /srv/www, means the tree it points to), once each.
 fn resolve_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    roots
-        .iter()
-        .map(|root| {
-            let real = root.canonicalize().map_err(|e| Error::io(root, e))?;
-            if !real.is_dir() {
-                return Err(Error::Usage(format!("{}: not a directory", root.display())));
-            }
-            Ok(real)
-        })
-        .collect()
+    let mut resolved: Vec<PathBuf> = Vec::with_capacity(roots.len());
+    for root in roots {
+        // A root may be a directory or a single file (`fim init /etc/passwd`).
+        let real = root.canonicalize().map_err(|e| Error::io(root, e))?;
+        if !resolved.contains(&real) {
+            resolved.push(real);
+        }
+    }
+    Ok(resolved)
 }
 
 /// A policy may list trees a given host lacks (a shared pack); say so, record nothing.
