@@ -188,6 +188,7 @@ pub enum PolicyCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["all", "paths"]))]
 pub struct AcceptArgs {
     #[command(flatten)]
     pub db: DbArg,
@@ -205,7 +206,7 @@ pub struct AcceptArgs {
     pub verify_key: Option<PathBuf>,
 
     /// Accept the current state of everything watched.
-    #[arg(long, conflicts_with = "paths", required_unless_present = "paths")]
+    #[arg(long, conflicts_with = "paths")]
     pub all: bool,
 
     /// Files or directories (recursively) to accept.
