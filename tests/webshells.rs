@@ -212,13 +212,13 @@ fn samples() -> Vec<Sample> {
             Some("upper-case extension .PhP"),
         ),
         php(".config.php", "<?php echo 'x';", Some("hidden file")),
-        // Known misses: code assembled by string replacement (weevely's agents), and a
-        // plain file manager with no request-driven execution.
         php(
             "weevely.php",
             "<?php $k = str_replace('q', '', 'cqreqate_fuqnction'); $f = $k('', 'echo 1;'); $f();",
-            None,
+            Some("signature assembled-name"),
         ),
+        // A known miss: a plain file lister, with no request-driven execution or
+        // obfuscation to recognise.
         php(
             "manager.php",
             "<?php foreach (scandir('.') as $f) { echo $f; }",
