@@ -57,6 +57,7 @@ pub fn run(config: &Config) -> Result<()> {
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
     daemon.watch_roots_that_are_not_folders();
+    daemon.warn_near_watch_limit();
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
@@ -362,10 +363,7 @@ impl<'c> Daemon<'c> {
         if unwatched == 0 {
             return;
         }
-        let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(8192);
+        let limit = max_user_watches();
         let needed = (limit + unwatched * 2).max(limit * 2);
         tracing::error!(
             "{unwatched} directories could not be watched: the inotify watch limit \
@@ -377,6 +375,20 @@ impl<'c> Daemon<'c> {
         if !self.limited {
             self.limited = true;
             self.schedule_rescan(Instant::now());
+        }
+    }
+
+    /// At start: the directories fit, but so closely that the next deploy may not.
+    fn warn_near_watch_limit(&self) {
+        let limit = max_user_watches();
+        let watched = self.watcher.watched() as u64;
+        if !self.limited && watched * 10 >= limit * 9 {
+            tracing::warn!(
+                "{watched} directories are watched, close to the inotify limit \
+                 (fs.inotify.max_user_watches = {limit}, shared by all of this user's \
+                 processes): run `sysctl -w fs.inotify.max_user_watches={}`",
+                limit * 2
+            );
         }
     }
 
@@ -484,6 +496,13 @@ fn release_free_memory() {
             malloc_trim(0);
         }
     }
+}
+
+fn max_user_watches() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(8192)
 }
 
 /// `WatchdogSec=` of the systemd unit, when it asks for pings.
