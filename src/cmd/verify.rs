@@ -49,10 +49,12 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         .into_iter()
         .map(|f| Event::from_finding(f, Source::Verify, &host))
         .collect();
-    baseline.record_events(&events)?;
+    // The report comes first: a history that cannot be recorded (a full disk) is an
+    // error, but not one that hides the differences.
     for event in &events {
         output.write(event)?;
     }
+    baseline.record_events(&events)?;
     let summary = format!(
         "{}; baseline {} (blake3 {})",
         summary(&events),

@@ -593,6 +593,8 @@ pub struct NewBaseline {
     target: PathBuf,
     /// Held until the baseline is in place: one `init` per baseline at a time.
     _lock: std::fs::File,
+    /// Renamed into place; until then, dropping discards the temporary file.
+    finished: bool,
 }
 
 /// Create (or take over a stale) temporary file, empty, readable by its owner only (a
@@ -647,6 +649,7 @@ impl NewBaseline {
             temp,
             target: target.to_path_buf(),
             _lock: lock,
+            finished: false,
         };
         new.init_schema(meta)?;
         Ok(new)
@@ -719,6 +722,7 @@ impl NewBaseline {
             .map_err(io(&temp))?;
         retire_sidecars(&self.target)?;
         std::fs::rename(&temp, &self.target).map_err(io(&self.target))?;
+        self.finished = true;
         if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -730,11 +734,13 @@ impl NewBaseline {
 
 impl Drop for NewBaseline {
     fn drop(&mut self) {
-        // Not finished: discard the partial file; the previous baseline is untouched.
-        if let Some(conn) = self.conn.take() {
-            drop(conn);
-            let _ = std::fs::remove_file(&self.temp);
-            let _ = std::fs::remove_file(sidecar(&self.temp, "-journal"));
+        // Not finished (an error, even during the final commit): discard the partial
+        // file; the previous baseline is untouched.
+        drop(self.conn.take());
+        if !self.finished {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(sidecar(&self.temp, suffix));
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -108,8 +108,10 @@ impl Run {
     }
 }
 
-/// Run the fim binary; fails the test if it runs longer than 60 s (a hang).
+/// Run the fim binary; fails the test if it runs longer than 60 s (a hang). Output is
+/// drained while it runs, so a large report cannot block it on a full pipe.
 pub fn fim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    use std::io::Read;
     let mut child = Command::new(env!("CARGO_BIN_EXE_fim"))
         .args(args)
         .env_remove("FIM_DB")
@@ -119,26 +121,30 @@ pub fn fim<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if std::time::Instant::now() > deadline {
             child.kill().unwrap();
             panic!("fim hung");
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().unwrap();
+    };
     Run {
         code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stdout: String::from_utf8(stdout.join().unwrap()).unwrap(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
     }
 }
 
