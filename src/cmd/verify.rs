@@ -49,12 +49,12 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         .into_iter()
         .map(|f| Event::from_finding(f, Source::Verify, &host))
         .collect();
-    // The report comes first: a history that cannot be recorded (a full disk) is an
-    // error, but not one that hides the differences.
-    for event in &events {
-        output.write(event)?;
-    }
-    baseline.record_events(&events)?;
+    // The report comes first, and each of the two is attempted whatever happens to the
+    // other: a history that cannot be recorded (a full disk) must not hide the
+    // differences, and a closed output must not lose them from the history.
+    let written = events.iter().try_for_each(|event| output.write(event));
+    let recorded = baseline.record_events(&events);
+    written.and(recorded)?;
     let summary = format!(
         "{}; baseline {} (blake3 {})",
         summary(&events),
