@@ -211,3 +211,24 @@ fn roots_may_be_files_and_are_taken_once() {
     // The file is under both roots; the deeper (the file itself) owns it: one event.
     assert_eq!(event_for(&events, &file)["kind"], "modified");
 }
+
+#[test]
+fn a_closed_output_does_not_lose_the_history() {
+    let env = Env::new();
+    env.init();
+    for i in 0..2000 {
+        fs::write(env.path(&format!("new{i}.txt")), "x").unwrap();
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fim"))
+        .args(["verify", "-q", "--db"])
+        .arg(&env.db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader went away
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "a broken pipe is an I/O error");
+    let history = env.fim(&["events", "--kind", "new"]).success().events();
+    assert_eq!(history.len(), 2000, "every difference is in the history");
+}
