@@ -1,6 +1,6 @@
 //! `fim accept`: take the current state of paths (or everything) into the baseline.
 
-use super::{scan_with_progress, seal_check, warnings_note, Ui};
+use super::{scan_with_progress, warnings_note, Ui};
 use crate::cli::AcceptArgs;
 use crate::error::{Error, Result};
 use crate::event::format_ts;
@@ -15,11 +15,7 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let mut baseline = Baseline::open(db)?;
     let policy = baseline.recorded_policy()?;
     // Nothing is changed in a baseline that does not pass its own check.
-    let key = seal_check(args.verify_key.as_deref(), &policy)?;
-    let check = match &key {
-        Some((key, path)) => SealCheck::Signed(key, path),
-        None => SealCheck::Digest,
-    };
+    let check = SealCheck::choose(args.verify_key.as_deref(), &policy)?;
     drop(baseline.load_entries(&check)?);
     let sign = args
         .sign_key

@@ -62,21 +62,6 @@ fn warnings_note(summary: &ScanSummary) -> String {
     }
 }
 
-/// How to check a baseline's seal: with the given public key, else the one the policy
-/// names, else the digest alone.
-fn seal_check(
-    verify_key: Option<&std::path::Path>,
-    policy: &Policy,
-) -> Result<Option<(ed25519_dalek::VerifyingKey, std::path::PathBuf)>> {
-    let Some(path) = verify_key.or(policy.verify_key.as_deref()) else {
-        return Ok(None);
-    };
-    Ok(Some((
-        crate::keys::load_verifying(path)?,
-        path.to_path_buf(),
-    )))
-}
-
 /// Many directories are open at once during a parallel walk: use the hard limit.
 fn raise_fd_limit() {
     use rustix::process::{getrlimit, setrlimit, Resource};

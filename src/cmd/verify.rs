@@ -1,6 +1,6 @@
 //! `fim verify`: rehash everything and compare with the baseline.
 
-use super::{seal_check, warnings_note, Ui};
+use super::{warnings_note, Ui};
 use crate::cli::VerifyArgs;
 use crate::compare::compare;
 use crate::error::Result;
@@ -20,11 +20,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.check.output.as_deref(), args.format)?;
-    let key = seal_check(args.check.verify_key.as_deref(), &policy)?;
-    let check = match &key {
-        Some((key, path)) => SealCheck::Signed(key, path),
-        None => SealCheck::Digest,
-    };
+    let check = SealCheck::choose(args.check.verify_key.as_deref(), &policy)?;
     let started = std::time::Instant::now();
     let mut known = baseline.load_entries(&check)?;
     tracing::debug!(

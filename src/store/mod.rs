@@ -57,11 +57,24 @@ pub struct Baseline {
 }
 
 /// How a baseline's seal is checked.
-pub enum SealCheck<'a> {
+pub enum SealCheck {
     /// The digest only: catches corruption and naive edits, not a re-seal by root.
     Digest,
     /// The digest and its ed25519 signature with this public key (named for messages).
-    Signed(&'a ed25519_dalek::VerifyingKey, &'a Path),
+    Signed(ed25519_dalek::VerifyingKey, PathBuf),
+}
+
+impl SealCheck {
+    /// With the given public key, else the one the policy names, else the digest alone.
+    pub fn choose(verify_key: Option<&Path>, policy: &Policy) -> Result<SealCheck> {
+        match verify_key.or(policy.verify_key.as_deref()) {
+            Some(path) => Ok(SealCheck::Signed(
+                crate::keys::load_verifying(path)?,
+                path.to_path_buf(),
+            )),
+            None => Ok(SealCheck::Digest),
+        }
+    }
 }
 
 /// The files a baseline at `db` owns (itself, its WAL, shared memory and journal, and
@@ -219,7 +232,7 @@ impl Baseline {
 
     /// Every baseline entry, by path, after checking the seal over them: no row is
     /// trusted before the whole baseline is.
-    pub fn load_entries(&self, check: &SealCheck<'_>) -> Result<State> {
+    pub fn load_entries(&self, check: &SealCheck) -> Result<State> {
         let started = std::time::Instant::now();
         let state = self.load(Rows::Entries)?;
         let loaded = started.elapsed();
@@ -243,7 +256,7 @@ impl Baseline {
         Ok(self.optional_meta("seal_signature")?.is_some())
     }
 
-    fn check_seal(&self, digest: &[u8; 32], check: &SealCheck<'_>) -> Result<()> {
+    fn check_seal(&self, digest: &[u8; 32], check: &SealCheck) -> Result<()> {
         let Some(recorded) = self.optional_meta("seal_digest")? else {
             return Err(self.integrity("it has no seal (stripped?)".into()));
         };

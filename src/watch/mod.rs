@@ -467,15 +467,7 @@ fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
         Some(path) => Policy::load(path)?,
         None => baseline.recorded_policy()?,
     };
-    let key_path = config
-        .verify_key
-        .as_deref()
-        .or(policy.verify_key.as_deref());
-    let key = key_path.map(crate::keys::load_verifying).transpose()?;
-    let check = match (&key, key_path) {
-        (Some(key), Some(path)) => SealCheck::Signed(key, path),
-        _ => SealCheck::Digest,
-    };
+    let check = SealCheck::choose(config.verify_key.as_deref(), &policy)?;
     drop(baseline.load_entries(&check)?);
     let observed = baseline.load_observed()?;
     Ok((baseline, policy, observed))
