@@ -61,7 +61,7 @@ pub enum SealCheck {
     /// The digest only: catches corruption and naive edits, not a re-seal by root.
     Digest,
     /// The digest and its ed25519 signature with this public key (named for messages).
-    Signed(ed25519_dalek::VerifyingKey, PathBuf),
+    Signed(Box<ed25519_dalek::VerifyingKey>, PathBuf),
 }
 
 impl SealCheck {
@@ -69,7 +69,7 @@ impl SealCheck {
     pub fn choose(verify_key: Option<&Path>, policy: &Policy) -> Result<SealCheck> {
         match verify_key.or(policy.verify_key.as_deref()) {
             Some(path) => Ok(SealCheck::Signed(
-                crate::keys::load_verifying(path)?,
+                Box::new(crate::keys::load_verifying(path)?),
                 path.to_path_buf(),
             )),
             None => Ok(SealCheck::Digest),
