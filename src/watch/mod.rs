@@ -290,16 +290,27 @@ impl<'c> Daemon<'c> {
         if findings.is_empty() {
             return;
         }
+        if let Err(e) = self.report(findings, &[]) {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Write the findings as events (out first: the event line is what an operator or
+    /// a SIEM is waiting for), then record them with the observations they came from.
+    /// Both are attempted whatever happens to the other. Returns how many events.
+    fn report(
+        &mut self,
+        findings: Vec<crate::diff::Finding>,
+        observed: &[(Vec<u8>, Option<crate::fs::Attrs>)],
+    ) -> Result<usize> {
         let events: Vec<Event> = findings
             .into_iter()
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
         let written = events.iter().try_for_each(|e| self.output.write(e));
-        let recorded = self.baseline.record(&events, &[]);
+        let recorded = self.baseline.record(&events, observed);
         self.reported += events.len() as u64;
-        if let Err(e) = written.and(recorded) {
-            tracing::error!("{e}");
-        }
+        written.and(recorded).map(|()| events.len())
     }
 
     /// `look`, logging a failure instead of stopping the daemon: detection goes on.
@@ -334,15 +345,7 @@ impl<'c> Daemon<'c> {
         if !gone_dirs.is_empty() {
             self.watcher.forget(&gone_dirs);
         }
-        let events: Vec<Event> = comparison
-            .findings
-            .into_iter()
-            .map(|f| Event::from_finding(f, Source::Watch, &self.host))
-            .collect();
-        // Out first: the event line is what an operator or a SIEM is waiting for.
-        let written = events.iter().try_for_each(|e| self.output.write(e));
-        let recorded = self.baseline.record(&events, &comparison.updates);
-        self.reported += events.len() as u64;
+        let reported = self.report(comparison.findings, &comparison.updates);
         if targets.is_none() {
             release_free_memory();
         }
@@ -353,9 +356,9 @@ impl<'c> Daemon<'c> {
             "looked at {} in {:.1?}: {} events",
             targets.map_or("everything".to_owned(), |t| format!("{} paths", t.len())),
             started.elapsed(),
-            events.len()
+            reported.as_ref().map_or(0, |n| *n)
         );
-        written.and(recorded)
+        reported.map(drop)
     }
 
     fn check_watch_limit(&mut self) {
