@@ -82,11 +82,16 @@ pub fn hash_exact(file: &File, size: u64) -> io::Result<Option<[u8; 32]>> {
 }
 
 /// Fill `buf` from `offset`; `false` at a premature end of file.
-fn read_full_at(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<bool> {
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<bool> {
+    Ok(read_at_most(file, buf, offset)? == buf.len())
+}
+
+/// Read into `buf` from `offset` until it is full or the file ends; how many bytes.
+pub(crate) fn read_at_most(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read_at(&mut buf[filled..], offset) {
-            Ok(0) => return Ok(false),
+            Ok(0) => break,
             Ok(n) => {
                 filled += n;
                 offset += n as u64;
@@ -95,7 +100,7 @@ fn read_full_at(file: &File, buf: &mut [u8], mut offset: u64) -> io::Result<bool
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(filled)
 }
 
 #[cfg(test)]

@@ -204,7 +204,6 @@ impl SampleDir {
         head: u64,
         tail: u64,
     ) -> std::io::Result<Option<crate::heuristics::Sample>> {
-        use std::os::unix::fs::FileExt;
         let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
         let fd = crate::fs::open::open_file_at(std::os::fd::AsFd::as_fd(&self.0), &name)?;
         let stat = crate::fs::open::stat_fd(&fd)?;
@@ -215,15 +214,7 @@ impl SampleDir {
         let size = stat.st_size as u64;
         let read = |offset: u64, len: u64| -> std::io::Result<Vec<u8>> {
             let mut buf = vec![0; len as usize];
-            let mut filled = 0;
-            while filled < buf.len() {
-                match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let filled = hasher::read_at_most(&file, &mut buf, offset)?;
             buf.truncate(filled);
             Ok(buf)
         };
