@@ -290,7 +290,7 @@ impl Policy {
         };
         Ok(Policy {
             text,
-            default_severity: part.default_severity.unwrap_or(Severity::Medium),
+            default_severity: part.raw.default_severity.unwrap_or(Severity::Medium),
             rescan_interval: part.rescan_interval.unwrap_or(Some(DEFAULT_RESCAN)),
             verify_key: part
                 .raw
@@ -379,7 +379,6 @@ impl Policy {
 struct Part {
     raw: RawPolicy,
     flattened: bool,
-    default_severity: Option<Severity>,
     rescan_interval: Option<Option<Duration>>,
     watches: Vec<Watch>,
     rules: Vec<Rule>,
@@ -453,7 +452,6 @@ impl Part {
             });
         }
 
-        let default_severity = raw.default_severity;
         let rescan_interval = match &raw.rescan_interval {
             None => None,
             Some(text) => {
@@ -531,7 +529,6 @@ impl Part {
         let mut part = Part {
             raw,
             flattened,
-            default_severity,
             rescan_interval,
             watches,
             rules,
@@ -582,7 +579,6 @@ impl Part {
         }
         self.rules.extend(other.rules);
         self.signatures.extend(other.signatures);
-        self.default_severity = self.default_severity.or(other.default_severity);
         self.rescan_interval = self.rescan_interval.or(other.rescan_interval);
         let raw = other.raw;
         self.raw.default_severity = self.raw.default_severity.or(raw.default_severity);
