@@ -62,16 +62,14 @@ impl SelfFiles {
                 continue;
             }
             let now = observe(&file.path);
-            let kind = match (&file.last, &now) {
+            let (kind, changes) = match (&file.last, &now) {
                 (None, None) => continue,
-                (None, Some(_)) => Kind::New,
-                (Some(_), None) => Kind::Deleted,
-                (Some(old), Some(new)) if changed(old, new).is_empty() => continue,
-                (Some(_), Some(_)) => Kind::Modified,
-            };
-            let changes = match (&file.last, &now) {
-                (Some(old), Some(new)) => changed(old, new),
-                _ => AttrSet::EMPTY,
+                (None, Some(_)) => (Kind::New, AttrSet::EMPTY),
+                (Some(_), None) => (Kind::Deleted, AttrSet::EMPTY),
+                (Some(old), Some(new)) => match changed(old, new) {
+                    changes if changes.is_empty() => continue,
+                    changes => (Kind::Modified, changes),
+                },
             };
             findings.push(Finding {
                 kind,
