@@ -8,8 +8,12 @@ use crate::event::{hostname, Event, Source};
 use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::sink::{Format, Output};
+use crate::sink::{Format, OneShot, Output};
 use crate::store::{own_files, Baseline, SealCheck};
+
+/// How long `verify` keeps trying to deliver to failing sinks before it leaves the
+/// events in the outbox (for the next run, or `fim watch`): a cron job must end.
+const SINK_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let db = &args.check.db.db;
@@ -20,6 +24,9 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     };
     // Open the output before the long scan, so a bad --output fails at once.
     let mut output = Output::open(args.check.output.as_deref(), args.format)?;
+    // Sinks are built (their secrets read) and placed in the outbox before anything of
+    // this run is recorded.
+    let sinks = OneShot::prepare(db, &policy.sinks, policy.root_names())?;
     let check = SealCheck::choose(args.check.verify_key.as_deref(), &policy)?;
     let started = std::time::Instant::now();
     let mut known = baseline.load_entries(&check)?;
@@ -51,6 +58,9 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let written = events.iter().try_for_each(|event| output.write(event));
     let recorded = baseline.record_events(&events);
     written.and(recorded)?;
+    for left_behind in sinks.drain(SINK_BUDGET) {
+        tracing::warn!("{left_behind}");
+    }
     let summary = format!(
         "{}; baseline {} (blake3 {})",
         summary(&events),

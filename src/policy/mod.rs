@@ -3,6 +3,7 @@
 //! rather than a silently unmonitored path.
 
 pub mod matcher;
+pub mod sink;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +18,7 @@ use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
 use matcher::{BadPattern, Globs, Pattern};
+pub use sink::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -90,6 +92,9 @@ struct RawPolicy {
     rule: Vec<RawRule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     signature: Vec<Spanned<RawSignature>>,
+    /// Checked by `SinkSpec::from_table`, which names the keys each type takes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sink: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -215,6 +220,7 @@ pub struct Policy {
     pub watches: Vec<Watch>,
     pub rules: Vec<Rule>,
     pub heuristics: Heuristics,
+    pub sinks: Vec<SinkSpec>,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -300,7 +306,16 @@ impl Policy {
             watches: part.watches,
             rules: part.rules,
             heuristics,
+            sinks: part.sinks,
         })
+    }
+
+    /// The watch roots, as text (for messages that group events by root).
+    pub fn root_names(&self) -> Vec<String> {
+        self.watches
+            .iter()
+            .map(|w| bpath::lossy(&w.root).into_owned())
+            .collect()
     }
 
     /// The watch an absolute path belongs to (the deepest root containing it) and the
@@ -383,6 +398,7 @@ struct Part {
     watches: Vec<Watch>,
     rules: Vec<Rule>,
     signatures: Vec<Signature>,
+    sinks: Vec<SinkSpec>,
 }
 
 /// Policies a policy may include, nested.
@@ -499,6 +515,18 @@ impl Part {
         for s in &raw.signature {
             signatures.push(Signature::compile(s.get_ref()).map_err(|m| fail(s.span().start, m))?);
         }
+        let mut sinks: Vec<SinkSpec> = Vec::with_capacity(raw.sink.len());
+        for table in &raw.sink {
+            let spec =
+                SinkSpec::from_table(table.get_ref()).map_err(|m| fail(table.span().start, m))?;
+            if sinks.iter().any(|s| s.key() == spec.key()) {
+                return Err(fail(
+                    table.span().start,
+                    format!("sink {} is listed twice (give one a `name`)", spec.key()),
+                ));
+            }
+            sinks.push(spec);
+        }
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -533,6 +561,7 @@ impl Part {
             watches,
             rules,
             signatures,
+            sinks,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -579,6 +608,18 @@ impl Part {
         }
         self.rules.extend(other.rules);
         self.signatures.extend(other.signatures);
+        for sink in other.sinks {
+            if self.sinks.iter().any(|mine| mine.key() == sink.key()) {
+                return Err(fail(
+                    offset,
+                    format!(
+                        "sink {} is listed twice (also in an included policy)",
+                        sink.key()
+                    ),
+                ));
+            }
+            self.sinks.push(sink);
+        }
         self.rescan_interval = self.rescan_interval.or(other.rescan_interval);
         let raw = other.raw;
         self.raw.default_severity = self.raw.default_severity.or(raw.default_severity);
@@ -600,6 +641,7 @@ impl Part {
         self.raw.watch.extend(raw.watch);
         self.raw.rule.extend(raw.rule);
         self.raw.signature.extend(raw.signature);
+        self.raw.sink.extend(raw.sink);
         Ok(())
     }
 }

@@ -1,5 +1,20 @@
-//! Where events go: JSON Lines (the contract's format) or a readable text report, on
-//! stdout or appended to a file, each line flushed as it is written.
+//! Where events go. The command's own output: JSON Lines (the contract's format) or a
+//! readable text report, on stdout or appended to a file, each line flushed as it is
+//! written. And the policy's `[[sink]]`s, fed from the durable outbox: `worker` runs
+//! them, `deliver` moves one sink's batches, one module per sink type, `schema` maps
+//! events to ECS or OCSF, `digest` writes messages for people.
+
+mod deliver;
+mod digest;
+mod email;
+mod file;
+mod http;
+pub mod schema;
+mod secret;
+mod syslog;
+mod worker;
+
+pub use worker::{Dispatch, OneShot};
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};
@@ -55,7 +70,7 @@ impl Output {
 
 /// Open for appending without ever blocking: a FIFO with no reader is an error
 /// ("No such device or address"), not a hang. Writes then block as usual.
-fn open_append(path: &Path) -> io::Result<std::fs::File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<std::fs::File> {
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
     use std::os::unix::fs::OpenOptionsExt;
     let file = OpenOptions::new()

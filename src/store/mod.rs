@@ -4,6 +4,7 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+pub mod outbox;
 mod rows;
 mod schema;
 pub mod seal;

@@ -22,7 +22,7 @@ use crate::event::{hostname, Event, Source};
 use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
-use crate::sink::{Format, Output};
+use crate::sink::{Dispatch, Format, Output};
 use crate::store::{own_files, Baseline, SealCheck};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
@@ -41,6 +41,10 @@ const BATCH: Duration = Duration::from_millis(5);
 /// While some directories cannot be watched (the inotify limit), they are covered by
 /// a rescan at least this often.
 const LIMITED_RESCAN: Duration = Duration::from_secs(60);
+
+/// How long a stopping daemon waits for sinks in the middle of a delivery (within the
+/// 2 s a service manager allows; an unfinished batch is sent again at the next start).
+const SINK_GRACE: Duration = Duration::from_millis(700);
 
 pub struct Config {
     pub db: PathBuf,
@@ -77,6 +81,9 @@ struct Daemon<'c> {
     watcher: Watcher,
     debouncer: Debouncer,
     output: Output,
+    sinks: Dispatch,
+    /// The sinks' last state sent in `STATUS=`.
+    sinks_status: Option<String>,
     host: String,
     next_rescan: Option<Instant>,
     limited: bool,
@@ -95,6 +102,7 @@ impl<'c> Daemon<'c> {
     fn start(config: &'c Config) -> Result<Daemon<'c>> {
         let (baseline, policy, observed) = open_checked(config)?;
         let output = Output::open(config.output.as_deref(), Format::Jsonl)?;
+        let sinks = Dispatch::start(&config.db, &policy.sinks, policy.root_names())?;
         let mut skip = own_files(&config.db);
         if let Some(out) = &config.output {
             skip.add_file(out);
@@ -110,6 +118,8 @@ impl<'c> Daemon<'c> {
             watcher,
             debouncer: Debouncer::default(),
             output,
+            sinks,
+            sinks_status: None,
             host: hostname(),
             next_rescan: None,
             limited: false,
@@ -156,6 +166,7 @@ impl<'c> Daemon<'c> {
                 }
                 self.notifier.stopping();
                 tracing::info!("stopping: {}", self.status());
+                std::mem::replace(&mut self.sinks, Dispatch::none()).stop(SINK_GRACE);
                 return Ok(());
             }
             if signals.take_reload() {
@@ -286,6 +297,12 @@ impl<'c> Daemon<'c> {
         if watchdog_interval().is_some() {
             self.notifier.watchdog();
         }
+        let sinks = self.sinks.status();
+        if sinks != self.sinks_status {
+            self.sinks_status = sinks;
+            let status = self.status();
+            self.notifier.status(&status, false);
+        }
         let findings = self.self_files.check();
         if findings.is_empty() {
             return;
@@ -309,6 +326,9 @@ impl<'c> Daemon<'c> {
             .collect();
         let written = events.iter().try_for_each(|e| self.output.write(e));
         let recorded = self.baseline.record(&events, observed);
+        if recorded.is_ok() && !events.is_empty() {
+            self.sinks.wake();
+        }
         self.reported += events.len() as u64;
         written.and(recorded).map(|()| events.len())
     }
@@ -416,6 +436,8 @@ impl<'c> Daemon<'c> {
                 return;
             }
         }
+        // Sinks restart too: files are reopened, secrets read again.
+        self.restart_sinks(&policy);
         self.policy = policy;
         self.watch_roots_that_are_not_folders();
         self.limited = false;
@@ -439,6 +461,7 @@ impl<'c> Daemon<'c> {
                     self.config.db.display()
                 );
                 self.baseline = baseline;
+                self.restart_sinks(&policy);
                 self.policy = policy;
                 self.observed = observed;
                 self.debouncer.rescan_everything();
@@ -450,14 +473,40 @@ impl<'c> Daemon<'c> {
         }
     }
 
+    /// Replace the sinks with `policy`'s; should they fail to start (a secret gone),
+    /// the old ones keep delivering.
+    fn restart_sinks(&mut self, policy: &Policy) {
+        let old = std::mem::replace(&mut self.sinks, Dispatch::none());
+        old.stop(SINK_GRACE);
+        match Dispatch::start(&self.config.db, &policy.sinks, policy.root_names()) {
+            Ok(sinks) => self.sinks = sinks,
+            Err(e) => {
+                tracing::error!("sinks not restarted, keeping the previous ones: {e}");
+                match Dispatch::start(
+                    &self.config.db,
+                    &self.policy.sinks,
+                    self.policy.root_names(),
+                ) {
+                    Ok(sinks) => self.sinks = sinks,
+                    Err(e) => tracing::error!("sinks stopped: {e}"),
+                }
+            }
+        }
+    }
+
     fn status(&self) -> String {
-        format!(
+        let mut status = format!(
             "watching {} directories, {} entries; {} events reported, {} overflows",
             self.watcher.watched(),
             self.observed.len(),
             self.reported,
             self.overflows
-        )
+        );
+        if let Some(sinks) = self.sinks.status() {
+            status.push_str("; ");
+            status.push_str(&sinks);
+        }
+        status
     }
 }
 

@@ -1,0 +1,293 @@
+//! `[[sink]]` tables: where events go besides stdout. Checked when the policy is
+//! parsed (every key, per type), so a typo fails `fim policy check`, not the first alert.
+//! Secrets stay references (`{ env = "NAME" }`, `{ file = "/etc/fim/secret" }`) until a
+//! sink is built, so the recorded policy never holds them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::Severity;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkType {
+    File,
+    Syslog,
+    Webhook,
+    Slack,
+    Email,
+}
+
+impl SinkType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkType::File => "file",
+            SinkType::Syslog => "syslog",
+            SinkType::Webhook => "webhook",
+            SinkType::Slack => "slack",
+            SinkType::Email => "email",
+        }
+    }
+
+    /// Human-facing sinks get digests, not every event.
+    pub fn is_human(self) -> bool {
+        matches!(self, SinkType::Slack | SinkType::Email)
+    }
+
+    /// The keys a sink of this type takes besides the common ones, and which of them
+    /// it requires.
+    fn keys(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            SinkType::File => (&["path"], &["path"]),
+            SinkType::Syslog => (&["address", "facility", "app_name"], &[]),
+            SinkType::Webhook => (&["url", "headers", "batch", "timeout"], &["url"]),
+            SinkType::Slack => (&["url", "timeout"], &["url"]),
+            SinkType::Email => (
+                &[
+                    "smtp",
+                    "from",
+                    "to",
+                    "username",
+                    "password",
+                    "password_env",
+                    "timeout",
+                ],
+                &["smtp", "from", "to"],
+            ),
+        }
+    }
+}
+
+/// The keys every sink takes.
+const COMMON_KEYS: &[&str] = &[
+    "type",
+    "name",
+    "format",
+    "min_severity",
+    "retry_max",
+    "window",
+    "suppress",
+    "list",
+];
+
+/// Keys only human-facing sinks take.
+const HUMAN_KEYS: &[&str] = &["window", "suppress", "list"];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkFormat {
+    #[default]
+    Fim,
+    Ecs,
+    Ocsf,
+}
+
+/// A value given in the policy, or a reference to where the secret lives.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    Plain(String),
+    Env {
+        env: String,
+    },
+    /// A file readable only by its owner (root or the user fim runs as).
+    File {
+        file: String,
+    },
+}
+
+/// One sink as the policy describes it, checked.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub struct SinkSpec {
+    #[serde(rename = "type")]
+    pub kind: SinkType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub format: SinkFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Value>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_max: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<usize>,
+}
+
+pub const DEFAULT_BATCH: usize = 100;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(300);
+const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+const DEFAULT_SUPPRESS: Duration = Duration::from_secs(3600);
+const DEFAULT_LIST: usize = 20;
+
+impl SinkSpec {
+    /// Parse and check one `[[sink]]` table; the error is a message for the line of
+    /// the table.
+    pub fn from_table(table: &toml::Table) -> Result<SinkSpec, String> {
+        let kind = table
+            .get("type")
+            .ok_or("sink has no `type` (file, syslog, webhook, slack or email)")?;
+        let kind: SinkType = kind.clone().try_into().map_err(|_| {
+            format!("sink type {kind} is not one of file, syslog, webhook, slack, email")
+        })?;
+        let (own, required) = kind.keys();
+        for key in table.keys() {
+            let known = own.contains(&key.as_str())
+                || (COMMON_KEYS.contains(&key.as_str())
+                    && (kind.is_human() || !HUMAN_KEYS.contains(&key.as_str())));
+            if !known {
+                return Err(format!(
+                    "unknown key `{key}` for a {} sink (it takes {})",
+                    kind.as_str(),
+                    own.join(", ")
+                ));
+            }
+        }
+        if let Some(missing) = required.iter().find(|k| !table.contains_key(**k)) {
+            return Err(format!("{} sink needs `{missing}`", kind.as_str()));
+        }
+        let spec: SinkSpec =
+            toml::Value::Table(table.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    format!("{} sink: {}", kind.as_str(), e.message().trim())
+                })?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for (key, text) in [
+            ("timeout", &self.timeout),
+            ("retry_max", &self.retry_max),
+            ("window", &self.window),
+            ("suppress", &self.suppress),
+        ] {
+            if let Some(text) = text {
+                humantime::parse_duration(text)
+                    .map_err(|e| format!("{key} {text:?}: {e} (write e.g. \"30s\", \"5m\")"))?;
+            }
+        }
+        if self.batch == Some(0) {
+            return Err("batch must be at least 1".into());
+        }
+        if self.kind == SinkType::File && !self.path.as_deref().unwrap_or("").starts_with('/') {
+            return Err("file sink path must be absolute".into());
+        }
+        if self.kind == SinkType::Email {
+            if self.to.is_empty() {
+                return Err("email sink `to` lists no recipient".into());
+            }
+            if let Some(Value::Plain(_)) = &self.password {
+                return Err(
+                    "email sink password must not be written in the policy: use { env = \"NAME\" } or { file = \"/etc/fim/smtp.secret\" }"
+                        .into(),
+                );
+            }
+        }
+        if let Some(address) = &self.address {
+            if !["unix://", "udp://", "tcp://"]
+                .iter()
+                .any(|s| address.starts_with(s))
+            {
+                return Err(format!(
+                    "syslog address {address:?} must start with unix://, udp:// or tcp://"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A stable name for the sink's place in the outbox: the one given, else its type
+    /// and destination, so editing headers or format keeps its position.
+    pub fn key(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let destination = match self.kind {
+            SinkType::File => self.path.clone().unwrap_or_default(),
+            SinkType::Syslog => self.address().to_owned(),
+            SinkType::Webhook | SinkType::Slack => describe(self.url.as_ref()),
+            SinkType::Email => format!("{}>{}", describe(self.smtp.as_ref()), self.to.join(",")),
+        };
+        format!("{}:{destination}", self.kind.as_str())
+    }
+
+    pub fn address(&self) -> &str {
+        self.address.as_deref().unwrap_or("unix:///dev/log")
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch.unwrap_or(DEFAULT_BATCH)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        duration(&self.timeout, DEFAULT_TIMEOUT)
+    }
+
+    pub fn retry_max(&self) -> Duration {
+        duration(&self.retry_max, DEFAULT_RETRY_MAX)
+    }
+
+    pub fn window(&self) -> Duration {
+        duration(&self.window, DEFAULT_WINDOW)
+    }
+
+    pub fn suppress(&self) -> Duration {
+        duration(&self.suppress, DEFAULT_SUPPRESS)
+    }
+
+    pub fn list(&self) -> usize {
+        self.list.unwrap_or(DEFAULT_LIST)
+    }
+}
+
+/// A value for naming: the value itself, or where the secret comes from.
+fn describe(value: Option<&Value>) -> String {
+    match value {
+        None => String::new(),
+        Some(Value::Plain(s)) => s.clone(),
+        Some(Value::Env { env }) => format!("env:{env}"),
+        Some(Value::File { file }) => format!("file:{file}"),
+    }
+}
+
+fn duration(text: &Option<String>, default: Duration) -> Duration {
+    text.as_deref()
+        .and_then(|t| humantime::parse_duration(t).ok())
+        .unwrap_or(default)
+}
