@@ -1,0 +1,298 @@
+//! Real receivers on loopback for the sink tests: a webhook endpoint written here (so
+//! it can fail on purpose), and rsyslogd and aiosmtpd started as child processes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A free loopback port (bound and released: another process could take it, rarely).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Is a receiver the test needs installed? Missing, the test is skipped, unless CI
+/// asks for it with FIM_REQUIRE_SINK_SERVERS=1.
+pub fn have(program: &str, what: &str) -> bool {
+    let found = Path::new(program).exists();
+    if !found {
+        assert!(
+            std::env::var_os("FIM_REQUIRE_SINK_SERVERS").is_none(),
+            "{program} ({what}) is required but missing"
+        );
+        eprintln!("skipped: {program} ({what}) is not installed");
+    }
+    found
+}
+
+/// Wait up to 20 s for `ready`.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook endpoint: answers 503 to the first `fail_first` requests, then 200, and
+/// keeps every request it acknowledged.
+pub struct Hook {
+    pub port: u16,
+    pub accepted: Arc<Mutex<Vec<Request>>>,
+    pub failed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Hook {
+    pub fn start(fail_first: usize) -> Hook {
+        Hook::start_on(0, fail_first)
+    }
+
+    pub fn start_on(port: u16, fail_first: usize) -> Hook {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hook = Hook {
+            port,
+            accepted: Arc::default(),
+            failed: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (accepted, failed, stop) = (
+            hook.accepted.clone(),
+            hook.failed.clone(),
+            hook.stop.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let _ = serve(stream, &accepted, &failed, fail_first);
+            }
+        });
+        hook
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    /// Every event received, in arrival order (duplicates kept).
+    pub fn events(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .flat_map(|r| r.body.as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    accepted: &Mutex<Vec<Request>>,
+    failed: &AtomicUsize,
+    fail_first: usize,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    if !line.starts_with("POST ") {
+        return Ok(());
+    }
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            headers.push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let status = if failed.load(Ordering::SeqCst) < fail_first {
+        failed.fetch_add(1, Ordering::SeqCst);
+        "503 Service Unavailable"
+    } else {
+        accepted.lock().unwrap().push(Request {
+            headers,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        });
+        "200 OK"
+    };
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    stream.flush()
+}
+
+/// rsyslogd listening on UDP, TCP and a unix socket, writing what it receives to a
+/// file, one line per message: `INPUT FACILITY APP-NAME MSGID MSG`.
+pub struct Rsyslog {
+    child: Child,
+    pub udp: u16,
+    pub tcp: u16,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Rsyslog {
+    pub fn start(dir: &Path) -> Rsyslog {
+        let (udp, tcp) = (free_port(), free_port());
+        let socket = dir.join("log.sock");
+        let log = dir.join("received.log");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                r#"global(workDirectory="{dir}" maxMessageSize="64k")
+module(load="imudp")
+module(load="imtcp")
+module(load="imuxsock" SysSock.Use="off")
+template(name="seen" type="string" string="%inputname% %syslogfacility-text% %app-name% %msgid% %msg%\n")
+ruleset(name="fim") {{ action(type="omfile" file="{log}" template="seen") }}
+input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="fim")
+input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="fim")
+input(type="imuxsock" Socket="{socket}" UseSpecialParser="off" ruleset="fim")
+"#,
+                dir = dir.display(),
+                log = log.display(),
+                socket = socket.display(),
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/sbin/rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslogd.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_for("rsyslogd", || {
+            socket.exists() && TcpStream::connect(("127.0.0.1", tcp)).is_ok()
+        });
+        Rsyslog {
+            child,
+            udp,
+            tcp,
+            socket,
+            log,
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// aiosmtpd (Python) on loopback, delivering into a Maildir.
+pub struct Smtp {
+    child: Child,
+    pub port: u16,
+    pub maildir: PathBuf,
+}
+
+pub const PYTHON: &str = "/usr/bin/python3";
+
+impl Smtp {
+    pub fn start(dir: &Path) -> Smtp {
+        let port = free_port();
+        let maildir = dir.join("maildir");
+        let child = Command::new(PYTHON)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        wait_for("aiosmtpd", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Smtp {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages delivered so far, raw.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
