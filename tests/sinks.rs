@@ -596,3 +596,30 @@ fn bad_sink_tables_are_rejected_with_their_line() {
         );
     }
 }
+
+#[test]
+fn a_file_sink_inside_the_watched_tree_is_never_reported() {
+    let env = Env::new();
+    let log = env.path("fim-events.jsonl");
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
+        log.display()
+    ));
+    let mut d = Daemon::start(&env, &[]);
+    let event = d.expect("modified", &env.path("index.php").tap_write("v2"));
+    wait_for("the event in the sink", || {
+        lines_of(&log).iter().any(|l| l["id"] == event["id"])
+    });
+    // Each event written would otherwise be a change, reported and written again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let settled = d.drain().len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(d.drain().len(), settled, "{:#?}", d.seen);
+    assert!(d.about(&log).is_empty(), "{:#?}", d.seen);
+    assert_eq!(d.stop().0, 0);
+    let events = env.verify();
+    assert!(
+        events.iter().all(|e| e["path"] != log.to_str().unwrap()),
+        "{events:#?}"
+    );
+}

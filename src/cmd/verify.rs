@@ -8,7 +8,7 @@ use crate::event::{hostname, Event, Source};
 use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::sink::{Format, OneShot, Output};
+use crate::sink::{skip_outputs, Format, OneShot, Output};
 use crate::store::{own_files, Baseline, SealCheck};
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
@@ -36,9 +36,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         started.elapsed()
     );
     let mut skip = own_files(db);
-    if let Some(out) = &args.check.output {
-        skip.add_file(out);
-    }
+    skip_outputs(&mut skip, args.check.output.as_deref(), &policy.sinks);
 
     let mut progress = Progress::new("verify", Some(known.len() as u64), ui.quiet);
     let comparison = compare(&policy, &skip, &mut known, None, None, |attrs| {

@@ -16,12 +16,26 @@ mod worker;
 
 pub use worker::{Dispatch, OneShot};
 
+/// The files fim itself writes into — the `--output` file and the file sinks — are
+/// never reported: inside a watched tree each event written would be a new change.
+pub fn skip_outputs(skip: &mut crate::scan::Skip, output: Option<&Path>, sinks: &[SinkSpec]) {
+    let files = sinks
+        .iter()
+        .filter(|s| s.kind == SinkType::File)
+        .filter_map(|s| s.path.as_deref().map(Path::new));
+    for file in output.into_iter().chain(files) {
+        skip.add_file(file);
+    }
+}
+
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::policy::sink::SinkType;
+use crate::policy::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {

@@ -29,33 +29,13 @@ pub struct Syslog {
 }
 
 const FACILITIES: [&str; 24] = [
-    "kern",
-    "user",
-    "mail",
-    "daemon",
-    "auth",
-    "syslog",
-    "lpr",
-    "news",
-    "uucp",
-    "cron",
-    "authpriv",
-    "ftp",
-    "ntp",
-    "security",
-    "console",
-    "solaris-cron",
-    "local0",
-    "local1",
-    "local2",
-    "local3",
-    "local4",
-    "local5",
-    "local6",
-    "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
 ];
 
-/// The facility fim logs to unless told otherwise: security/authorization messages.
+/// The facility fim logs to unless told otherwise: authpriv, security and
+/// authorization messages kept from ordinary users.
 const DEFAULT_FACILITY: u8 = 10;
 
 pub fn facility_code(name: &str) -> Option<u8> {
@@ -198,10 +178,10 @@ impl Lines for Syslog {
         let result = match self.conn.as_mut().expect("connected above") {
             Conn::Unix(socket) => messages
                 .iter()
-                .try_for_each(|m| socket.send(m.as_bytes()).map(drop)),
+                .try_for_each(|m| socket.send(datagram(m)).map(drop)),
             Conn::Udp(socket) => messages
                 .iter()
-                .try_for_each(|m| socket.send(m.as_bytes()).map(drop)),
+                .try_for_each(|m| socket.send(datagram(m)).map(drop)),
             Conn::Tcp(stream) => {
                 // RFC 6587 octet counting: "LEN SP MSG", the batch in one write.
                 let mut framed = Vec::new();
@@ -217,6 +197,26 @@ impl Lines for Syslog {
             e.to_string()
         })
     }
+}
+
+/// The largest message sent as one datagram (UDP over IPv4 carries 65,507 bytes).
+const MAX_DATAGRAM: usize = 65_000;
+
+/// A message as one datagram: one too big for any datagram would fail forever and hold
+/// up every later event, so it is cut (RFC 5424 allows truncation; TCP sends it whole).
+fn datagram(message: &str) -> &[u8] {
+    if message.len() <= MAX_DATAGRAM {
+        return message.as_bytes();
+    }
+    let mut end = MAX_DATAGRAM;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    tracing::warn!(
+        "syslog: a {} byte message was cut to {end} bytes to fit a datagram",
+        message.len()
+    );
+    &message.as_bytes()[..end]
 }
 
 /// Has the collector closed the connection? A write into a closed connection still

@@ -22,7 +22,7 @@ use crate::event::{hostname, Event, Source};
 use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
-use crate::sink::{Dispatch, Format, Output};
+use crate::sink::{skip_outputs, Dispatch, Format, Output};
 use crate::store::{own_files, Baseline, SealCheck};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
@@ -103,10 +103,7 @@ impl<'c> Daemon<'c> {
         let (baseline, policy, observed) = open_checked(config)?;
         let output = Output::open(config.output.as_deref(), Format::Jsonl)?;
         let sinks = Dispatch::start(&config.db, &policy.sinks, policy.root_names())?;
-        let mut skip = own_files(&config.db);
-        if let Some(out) = &config.output {
-            skip.add_file(out);
-        }
+        let skip = unreported(config, &policy);
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
         let mut daemon = Daemon {
             config,
@@ -438,6 +435,7 @@ impl<'c> Daemon<'c> {
         }
         // Sinks restart too: files are reopened, secrets read again.
         self.restart_sinks(&policy);
+        self.skip = unreported(self.config, &policy);
         self.policy = policy;
         self.watch_roots_that_are_not_folders();
         self.limited = false;
@@ -462,6 +460,7 @@ impl<'c> Daemon<'c> {
                 );
                 self.baseline = baseline;
                 self.restart_sinks(&policy);
+                self.skip = unreported(self.config, &policy);
                 self.policy = policy;
                 self.observed = observed;
                 self.debouncer.rescan_everything();
@@ -508,6 +507,13 @@ impl<'c> Daemon<'c> {
         }
         status
     }
+}
+
+/// What the daemon never reports: its baseline's files and the files it writes into.
+fn unreported(config: &Config, policy: &Policy) -> Skip {
+    let mut skip = own_files(&config.db);
+    skip_outputs(&mut skip, config.output.as_deref(), &policy.sinks);
+    skip
 }
 
 /// Open the baseline, check its seal (the observed state starts from it), and load
