@@ -288,6 +288,19 @@ fn a_missing_secret_is_an_error_naming_the_variable() {
         hook.requests()[0].header("authorization"),
         Some("Bearer from-file")
     );
+
+    // A URL from the environment is checked when the sink starts, not retried forever.
+    std::env::set_var("FIM_TEST_BAD_URL", "hooks.example.org/x");
+    let policy = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"slack\"\nurl = { env = \"FIM_TEST_BAD_URL\" }\n",
+    );
+    let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("url \"hooks.example.org/x\""),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -585,6 +598,9 @@ fn bad_sink_tables_are_rejected_with_their_line() {
             "must not be written in the policy",
         ),
         ("type = \"slack\"\nurl = \"http://x/\"\nretry_max = \"soon\"", "retry_max"),
+        ("type = \"slack\"\nurl = \"hooks.slack.com/x\"", "must start with http://"),
+        ("type = \"email\"\nsmtp = \"mail:25\"\nfrom = \"a@b\"\nto = [\"c@d\"]", "smtp://"),
+        ("type = \"email\"\nsmtp = \"smtp://x\"\nfrom = \"a@b\"\nto = []", "no recipient"),
     ] {
         let policy = env.write_policy(&format!("[[watch]]\npath = \"ROOT\"\n\n[[sink]]\n{sink}\n"));
         let run = fim(&["policy", "check", policy.to_str().unwrap()]);

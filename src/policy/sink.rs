@@ -219,6 +219,16 @@ impl SinkSpec {
                 );
             }
         }
+        if let Some(Value::Plain(url)) = &self.url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(format!("url {url:?} must start with http:// or https://"));
+            }
+        }
+        if let Some(Value::Plain(smtp)) = &self.smtp {
+            if !smtp.starts_with("smtp://") && !smtp.starts_with("smtps://") {
+                return Err(format!("smtp {smtp:?} must start with smtp:// or smtps://"));
+            }
+        }
         if let Some(address) = &self.address {
             if !["unix://", "udp://", "tcp://"]
                 .iter()

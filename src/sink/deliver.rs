@@ -94,13 +94,13 @@ impl Courier {
                     required(&spec.url, "url")?,
                     headers,
                     spec.timeout(),
-                )))
+                )?))
             }
             SinkType::Slack => Transport::Digests(Box::new(Post::new(
                 required(&spec.url, "url")?,
                 Vec::new(),
                 spec.timeout(),
-            ))),
+            )?)),
             SinkType::Email => {
                 let password = match (&spec.password, &spec.password_env) {
                     (Some(value), _) => Some(resolve(value, "password")?),

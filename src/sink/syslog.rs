@@ -60,6 +60,12 @@ impl Syslog {
                 "syslog address {address:?} is not unix://, udp:// or tcp://"
             ));
         };
+        if let Address::Udp(host) | Address::Tcp(host) = &address {
+            let port = host.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+            if !matches!(port, Some(Ok(_))) {
+                return Err(format!("syslog address {host:?} needs a port (HOST:PORT)"));
+            }
+        }
         let facility = match facility {
             None => DEFAULT_FACILITY,
             Some(name) => facility_code(name).ok_or_else(|| {
