@@ -118,6 +118,10 @@ fn syslog_sink_reaches_rsyslogd_over_udp_tcp_and_the_local_socket() {
     }
     let env = Env::new();
     let rsyslog = Rsyslog::start(&env.base);
+    std::env::set_var(
+        "FIM_TEST_SYSLOG_TCP",
+        format!("tcp://127.0.0.1:{}", rsyslog.tcp),
+    );
     env.init_with_policy(&format!(
         r#"[[watch]]
 path = "ROOT"
@@ -130,7 +134,7 @@ app_name = "fim-udp"
 
 [[sink]]
 type = "syslog"
-address = "tcp://127.0.0.1:{tcp}"
+address = {{ env = "FIM_TEST_SYSLOG_TCP" }}
 app_name = "fim-tcp"
 format = "ecs"
 
@@ -141,7 +145,6 @@ facility = "daemon"
 format = "ocsf"
 "#,
         udp = rsyslog.udp,
-        tcp = rsyslog.tcp,
         socket = rsyslog.socket.display()
     ));
     // Several events, one with a newline and a quote in its name: framing must hold.

@@ -84,7 +84,8 @@ pub enum SinkFormat {
     Ocsf,
 }
 
-/// A value given in the policy, or a reference to where the secret lives.
+/// A value given in the policy, or a reference to where it lives (any string value of
+/// a sink may be one; secrets must be).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum Value {
@@ -110,13 +111,13 @@ pub struct SinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_severity: Option<Severity>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub address: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub facility: Option<String>,
+    pub facility: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_name: Option<String>,
+    pub app_name: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Value>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -126,9 +127,9 @@ pub struct SinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
+    pub from: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub to: Vec<String>,
+    pub to: Vec<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,8 +149,9 @@ pub struct SinkSpec {
 }
 
 pub const DEFAULT_BATCH: usize = 100;
+pub const DEFAULT_ADDRESS: &str = "unix:///dev/log";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(300);
+const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(60);
 const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 const DEFAULT_SUPPRESS: Duration = Duration::from_secs(3600);
 const DEFAULT_LIST: usize = 20;
@@ -205,8 +207,10 @@ impl SinkSpec {
         if self.batch == Some(0) {
             return Err("batch must be at least 1".into());
         }
-        if self.kind == SinkType::File && !self.path.as_deref().unwrap_or("").starts_with('/') {
-            return Err("file sink path must be absolute".into());
+        if let Some(Value::Plain(path)) = &self.path {
+            if !path.starts_with('/') {
+                return Err("file sink path must be absolute".into());
+            }
         }
         if self.kind == SinkType::Email {
             if self.to.is_empty() {
@@ -229,7 +233,7 @@ impl SinkSpec {
                 return Err(format!("smtp {smtp:?} must start with smtp:// or smtps://"));
             }
         }
-        if let Some(address) = &self.address {
+        if let Some(Value::Plain(address)) = &self.address {
             if !["unix://", "udp://", "tcp://"]
                 .iter()
                 .any(|s| address.starts_with(s))
@@ -249,16 +253,18 @@ impl SinkSpec {
             return name.clone();
         }
         let destination = match self.kind {
-            SinkType::File => self.path.clone().unwrap_or_default(),
-            SinkType::Syslog => self.address().to_owned(),
+            SinkType::File => describe(self.path.as_ref()),
+            SinkType::Syslog => match &self.address {
+                None => DEFAULT_ADDRESS.to_owned(),
+                address => describe(address.as_ref()),
+            },
             SinkType::Webhook | SinkType::Slack => describe(self.url.as_ref()),
-            SinkType::Email => format!("{}>{}", describe(self.smtp.as_ref()), self.to.join(",")),
+            SinkType::Email => {
+                let to: Vec<String> = self.to.iter().map(|t| describe(Some(t))).collect();
+                format!("{}>{}", describe(self.smtp.as_ref()), to.join(","))
+            }
         };
         format!("{}:{destination}", self.kind.as_str())
-    }
-
-    pub fn address(&self) -> &str {
-        self.address.as_deref().unwrap_or("unix:///dev/log")
     }
 
     pub fn batch(&self) -> usize {

@@ -13,7 +13,7 @@ use super::digest::{compose, Digest};
 use super::secret::resolve;
 use super::{email::Email, file::FileSink, http::Post, schema, syslog::Syslog};
 use crate::error::Result;
-use crate::policy::sink::{SinkSpec, SinkType};
+use crate::policy::sink::{SinkSpec, SinkType, DEFAULT_ADDRESS};
 use crate::policy::Severity;
 use crate::store::outbox::{Outbox, Pending};
 
@@ -72,14 +72,21 @@ impl Courier {
                 .ok_or_else(|| format!("{name} is missing"))
                 .and_then(|v| resolve(v, name))
         };
+        let optional = |value: &Option<crate::policy::sink::Value>, name: &str| {
+            value.as_ref().map(|v| resolve(v, name)).transpose()
+        };
         let transport = match spec.kind {
-            SinkType::File => Transport::Lines(Box::new(FileSink::new(
-                spec.path.clone().unwrap_or_default().into(),
-            ))),
+            SinkType::File => {
+                let path = required(&spec.path, "path")?;
+                if !path.starts_with('/') {
+                    return Err(format!("path {path:?} is not absolute"));
+                }
+                Transport::Lines(Box::new(FileSink::new(path.into())))
+            }
             SinkType::Syslog => Transport::Lines(Box::new(Syslog::new(
-                spec.address(),
-                spec.facility.as_deref(),
-                spec.app_name.as_deref(),
+                &optional(&spec.address, "address")?.unwrap_or_else(|| DEFAULT_ADDRESS.into()),
+                optional(&spec.facility, "facility")?.as_deref(),
+                optional(&spec.app_name, "app_name")?.as_deref(),
                 spec.timeout(),
             )?)),
             SinkType::Webhook => {
@@ -110,11 +117,7 @@ impl Courier {
                     )?),
                     (None, None) => None,
                 };
-                let username = spec
-                    .username
-                    .as_ref()
-                    .map(|u| resolve(u, "username"))
-                    .transpose()?;
+                let username = optional(&spec.username, "username")?;
                 let credentials = match (username, password) {
                     (Some(user), Some(password)) => Some((user, password)),
                     (None, None) => None,
@@ -122,8 +125,12 @@ impl Courier {
                 };
                 Transport::Digests(Box::new(Email::new(
                     &required(&spec.smtp, "smtp")?,
-                    spec.from.as_deref().unwrap_or_default(),
-                    &spec.to,
+                    &required(&spec.from, "from")?,
+                    &spec
+                        .to
+                        .iter()
+                        .map(|to| resolve(to, "to"))
+                        .collect::<std::result::Result<Vec<_>, _>>()?,
                     credentials,
                     spec.timeout(),
                 )?))

@@ -19,11 +19,13 @@ pub use worker::{Dispatch, OneShot};
 /// The files fim itself writes into — the `--output` file and the file sinks — are
 /// never reported: inside a watched tree each event written would be a new change.
 pub fn skip_outputs(skip: &mut crate::scan::Skip, output: Option<&Path>, sinks: &[SinkSpec]) {
-    let files = sinks
+    let files: Vec<PathBuf> = sinks
         .iter()
         .filter(|s| s.kind == SinkType::File)
-        .filter_map(|s| s.path.as_deref().map(Path::new));
-    for file in output.into_iter().chain(files) {
+        .filter_map(|s| secret::resolve(s.path.as_ref()?, "path").ok())
+        .map(PathBuf::from)
+        .collect();
+    for file in output.into_iter().chain(files.iter().map(PathBuf::as_path)) {
         skip.add_file(file);
     }
 }

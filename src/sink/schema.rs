@@ -142,8 +142,10 @@ fn ecs(event: &Value) -> Value {
             "category": ["file"],
             "type": [types],
             "action": action,
-            "module": "fim",
-            "dataset": "fim.file",
+            // As Auditbeat names them, so Kibana's file integrity views and rules
+            // apply; `agent.type` says fim wrote it.
+            "module": "file_integrity",
+            "dataset": "file",
             "severity": severity_id(severity),
         },
         "file": file,
