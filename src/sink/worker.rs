@@ -249,6 +249,8 @@ impl Dispatch {
             .filter_map(|w| {
                 let h = w.health.lock().ok()?;
                 let error = h.last_error.as_ref()?;
+                // One line: STATUS= is a newline-separated protocol.
+                let error = error.replace(['\n', '\r'], " ");
                 Some(format!(
                     "sink {} failing ({} attempts, {} events waiting: {error})",
                     w.key, h.failures, h.waiting
