@@ -321,9 +321,17 @@ fn events_survive_a_killed_agent_and_a_down_endpoint_exactly_once_in_order() {
         d.expect("new", &path);
     }
     // The endpoint is down: the daemon says so in STATUS= (and keeps detecting).
+    let mut failing = Vec::new();
     wait_for("a failing sink in STATUS=", || {
-        d.statuses().iter().any(|s| s.contains("failing"))
+        failing.extend(d.statuses().into_iter().filter(|s| s.contains("failing")));
+        !failing.is_empty()
     });
+    // URLs are named without their path, where webhooks keep their tokens.
+    assert!(
+        failing[0].contains(&format!("sink webhook:http://127.0.0.1:{port}/…#")),
+        "{failing:?}"
+    );
+    assert!(!failing[0].contains("/hook"), "{failing:?}");
     d.signal(Signal::KILL);
     drop(d);
     // Changes while the agent is dead too.
@@ -432,6 +440,13 @@ fn slack_sends_critical_at_once_and_leaves_out_identical_repeats() {
          [[sink]]\ntype = \"slack\"\nurl = \"{}\"\nwindow = \"10m\"\nsuppress = \"1h\"\n",
         hook.url()
     ));
+    let check = fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert!(
+        check.stderr.contains("its URL is its credential"),
+        "{}",
+        check.stderr
+    );
+    assert!(!check.stdout.contains("/hook"), "{}", check.stdout);
     let mut d = Daemon::start(&env, &[]);
     let shell = env.path("uploads/shell.php");
     fs::write(&shell, "<?php system($_GET['c']);").unwrap();

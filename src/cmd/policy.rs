@@ -17,8 +17,9 @@ pub fn run(command: &PolicyCommand) -> Result<i32> {
     match command {
         PolicyCommand::Check { file } => {
             let policy = Policy::load(file)?;
+            let sinks: Vec<String> = policy.sinks.iter().map(|s| s.key()).collect();
             println!(
-                "{}: ok: {} watches, {} rules, {} signatures, heuristics {}",
+                "{}: ok: {} watches, {} rules, {} signatures, heuristics {}, {} sinks{}",
                 file.display(),
                 policy.watches.len(),
                 policy.rules.len(),
@@ -27,8 +28,20 @@ pub fn run(command: &PolicyCommand) -> Result<i32> {
                     "on"
                 } else {
                     "off"
+                },
+                sinks.len(),
+                if sinks.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", sinks.join(", "))
                 }
             );
+            for sink in policy.sinks.iter().filter(|s| s.secret_in_policy()) {
+                eprintln!(
+                    "fim: warning: sink {}: its URL is its credential and is written in the policy, where anyone who reads the policy (or the baseline) can post with it; prefer {{ env = \"NAME\" }} or {{ file = \"/etc/fim/NAME\" }}",
+                    sink.key()
+                );
+            }
         }
         PolicyCommand::Explain { policy, db, paths } => {
             let policy = match policy {

@@ -246,8 +246,9 @@ impl SinkSpec {
         Ok(())
     }
 
-    /// A stable name for the sink's place in the outbox: the one given, else its type
-    /// and destination, so editing headers or format keeps its position.
+    /// A stable name for the sink's place in the outbox and in messages: the one given,
+    /// else its type and destination (URLs redacted), so editing headers or format
+    /// keeps its position.
     pub fn key(&self) -> String {
         if let Some(name) = &self.name {
             return name.clone();
@@ -258,13 +259,19 @@ impl SinkSpec {
                 None => DEFAULT_ADDRESS.to_owned(),
                 address => describe(address.as_ref()),
             },
-            SinkType::Webhook | SinkType::Slack => describe(self.url.as_ref()),
+            SinkType::Webhook | SinkType::Slack => redacted(self.url.as_ref()),
             SinkType::Email => {
                 let to: Vec<String> = self.to.iter().map(|t| describe(Some(t))).collect();
-                format!("{}>{}", describe(self.smtp.as_ref()), to.join(","))
+                format!("{}>{}", redacted(self.smtp.as_ref()), to.join(","))
             }
         };
         format!("{}:{destination}", self.kind.as_str())
+    }
+
+    /// A Slack (or Mattermost) incoming webhook's URL is its credential: written in the
+    /// policy, anyone who reads the policy or the baseline can post with it.
+    pub fn secret_in_policy(&self) -> bool {
+        self.kind == SinkType::Slack && matches!(self.url, Some(Value::Plain(_)))
     }
 
     pub fn batch(&self) -> usize {
@@ -300,6 +307,20 @@ fn describe(value: Option<&Value>) -> String {
         Some(Value::Env { env }) => format!("env:{env}"),
         Some(Value::File { file }) => format!("file:{file}"),
     }
+}
+
+/// A URL for naming in logs and `STATUS=`: its path, query and credentials often are
+/// the secret (a Slack webhook's path is its token), so only the scheme and host are
+/// shown, with a short digest of the whole that keeps two URLs of one host apart.
+fn redacted(value: Option<&Value>) -> String {
+    let Some(Value::Plain(url)) = value else {
+        return describe(value);
+    };
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let digest = blake3::hash(url.as_bytes()).to_hex();
+    format!("{scheme}://{host}/…#{}", &digest[..8])
 }
 
 fn duration(text: &Option<String>, default: Duration) -> Duration {
