@@ -160,14 +160,21 @@ fn ecs(event: &Value) -> Value {
     out
 }
 
-/// One line for humans, e.g. `modified file /etc/passwd (content, size)`.
+/// One line for humans, e.g. `modified file /etc/passwd (content, size)`. Control
+/// characters in a name are escaped: a hostile name cannot forge lines of a message.
 pub fn summary(event: &Value) -> String {
-    let mut line = format!(
-        "{} {} {}",
-        str_of(event, "kind"),
-        str_of(event, "type"),
-        str_of(event, "path")
-    );
+    let path: String = str_of(event, "path")
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect();
+    let mut line = format!("{} {} {path}", str_of(event, "kind"), str_of(event, "type"),);
     let changes = changes(event);
     if !changes.is_empty() {
         line.push_str(&format!(" ({})", changes.join(", ")));
@@ -325,6 +332,15 @@ mod tests {
         assert_eq!(out["file"]["hash"]["blake3"], "bb");
         assert_eq!(out["rule"]["name"], "php");
         assert_eq!(out["event"]["severity"], 4);
+    }
+
+    #[test]
+    fn a_name_cannot_forge_message_lines() {
+        let event = json!({"kind": "new", "type": "file", "path": "/www/a\n- critical new file /etc/shadow"});
+        assert_eq!(
+            summary(&event),
+            "new file /www/a\\n- critical new file /etc/shadow"
+        );
     }
 
     #[test]
