@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::digest::{compose, Digest};
+use super::digest::{Digest, DigestBuilder};
 use super::secret::resolve;
 use super::{email::Email, file::FileSink, http::Post, schema, syslog::Syslog};
 use crate::error::Result;
@@ -40,8 +40,10 @@ enum Transport {
 
 /// The most events per batch for sinks without a `batch` setting.
 const LINE_BATCH: usize = 500;
-/// The most events one digest covers (the rest make the next one).
-const DIGEST_MAX: usize = 50_000;
+/// The most events one digest covers (the rest make the next one), read this many at a
+/// time.
+const DIGEST_MAX: usize = 1_000_000;
+const DIGEST_CHUNK: usize = 1_000;
 
 pub enum Step {
     /// Nothing waits.
@@ -206,40 +208,44 @@ impl Courier {
     }
 
     fn digest_step(&mut self, outbox: &mut Outbox, cursor: i64, flush: bool) -> Result<Step> {
-        let pending = outbox.pending(cursor, DIGEST_MAX)?;
-        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+        // Whether to send yet is decided without reading the events: the first one's
+        // age and whether any is critical (a burst wakes this thread many times).
+        let Some((first_ts_ms, critical)) = outbox.gathering(cursor)? else {
             return Ok(Step::Idle);
         };
-        let events: Vec<Value> = pending.iter().filter_map(|p| self.wanted(p)).collect();
         let now_ms = chrono::Utc::now().timestamp_millis();
         let window = self.spec.window().as_millis() as i64;
-        let critical = events
-            .iter()
-            .any(|e| e.get("severity").and_then(Value::as_str) == Some("critical"));
-        let age = now_ms - first.ts_ms;
-        if !flush && !critical && age < window && !events.is_empty() {
+        let age = now_ms - first_ts_ms;
+        if !flush && !critical && age < window {
             return Ok(Step::Later(Duration::from_millis((window - age) as u64)));
         }
         let since = now_ms - self.spec.suppress().as_millis() as i64;
-        let mut fresh = Vec::new();
+        let mut digest = DigestBuilder::new(&self.roots, self.spec.list());
         let mut fingerprints = Vec::new();
         let mut in_this_digest = HashSet::new();
-        for event in &events {
-            let fp = fingerprint(event);
-            if !in_this_digest.insert(fp) || outbox.said_since(&self.key, &fp, since)? {
-                continue;
+        let mut last = cursor;
+        while last - cursor < DIGEST_MAX as i64 {
+            let pending = outbox.pending(last, DIGEST_CHUNK)?;
+            let Some(chunk_last) = pending.last().map(|p| p.seq) else {
+                break;
+            };
+            for event in pending.iter().filter_map(|p| self.wanted(p)) {
+                let fp = fingerprint(&event);
+                if !in_this_digest.insert(fp) || outbox.said_since(&self.key, &fp, since)? {
+                    digest.suppressed();
+                } else {
+                    fingerprints.push(fp);
+                    digest.add(&event);
+                }
             }
-            fingerprints.push(fp);
-            fresh.push(event);
+            last = chunk_last;
         }
-        let suppressed = events.len() - fresh.len();
-        if let (false, Transport::Digests(sink)) = (fresh.is_empty(), &mut self.transport) {
-            let digest = compose(&fresh, &self.roots, self.spec.list(), suppressed);
-            if let Err(e) = sink.send(&digest) {
+        if let (false, Transport::Digests(sink)) = (digest.is_empty(), &mut self.transport) {
+            if let Err(e) = sink.send(&digest.finish()) {
                 return Ok(Step::Failed(e));
             }
         }
-        outbox.advance(&self.key, last.seq, &fingerprints, now_ms, since)?;
+        outbox.advance(&self.key, last, &fingerprints, now_ms, since)?;
         Ok(Step::Sent)
     }
 }

@@ -1,6 +1,8 @@
-//! Messages for people: a burst of events becomes one digest per delivery, grouped by
-//! watch root, counted by severity, the most severe listed first.
+//! Messages for people: a burst of events becomes one digest, grouped by watch root,
+//! counted by severity, the most severe listed first. Built one event at a time, so a
+//! digest of a 100,000-file deploy holds only its counts and the lines it lists.
 
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
@@ -12,91 +14,132 @@ pub struct Digest {
     pub body: String,
 }
 
-/// The digest of `events` (the contract's JSON), under the deepest of `roots` that
-/// holds each; `suppressed` repeats were left out.
-pub fn compose(events: &[&Value], roots: &[String], list: usize, suppressed: usize) -> Digest {
-    let mut by_root: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
-    for event in events {
-        let path = event.get("path").and_then(Value::as_str).unwrap_or("");
-        by_root.entry(root_of(path, roots)).or_default().push(event);
-    }
-    let host = events
-        .first()
-        .and_then(|e| e.get("host"))
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let mut body = String::new();
-    let mut top = (0u8, "");
-    for (root, mut group) in by_root {
-        // Most severe first; the order of detection within a severity.
-        group.sort_by_key(|e| std::cmp::Reverse(severity_id(severity(e))));
-        top = top.max((severity_id(severity(group[0])), severity(group[0])));
-        let noun = if group.len() == 1 { "file" } else { "files" };
-        body.push_str(&format!(
-            "{} {noun} changed under {root}: {}",
-            thousands(group.len()),
-            counts(&group)
-        ));
-        if group.len() > list {
-            body.push_str(&format!("; first {list} listed"));
+#[derive(Default)]
+struct Group {
+    total: usize,
+    /// By severity, most severe first.
+    counts: BTreeMap<Reverse<u8>, (String, usize)>,
+    /// (severity, arrival, line): the lines that may be listed.
+    listed: Vec<(Reverse<u8>, usize, String)>,
+}
+
+pub struct DigestBuilder<'a> {
+    roots: &'a [String],
+    list: usize,
+    host: String,
+    total: usize,
+    suppressed: usize,
+    top: (u8, String),
+    groups: BTreeMap<String, Group>,
+}
+
+impl<'a> DigestBuilder<'a> {
+    /// Events are grouped under the deepest of `roots` holding them; `list` lines are
+    /// listed per root.
+    pub fn new(roots: &'a [String], list: usize) -> DigestBuilder<'a> {
+        DigestBuilder {
+            roots,
+            list,
+            host: String::new(),
+            total: 0,
+            suppressed: 0,
+            top: (0, String::new()),
+            groups: BTreeMap::new(),
         }
-        body.push('\n');
-        for event in group.iter().take(list) {
-            body.push_str(&format!("- {} {}", severity(event), summary(event)));
-            let reasons: Vec<&str> = event
-                .get("reasons")
-                .and_then(Value::as_array)
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if !reasons.is_empty() {
-                body.push_str(&format!(" — {}", reasons.join("; ")));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// An identical repeat of something already said, left out.
+    pub fn suppressed(&mut self) {
+        self.suppressed += 1;
+    }
+
+    pub fn add(&mut self, event: &Value) {
+        let field = |key: &str| event.get(key).and_then(Value::as_str).unwrap_or("");
+        if self.host.is_empty() {
+            self.host = field("host").to_owned();
+        }
+        let severity = field("severity");
+        let rank = severity_id(severity);
+        self.top = self.top.clone().max((rank, severity.to_owned()));
+        let root = root_of(field("path"), self.roots).to_owned();
+        let group = self.groups.entry(root).or_default();
+        group
+            .counts
+            .entry(Reverse(rank))
+            .or_insert((severity.to_owned(), 0))
+            .1 += 1;
+        let arrival = group.total;
+        group.total += 1;
+        self.total += 1;
+        let mut line = format!("- {severity} {}", summary(event));
+        let reasons: Vec<&str> = event
+            .get("reasons")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !reasons.is_empty() {
+            line.push_str(&format!(" — {}", reasons.join("; ")));
+        }
+        group.listed.push((Reverse(rank), arrival, line));
+        // Keep only what can still be listed (sorted now and then, not per event).
+        if group.listed.len() > 2 * self.list.max(1) {
+            group.listed.sort();
+            group.listed.truncate(self.list);
+        }
+    }
+
+    pub fn finish(mut self) -> Digest {
+        let mut body = String::new();
+        for (root, group) in &mut self.groups {
+            group.listed.sort();
+            let noun = if group.total == 1 { "file" } else { "files" };
+            let counts: Vec<String> = group
+                .counts
+                .values()
+                .map(|(s, n)| format!("{} {s}", thousands(*n)))
+                .collect();
+            body.push_str(&format!(
+                "{} {noun} changed under {root}: {}",
+                thousands(group.total),
+                counts.join(", ")
+            ));
+            if group.total > self.list {
+                body.push_str(&format!("; first {} listed", self.list));
+            }
+            body.push('\n');
+            for (_, _, line) in group.listed.iter().take(self.list) {
+                body.push_str(line);
+                body.push('\n');
             }
             body.push('\n');
         }
-        body.push('\n');
-    }
-    if suppressed > 0 {
-        body.push_str(&format!(
-            "({} identical repeat{} of changes already reported left out.)\n",
-            thousands(suppressed),
-            if suppressed == 1 { "" } else { "s" }
-        ));
-    }
-    let subject = format!(
-        "fim on {host}: {} change{}{}",
-        thousands(events.len()),
-        if events.len() == 1 { "" } else { "s" },
-        if top.0 >= severity_id("high") {
-            format!(", {} the highest", top.1)
-        } else {
-            String::new()
+        if self.suppressed > 0 {
+            body.push_str(&format!(
+                "({} identical repeat{} of changes already reported left out.)\n",
+                thousands(self.suppressed),
+                if self.suppressed == 1 { "" } else { "s" }
+            ));
         }
-    );
-    Digest {
-        subject,
-        body: body.trim_end().to_owned(),
+        let subject = format!(
+            "fim on {}: {} change{}{}",
+            self.host,
+            thousands(self.total),
+            if self.total == 1 { "" } else { "s" },
+            if self.top.0 >= severity_id("high") {
+                format!(", {} the highest", self.top.1)
+            } else {
+                String::new()
+            }
+        );
+        Digest {
+            subject,
+            body: body.trim_end().to_owned(),
+        }
     }
-}
-
-fn severity(event: &Value) -> &str {
-    event.get("severity").and_then(Value::as_str).unwrap_or("")
-}
-
-/// "12 critical, 40 high, 5,162 medium"
-fn counts(group: &[&Value]) -> String {
-    let mut counts: BTreeMap<std::cmp::Reverse<u8>, (&str, usize)> = BTreeMap::new();
-    for event in group {
-        let s = severity(event);
-        counts
-            .entry(std::cmp::Reverse(severity_id(s)))
-            .or_insert((s, 0))
-            .1 += 1;
-    }
-    counts
-        .values()
-        .map(|(s, n)| format!("{} {s}", thousands(*n)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn root_of<'a>(path: &'a str, roots: &'a [String]) -> &'a str {
@@ -129,25 +172,28 @@ mod tests {
 
     #[test]
     fn a_burst_is_one_digest_per_root_most_severe_first() {
-        let mut events: Vec<Value> = (0..5214)
-            .map(|i| {
-                json!({"kind": "new", "type": "file", "path": format!("/var/www/html/f{i}"),
-                            "severity": "medium", "host": "web1", "reasons": []})
-            })
-            .collect();
-        events.push(
-            json!({"kind": "new", "type": "file", "path": "/var/www/html/up/x.php",
-                           "severity": "critical", "host": "web1", "reasons": ["webshell"]}),
-        );
-        events.push(json!({"kind": "modified", "type": "file", "path": "/etc/passwd", "changes": ["content"],
-                           "severity": "high", "host": "web1", "reasons": []}));
-        let refs: Vec<&Value> = events.iter().collect();
         let roots = vec![
             "/var/www/html".to_owned(),
             "/etc".to_owned(),
             "/var/www".to_owned(),
         ];
-        let digest = compose(&refs, &roots, 20, 3);
+        let mut digest = DigestBuilder::new(&roots, 20);
+        for i in 0..5214 {
+            digest.add(
+                &json!({"kind": "new", "type": "file", "path": format!("/var/www/html/f{i}"),
+                               "severity": "medium", "host": "web1", "reasons": []}),
+            );
+            if i == 3000 {
+                digest.add(&json!({"kind": "new", "type": "file", "path": "/var/www/html/up/x.php",
+                                   "severity": "critical", "host": "web1", "reasons": ["webshell"]}));
+            }
+        }
+        digest.add(&json!({"kind": "modified", "type": "file", "path": "/etc/passwd", "changes": ["content"],
+                           "severity": "high", "host": "web1", "reasons": []}));
+        for _ in 0..3 {
+            digest.suppressed();
+        }
+        let digest = digest.finish();
         assert_eq!(
             digest.subject,
             "fim on web1: 5,216 changes, critical the highest"
@@ -155,7 +201,9 @@ mod tests {
         assert!(digest.body.contains("1 file changed under /etc: 1 high\n"));
         assert!(digest.body.contains(
             "5,215 files changed under /var/www/html: 1 critical, 5,214 medium; first 20 listed\n\
-             - critical new file /var/www/html/up/x.php — webshell\n"
+             - critical new file /var/www/html/up/x.php — webshell\n\
+             - medium new file /var/www/html/f0\n\
+             - medium new file /var/www/html/f1\n"
         ));
         assert!(digest.body.contains("3 identical repeats"));
         assert_eq!(digest.body.matches("\n- medium").count(), 19);

@@ -106,6 +106,24 @@ impl Outbox {
         rows.map_err(|e| self.err(e))
     }
 
+    /// For a digest being gathered: when the first event after `cursor` was detected,
+    /// and whether any waiting event is critical; `None` when none waits.
+    pub fn gathering(&self, cursor: i64) -> Result<Option<(i64, bool)>> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT ts_ms FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1),
+                        EXISTS (SELECT 1 FROM events
+                                WHERE seq > ?1 AND json_extract(json, '$.severity') = 'critical')",
+                [cursor],
+                |r| {
+                    let first: Option<i64> = r.get(0)?;
+                    let critical: bool = r.get(1)?;
+                    Ok(first.map(|ts| (ts, critical)))
+                },
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// How many events wait after `cursor`.
     pub fn backlog(&self, cursor: i64) -> Result<u64> {
         self.conn
