@@ -657,3 +657,27 @@ fn a_file_sink_inside_the_watched_tree_is_never_reported() {
         "{events:#?}"
     );
 }
+
+#[test]
+fn min_severity_leaves_out_less_severe_events_for_that_sink_only() {
+    let env = Env::new();
+    let (urgent, all) = (Hook::start(0), Hook::start(0));
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[rule]]\nname = \"php\"\npaths = [\"**/*.php\"]\nseverity = \"high\"\n\n\
+         [[sink]]\ntype = \"webhook\"\nurl = \"{}\"\nmin_severity = \"high\"\n\n\
+         [[sink]]\ntype = \"webhook\"\nurl = \"{}\"\n",
+        urgent.url(),
+        all.url()
+    ));
+    fs::write(env.path("index.php"), "changed").unwrap();
+    fs::write(env.path("style.css"), "changed").unwrap();
+    let events = env.verify();
+    let high: Vec<Value> = events
+        .iter()
+        .filter(|e| e["severity"] == "high")
+        .cloned()
+        .collect();
+    assert_eq!(high.len(), 1, "{events:#?}");
+    assert_eq!(ids(&urgent.events()), ids(&high));
+    assert_eq!(ids(&all.events()), ids(&events));
+}
