@@ -292,6 +292,31 @@ fn a_missing_secret_is_an_error_naming_the_variable() {
         Some("Bearer from-file")
     );
 
+    // A file sink that cannot be written is an error at start-up, naming the file.
+    let policy = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"/nonexistent/fim/events.jsonl\"\n",
+    );
+    let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("/nonexistent/fim/events.jsonl: No such file or directory"),
+        "{}",
+        run.stderr
+    );
+    let fifo = env.base.join("events.fifo");
+    mkfifo(&fifo);
+    let policy = env.write_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
+        fifo.display()
+    ));
+    let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(
+        run.code, 2,
+        "a FIFO without a reader fails at once: {}",
+        run.stderr
+    );
+
     // A URL from the environment is checked when the sink starts, not retried forever.
     std::env::set_var("FIM_TEST_BAD_URL", "hooks.example.org/x");
     let policy = env.write_policy(

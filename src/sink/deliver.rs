@@ -83,7 +83,7 @@ impl Courier {
                 if !path.starts_with('/') {
                     return Err(format!("path {path:?} is not absolute"));
                 }
-                Transport::Lines(Box::new(FileSink::new(path.into())))
+                Transport::Lines(Box::new(FileSink::open(path.into())?))
             }
             SinkType::Syslog => Transport::Lines(Box::new(Syslog::new(
                 &optional(&spec.address, "address")?.unwrap_or_else(|| DEFAULT_ADDRESS.into()),

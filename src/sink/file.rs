@@ -14,8 +14,13 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub fn new(path: PathBuf) -> FileSink {
-        FileSink { path, open: None }
+    /// Open (or create) the file now, so a path that cannot work (a missing folder, a
+    /// FIFO nobody reads) is an error at start-up rather than a retry loop.
+    pub fn open(path: PathBuf) -> Result<FileSink, String> {
+        let shown = path.display().to_string();
+        let mut sink = FileSink { path, open: None };
+        sink.file().map_err(|e| format!("{shown}: {e}"))?;
+        Ok(sink)
     }
 
     fn file(&mut self) -> std::io::Result<&mut std::fs::File> {

@@ -57,6 +57,11 @@ impl Shared {
     }
 }
 
+/// A poisoned lock still holds usable health figures.
+fn lock(health: &Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
+    health.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Worker {
     key: String,
     health: Arc<Mutex<Health>>,
@@ -111,7 +116,6 @@ fn deliver(
     deadline: Option<Instant>,
 ) {
     let key = courier.key().to_owned();
-    let note = |f: &dyn Fn(&mut Health)| f(&mut health.lock().unwrap_or_else(|e| e.into_inner()));
     let mut seen = 0;
     let mut outbox = None;
     while !shared.stop.load(Ordering::SeqCst) {
@@ -120,22 +124,25 @@ fn deliver(
         }
         let (pause, on_events) = match attempt(&mut courier, &db, &mut outbox, deadline.is_some()) {
             Ok(Attempt::Held(pid)) => {
-                note(&|h| h.held_by = Some(pid));
+                lock(&health).held_by = Some(pid);
                 if deadline.is_some() {
                     break;
                 }
                 (POLL, false)
             }
             Ok(Attempt::Step(Step::Sent)) => {
-                let failures = health.lock().map(|h| h.failures).unwrap_or(0);
-                if failures > 0 {
-                    tracing::info!("sink {key}: delivering again after {failures} failed attempts");
+                let mut h = lock(&health);
+                if h.failures > 0 {
+                    tracing::info!(
+                        "sink {key}: delivering again after {} failed attempts",
+                        h.failures
+                    );
                 }
-                note(&|h| *h = Health::default());
+                *h = Health::default();
                 continue;
             }
             Ok(Attempt::Step(Step::Idle)) => {
-                note(&|h| h.held_by = None);
+                lock(&health).held_by = None;
                 if deadline.is_some() {
                     break;
                 }
@@ -147,15 +154,13 @@ fn deliver(
                     .as_ref()
                     .and_then(|o: &Outbox| o.cursor(&key).and_then(|c| o.backlog(c)).ok())
                     .unwrap_or(0);
-                let mut failures = 0;
-                note(&|h| {
+                let failures = {
+                    let mut h = lock(&health);
                     h.failures += 1;
                     h.last_error = Some(error.clone());
                     h.waiting = waiting;
-                });
-                if let Ok(h) = health.lock() {
-                    failures = h.failures;
-                }
+                    h.failures
+                };
                 let pause = backoff(failures, courier.retry_max());
                 // The first failure, then every tenth: a receiver down for an hour
                 // does not flood the log.
@@ -247,7 +252,7 @@ impl Dispatch {
             .workers
             .iter()
             .filter_map(|w| {
-                let h = w.health.lock().ok()?;
+                let h = lock(&w.health);
                 let error = h.last_error.as_ref()?;
                 // One line: STATUS= is a newline-separated protocol.
                 let error = error.replace(['\n', '\r'], " ");
@@ -330,7 +335,7 @@ impl OneShot {
         let mut left = Vec::new();
         for worker in workers {
             let _ = worker.thread.join();
-            let h = worker.health.lock().unwrap_or_else(|e| e.into_inner());
+            let h = lock(&worker.health);
             if let Some(error) = &h.last_error {
                 left.push(format!(
                     "sink {}: not delivered ({error}); {} events wait in the outbox for the next run or `fim watch`",
