@@ -706,3 +706,33 @@ fn min_severity_leaves_out_less_severe_events_for_that_sink_only() {
     assert_eq!(ids(&urgent.events()), ids(&high));
     assert_eq!(ids(&all.events()), ids(&events));
 }
+
+#[test]
+fn a_verify_beside_the_daemon_leaves_delivery_to_it() {
+    let env = Env::new();
+    let hook = Hook::start(0);
+    env.init_with_policy(&webhook_policy(&hook.url(), ""));
+    let mut d = Daemon::start(&env, &[]);
+    let live = d.expect("new", &env.path("live.txt").tap_write("x"));
+    wait_for("the daemon's event at the endpoint", || {
+        ids(&hook.events()).contains(&live["id"].as_str().unwrap().to_owned())
+    });
+    // The nightly verify reports the differences from the baseline; the daemon, which
+    // holds the sink's lease, delivers them (once: verify does not send them too).
+    let run = env.fim(&["verify"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("left to the running fim"),
+        "{}",
+        run.stderr
+    );
+    let verified = run.events();
+    wait_for("verify's events, delivered by the daemon", || {
+        let got: HashSet<String> = ids(&hook.events()).into_iter().collect();
+        ids(&verified).iter().all(|id| got.contains(id))
+    });
+    let delivered = ids(&hook.events());
+    assert_eq!(deduped(delivered.clone()), delivered, "nothing sent twice");
+    assert_eq!(delivered, history(&env));
+    assert_eq!(d.stop().0, 0);
+}
