@@ -13,14 +13,15 @@ use super::digest::{Digest, DigestBuilder};
 use super::secret::resolve;
 use super::{email::Email, file::FileSink, http::Post, schema, syslog::Syslog};
 use crate::error::Result;
-use crate::policy::sink::{SinkSpec, SinkType, DEFAULT_ADDRESS};
+use crate::policy::sink::{SinkFormat, SinkSpec, SinkType, DEFAULT_ADDRESS};
 use crate::policy::Severity;
 use crate::store::outbox::{Outbox, Pending};
 
-/// One event for a sink: as recorded (the contract's schema), and as the sink sends it.
+/// One event for a sink: as recorded (the contract's schema), and the JSON text the
+/// sink sends (in the `fim` format, the recorded line itself: no second serialization).
 pub struct Record {
     pub event: Value,
-    pub body: Value,
+    pub text: String,
 }
 
 /// A sink that takes events in order, a batch at a time.
@@ -187,15 +188,18 @@ impl Courier {
             _ => LINE_BATCH,
         };
         let pending = outbox.pending(cursor, limit)?;
-        let Some(last) = pending.last() else {
+        let Some(last) = pending.last().map(|p| p.seq) else {
             return Ok(Step::Idle);
         };
         let records: Vec<Record> = pending
-            .iter()
-            .filter_map(|p| self.wanted(p))
-            .map(|event| Record {
-                body: schema::render(self.spec.format, &event),
-                event,
+            .into_iter()
+            .filter_map(|p| {
+                let event = self.wanted(&p)?;
+                let text = match self.spec.format {
+                    SinkFormat::Fim => p.json,
+                    format => schema::render(format, &event).to_string(),
+                };
+                Some(Record { event, text })
             })
             .collect();
         if let (false, Transport::Lines(sink)) = (records.is_empty(), &mut self.transport) {
@@ -203,7 +207,7 @@ impl Courier {
                 return Ok(Step::Failed(e));
             }
         }
-        outbox.advance(&self.key, last.seq, &[], 0, 0)?;
+        outbox.advance(&self.key, last, &[], 0, 0)?;
         Ok(Step::Sent)
     }
 

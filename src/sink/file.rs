@@ -41,7 +41,7 @@ impl Lines for FileSink {
     fn send(&mut self, records: &[Record]) -> Result<(), String> {
         let mut text = String::new();
         for record in records {
-            text.push_str(&record.body.to_string());
+            text.push_str(&record.text);
             text.push('\n');
         }
         let path = self.path.display().to_string();

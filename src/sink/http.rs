@@ -56,8 +56,8 @@ impl Post {
 
 impl Lines for Post {
     fn send(&mut self, records: &[Record]) -> Result<(), String> {
-        let bodies: Vec<&serde_json::Value> = records.iter().map(|r| &r.body).collect();
-        self.post(&serde_json::to_string(&bodies).expect("JSON values serialize"))
+        let texts: Vec<&str> = records.iter().map(|r| r.text.as_str()).collect();
+        self.post(&format!("[{}]", texts.join(",")))
     }
 }
 

@@ -151,7 +151,7 @@ impl Syslog {
             std::process::id(),
             sd_escape(field("id")),
             sd_escape(field("severity")),
-            record.body
+            record.text
         )
     }
 }
