@@ -96,6 +96,13 @@ fn file_sink_follows_logrotate_create_and_copytruncate() {
     wait_for("the fourth event in a re-created file", || {
         has(&log, &fourth["id"])
     });
+
+    // SIGHUP (logrotate's postrotate, `systemctl reload`) reopens it too.
+    fs::rename(&log, env.base.join("fim-events.jsonl.4")).unwrap();
+    d.signal(Signal::HUP);
+    d.wait_notify("STATUS=policy reloaded; rescanning");
+    let fifth = d.expect("new", &env.path("after-hup.txt").tap_write("e"));
+    wait_for("the fifth event after SIGHUP", || has(&log, &fifth["id"]));
     assert_eq!(d.stop().0, 0);
 }
 
