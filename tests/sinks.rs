@@ -436,7 +436,7 @@ fn slack_gets_one_digest_per_burst() {
     let env = Env::new();
     let hook = Hook::start(0);
     env.init_with_policy(&format!(
-        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"slack\"\nurl = \"{}\"\nwindow = \"2s\"\n",
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"slack\"\nurl = \"{}\"\nwindow = \"4s\"\n",
         hook.url()
     ));
     let mut d = Daemon::start(&env, &[]);
