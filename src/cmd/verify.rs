@@ -8,7 +8,7 @@ use crate::event::{hostname, Event, Source};
 use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::sink::{skip_outputs, Format, OneShot, Output};
+use crate::sink::{skip_outputs, Format, Output, Sinks};
 use crate::store::{own_files, Baseline, SealCheck};
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
@@ -26,7 +26,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let mut output = Output::open(args.check.output.as_deref(), args.format)?;
     // Sinks are built (their secrets read) and placed in the outbox before anything of
     // this run is recorded.
-    let sinks = OneShot::prepare(db, &policy.sinks, policy.root_names())?;
+    let sinks = Sinks::prepare(db, &policy.sinks, policy.root_names())?;
     let check = SealCheck::choose(args.check.verify_key.as_deref(), &policy)?;
     let started = std::time::Instant::now();
     let mut known = baseline.load_entries(&check)?;

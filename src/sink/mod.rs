@@ -14,22 +14,6 @@ mod secret;
 mod syslog;
 mod worker;
 
-pub use worker::{Dispatch, OneShot};
-
-/// The files fim itself writes into — the `--output` file and the file sinks — are
-/// never reported: inside a watched tree each event written would be a new change.
-pub fn skip_outputs(skip: &mut crate::scan::Skip, output: Option<&Path>, sinks: &[SinkSpec]) {
-    let files: Vec<PathBuf> = sinks
-        .iter()
-        .filter(|s| s.kind == SinkType::File)
-        .filter_map(|s| secret::resolve(s.path.as_ref()?, "path").ok())
-        .map(PathBuf::from)
-        .collect();
-    for file in output.into_iter().chain(files.iter().map(PathBuf::as_path)) {
-        skip.add_file(file);
-    }
-}
-
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +22,26 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::policy::sink::SinkType;
 use crate::policy::SinkSpec;
+use crate::scan::Skip;
+
+pub use worker::{Dispatch, Sinks};
+
+/// The files fim itself writes into — the `--output` file and the file sinks — are
+/// never reported: inside a watched tree each event written would be a new change.
+pub fn skip_outputs(skip: &mut Skip, output: Option<&Path>, sinks: &[SinkSpec]) {
+    if let Some(output) = output {
+        skip.add_file(output);
+    }
+    for sink in sinks.iter().filter(|s| s.kind == SinkType::File) {
+        if let Some(path) = sink
+            .path
+            .as_ref()
+            .and_then(|p| secret::resolve(p, "path").ok())
+        {
+            skip.add_file(Path::new(&path));
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {

@@ -74,27 +74,6 @@ pub struct Dispatch {
     workers: Vec<Worker>,
 }
 
-/// Build every sink and give each its place in the outbox (before any event of this
-/// run is recorded).
-fn prepare(db: &Path, specs: &[SinkSpec], roots: Vec<String>) -> Result<Vec<Courier>> {
-    if specs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let roots = Arc::new(roots);
-    let couriers = specs
-        .iter()
-        .map(|spec| {
-            Courier::build(spec, roots.clone())
-                .map_err(|e| Error::Usage(format!("sink {}: {e}", spec.key())))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let outbox = Outbox::open(db)?;
-    for courier in &couriers {
-        outbox.register(courier.key())?;
-    }
-    Ok(couriers)
-}
-
 fn backoff(failures: u32, max: Duration) -> Duration {
     let exp = FIRST_RETRY.saturating_mul(1 << failures.saturating_sub(1).min(20));
     let cap = exp.min(max).max(Duration::from_millis(100));
@@ -220,13 +199,6 @@ fn attempt(
 }
 
 impl Dispatch {
-    /// Start one delivery thread per sink.
-    pub fn start(db: &Path, specs: &[SinkSpec], roots: Vec<String>) -> Result<Dispatch> {
-        let shared = Arc::new(Shared::default());
-        let workers = spawn(db, prepare(db, specs, roots)?, &shared, None);
-        Ok(Dispatch { shared, workers })
-    }
-
     /// No sinks (a placeholder while they are replaced).
     pub fn none() -> Dispatch {
         Dispatch {
@@ -307,19 +279,42 @@ fn spawn(
         .collect()
 }
 
-/// The sinks of a one-shot command: prepared before its events are recorded, drained
-/// after.
-pub struct OneShot {
+/// The policy's sinks, built (their secrets read, their files opened) and given their
+/// place in the outbox before any event of this run is recorded; nothing runs yet.
+pub struct Sinks {
     db: PathBuf,
     couriers: Vec<Courier>,
 }
 
-impl OneShot {
-    pub fn prepare(db: &Path, specs: &[SinkSpec], roots: Vec<String>) -> Result<OneShot> {
-        Ok(OneShot {
+impl Sinks {
+    pub fn prepare(db: &Path, specs: &[SinkSpec], roots: Vec<String>) -> Result<Sinks> {
+        let mut sinks = Sinks {
             db: db.to_path_buf(),
-            couriers: prepare(db, specs, roots)?,
-        })
+            couriers: Vec::new(),
+        };
+        if specs.is_empty() {
+            return Ok(sinks);
+        }
+        let roots = Arc::new(roots);
+        sinks.couriers = specs
+            .iter()
+            .map(|spec| {
+                Courier::build(spec, roots.clone())
+                    .map_err(|e| Error::Usage(format!("sink {}: {e}", spec.key())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outbox = Outbox::open(db)?;
+        for courier in &sinks.couriers {
+            outbox.register(courier.key())?;
+        }
+        Ok(sinks)
+    }
+
+    /// For the daemon: one delivery thread per sink, until stopped.
+    pub fn start(self) -> Dispatch {
+        let shared = Arc::new(Shared::default());
+        let workers = spawn(&self.db, self.couriers, &shared, None);
+        Dispatch { shared, workers }
     }
 
     /// Deliver what waits, for at most `budget`; what cannot be delivered stays in the

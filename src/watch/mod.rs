@@ -22,7 +22,7 @@ use crate::event::{hostname, Event, Source};
 use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
-use crate::sink::{skip_outputs, Dispatch, Format, Output};
+use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, Baseline, SealCheck};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
@@ -102,7 +102,7 @@ impl<'c> Daemon<'c> {
     fn start(config: &'c Config) -> Result<Daemon<'c>> {
         let (baseline, policy, observed) = open_checked(config)?;
         let output = Output::open(config.output.as_deref(), Format::Jsonl)?;
-        let sinks = Dispatch::start(&config.db, &policy.sinks, policy.root_names())?;
+        let sinks = Sinks::prepare(&config.db, &policy.sinks, policy.root_names())?.start();
         let skip = unreported(config, &policy);
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
         let mut daemon = Daemon {
@@ -473,23 +473,17 @@ impl<'c> Daemon<'c> {
     }
 
     /// Replace the sinks with `policy`'s; should they fail to start (a secret gone),
-    /// the old ones keep delivering.
+    /// the current policy's are started again.
     fn restart_sinks(&mut self, policy: &Policy) {
-        let old = std::mem::replace(&mut self.sinks, Dispatch::none());
-        old.stop(SINK_GRACE);
-        match Dispatch::start(&self.config.db, &policy.sinks, policy.root_names()) {
-            Ok(sinks) => self.sinks = sinks,
-            Err(e) => {
-                tracing::error!("sinks not restarted, keeping the previous ones: {e}");
-                match Dispatch::start(
-                    &self.config.db,
-                    &self.policy.sinks,
-                    self.policy.root_names(),
-                ) {
-                    Ok(sinks) => self.sinks = sinks,
-                    Err(e) => tracing::error!("sinks stopped: {e}"),
-                }
-            }
+        let db = &self.config.db;
+        let prepared = Sinks::prepare(db, &policy.sinks, policy.root_names()).or_else(|e| {
+            tracing::error!("sinks not restarted, keeping the previous ones: {e}");
+            Sinks::prepare(db, &self.policy.sinks, self.policy.root_names())
+        });
+        std::mem::replace(&mut self.sinks, Dispatch::none()).stop(SINK_GRACE);
+        match prepared {
+            Ok(sinks) => self.sinks = sinks.start(),
+            Err(e) => tracing::error!("sinks stopped: {e}"),
         }
     }
 
