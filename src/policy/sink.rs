@@ -207,11 +207,11 @@ impl SinkSpec {
         if self.batch == Some(0) {
             return Err("batch must be at least 1".into());
         }
-        if let Some(Value::Plain(path)) = &self.path {
-            if !path.starts_with('/') {
-                return Err("file sink path must be absolute".into());
-            }
-        }
+        plain(&self.path, file_path)?;
+        plain(&self.url, url)?;
+        plain(&self.smtp, SmtpServer::parse)?;
+        plain(&self.address, SyslogAddress::parse)?;
+        plain(&self.facility, facility)?;
         if self.kind == SinkType::Email {
             if self.to.is_empty() {
                 return Err("email sink `to` lists no recipient".into());
@@ -221,26 +221,6 @@ impl SinkSpec {
                     "email sink password must not be written in the policy: use { env = \"NAME\" } or { file = \"/etc/fim/smtp.secret\" }"
                         .into(),
                 );
-            }
-        }
-        if let Some(Value::Plain(url)) = &self.url {
-            if !url.starts_with("http://") && !url.starts_with("https://") {
-                return Err(format!("url {url:?} must start with http:// or https://"));
-            }
-        }
-        if let Some(Value::Plain(smtp)) = &self.smtp {
-            if !smtp.starts_with("smtp://") && !smtp.starts_with("smtps://") {
-                return Err(format!("smtp {smtp:?} must start with smtp:// or smtps://"));
-            }
-        }
-        if let Some(Value::Plain(address)) = &self.address {
-            if !["unix://", "udp://", "tcp://"]
-                .iter()
-                .any(|s| address.starts_with(s))
-            {
-                return Err(format!(
-                    "syslog address {address:?} must start with unix://, udp:// or tcp://"
-                ));
             }
         }
         Ok(())
@@ -296,6 +276,138 @@ impl SinkSpec {
 
     pub fn list(&self) -> usize {
         self.list.unwrap_or(DEFAULT_LIST)
+    }
+}
+
+// The checks of single values, shared by the policy (for values written in it) and by
+// the sinks when they start (for values read from the environment or a file).
+
+/// A file sink's path.
+pub fn file_path(path: &str) -> Result<(), String> {
+    if path.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!("file sink path {path:?} must be absolute"))
+    }
+}
+
+/// A webhook's or Slack's URL: one that can never work would be retried forever.
+pub fn url(url: &str) -> Result<(), String> {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Err(format!("url {url:?} must start with http:// or https://"));
+    }
+    let parsed: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("url {url:?} is not a URL: {e}"))?;
+    if parsed.host().is_none() {
+        return Err(format!("url {url:?} names no host"));
+    }
+    Ok(())
+}
+
+/// Where a syslog sink sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyslogAddress {
+    Unix(String),
+    Udp(String),
+    Tcp(String),
+}
+
+impl SyslogAddress {
+    pub fn parse(address: &str) -> Result<SyslogAddress, String> {
+        let parsed = if let Some(path) = address.strip_prefix("unix://") {
+            SyslogAddress::Unix(path.to_owned())
+        } else if let Some(host) = address.strip_prefix("udp://") {
+            SyslogAddress::Udp(host.to_owned())
+        } else if let Some(host) = address.strip_prefix("tcp://") {
+            SyslogAddress::Tcp(host.to_owned())
+        } else {
+            return Err(format!(
+                "syslog address {address:?} must start with unix://, udp:// or tcp://"
+            ));
+        };
+        if let SyslogAddress::Udp(host) | SyslogAddress::Tcp(host) = &parsed {
+            let port = host.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
+            if !matches!(port, Some(Ok(_))) {
+                return Err(format!(
+                    "syslog address {address:?} needs a port (HOST:PORT)"
+                ));
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+/// The facility fim logs to unless told otherwise: authpriv, security and
+/// authorization messages kept from ordinary users.
+pub const DEFAULT_FACILITY: u8 = 10;
+
+/// A syslog facility's code, from its name.
+pub fn facility(name: &str) -> Result<u8, String> {
+    FACILITIES
+        .iter()
+        .position(|f| *f == name)
+        .map(|i| i as u8)
+        .ok_or_else(|| {
+            format!(
+                "syslog facility {name:?} is not one of {}",
+                FACILITIES.join(", ")
+            )
+        })
+}
+
+/// An e-mail sink's server: `smtp://` (STARTTLS when offered, port 587 by default) or
+/// `smtps://` (TLS from the first byte, port 465).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpServer {
+    pub implicit_tls: bool,
+    pub host: String,
+    pub port: u16,
+}
+
+impl SmtpServer {
+    pub fn parse(smtp: &str) -> Result<SmtpServer, String> {
+        let (implicit_tls, rest) = if let Some(rest) = smtp.strip_prefix("smtps://") {
+            (true, rest)
+        } else if let Some(rest) = smtp.strip_prefix("smtp://") {
+            (false, rest)
+        } else {
+            return Err(format!("smtp {smtp:?} must start with smtp:// or smtps://"));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                port.parse::<u16>()
+                    .map_err(|_| format!("smtp {smtp:?}: bad port {port:?}"))?,
+            ),
+            None => (rest, if implicit_tls { 465 } else { 587 }),
+        };
+        Ok(SmtpServer {
+            implicit_tls,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+        })
+    }
+}
+
+/// Check a value written in the policy; references are checked when the sink starts.
+fn plain<T>(
+    value: &Option<Value>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Result<(), String> {
+    match value {
+        Some(Value::Plain(text)) => check(text).map(drop),
+        _ => Ok(()),
     }
 }
 

@@ -13,7 +13,7 @@ use super::digest::{Digest, DigestBuilder};
 use super::secret::resolve;
 use super::{email::Email, file::FileSink, http::Post, schema, syslog::Syslog};
 use crate::error::Result;
-use crate::policy::sink::{SinkFormat, SinkSpec, SinkType, DEFAULT_ADDRESS};
+use crate::policy::sink::{file_path, SinkFormat, SinkSpec, SinkType, DEFAULT_ADDRESS};
 use crate::policy::Severity;
 use crate::store::outbox::{Outbox, Pending};
 
@@ -81,9 +81,7 @@ impl Courier {
         let transport = match spec.kind {
             SinkType::File => {
                 let path = required(&spec.path, "path")?;
-                if !path.starts_with('/') {
-                    return Err(format!("path {path:?} is not absolute"));
-                }
+                file_path(&path)?;
                 Transport::Lines(Box::new(FileSink::open(path.into())?))
             }
             SinkType::Syslog => Transport::Lines(Box::new(Syslog::new(

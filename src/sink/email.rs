@@ -10,6 +10,7 @@ use lettre::{Message, SmtpTransport, Transport};
 
 use super::deliver::Digests;
 use super::digest::Digest;
+use crate::policy::sink::SmtpServer;
 
 pub struct Email {
     transport: SmtpTransport,
@@ -25,31 +26,19 @@ impl Email {
         credentials: Option<(String, String)>,
         timeout: Duration,
     ) -> Result<Email, String> {
-        let (implicit_tls, rest) = if let Some(rest) = smtp.strip_prefix("smtps://") {
-            (true, rest)
-        } else if let Some(rest) = smtp.strip_prefix("smtp://") {
-            (false, rest)
-        } else {
-            return Err(format!("smtp {smtp:?} must start with smtp:// or smtps://"));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("smtp {smtp:?}: bad port {port:?}"))?,
-            ),
-            None => (rest, if implicit_tls { 465 } else { 587 }),
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let SmtpServer {
+            implicit_tls,
+            host,
+            port,
+        } = SmtpServer::parse(smtp)?;
         let tls_parameters =
-            TlsParameters::new(host.to_owned()).map_err(|e| format!("smtp {smtp:?}: {e}"))?;
+            TlsParameters::new(host.clone()).map_err(|e| format!("smtp {smtp:?}: {e}"))?;
         let tls = if implicit_tls {
             Tls::Wrapper(tls_parameters)
         } else {
             Tls::Opportunistic(tls_parameters)
         };
-        let mut builder = SmtpTransport::builder_dangerous(host)
+        let mut builder = SmtpTransport::builder_dangerous(&host)
             .port(port)
             .tls(tls)
             .timeout(Some(timeout));

@@ -19,13 +19,7 @@ impl Post {
         headers: Vec<(String, String)>,
         timeout: Duration,
     ) -> Result<Post, String> {
-        // Checked now: a URL that can never work would otherwise be retried forever.
-        let parsed: ureq::http::Uri = url
-            .parse()
-            .map_err(|e| format!("url {url:?} is not a URL: {e}"))?;
-        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
-            return Err(format!("url {url:?} is not an http:// or https:// URL"));
-        }
+        crate::policy::sink::url(&url)?;
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(true)

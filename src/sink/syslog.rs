@@ -7,12 +7,7 @@ use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use super::deliver::{Lines, Record};
-
-enum Address {
-    Unix(String),
-    Udp(String),
-    Tcp(String),
-}
+use crate::policy::sink::{self, SyslogAddress, DEFAULT_FACILITY};
 
 enum Conn {
     Unix(UnixDatagram),
@@ -21,25 +16,11 @@ enum Conn {
 }
 
 pub struct Syslog {
-    address: Address,
+    address: SyslogAddress,
     facility: u8,
     app_name: String,
     timeout: Duration,
     conn: Option<Conn>,
-}
-
-const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
-    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
-];
-
-/// The facility fim logs to unless told otherwise: authpriv, security and
-/// authorization messages kept from ordinary users.
-const DEFAULT_FACILITY: u8 = 10;
-
-pub fn facility_code(name: &str) -> Option<u8> {
-    FACILITIES.iter().position(|f| *f == name).map(|i| i as u8)
 }
 
 impl Syslog {
@@ -49,32 +30,8 @@ impl Syslog {
         app_name: Option<&str>,
         timeout: Duration,
     ) -> Result<Syslog, String> {
-        let address = if let Some(path) = address.strip_prefix("unix://") {
-            Address::Unix(path.to_owned())
-        } else if let Some(host) = address.strip_prefix("udp://") {
-            Address::Udp(host.to_owned())
-        } else if let Some(host) = address.strip_prefix("tcp://") {
-            Address::Tcp(host.to_owned())
-        } else {
-            return Err(format!(
-                "syslog address {address:?} is not unix://, udp:// or tcp://"
-            ));
-        };
-        if let Address::Udp(host) | Address::Tcp(host) = &address {
-            let port = host.rsplit_once(':').map(|(_, port)| port.parse::<u16>());
-            if !matches!(port, Some(Ok(_))) {
-                return Err(format!("syslog address {host:?} needs a port (HOST:PORT)"));
-            }
-        }
-        let facility = match facility {
-            None => DEFAULT_FACILITY,
-            Some(name) => facility_code(name).ok_or_else(|| {
-                format!(
-                    "syslog facility {name:?} is not one of {}",
-                    FACILITIES.join(", ")
-                )
-            })?,
-        };
+        let address = SyslogAddress::parse(address)?;
+        let facility = facility.map_or(Ok(DEFAULT_FACILITY), sink::facility)?;
         // APP-NAME is 1 to 48 printable ASCII characters without spaces.
         let app_name: String = app_name
             .unwrap_or("fim")
@@ -97,13 +54,13 @@ impl Syslog {
 
     fn connect(&self) -> std::io::Result<Conn> {
         Ok(match &self.address {
-            Address::Unix(path) => {
+            SyslogAddress::Unix(path) => {
                 let socket = UnixDatagram::unbound()?;
                 socket.connect(path)?;
                 socket.set_write_timeout(Some(self.timeout))?;
                 Conn::Unix(socket)
             }
-            Address::Udp(host) => {
+            SyslogAddress::Udp(host) => {
                 let target = resolve(host)?;
                 let local = if target.is_ipv4() {
                     "0.0.0.0:0"
@@ -114,7 +71,7 @@ impl Syslog {
                 socket.connect(target)?;
                 Conn::Udp(socket)
             }
-            Address::Tcp(host) => {
+            SyslogAddress::Tcp(host) => {
                 let stream = TcpStream::connect_timeout(&resolve(host)?, self.timeout)?;
                 stream.set_write_timeout(Some(self.timeout))?;
                 stream.set_nodelay(true)?;
