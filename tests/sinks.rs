@@ -51,10 +51,7 @@ fn history(env: &Env) -> Vec<String> {
 fn file_sink_follows_logrotate_create_and_copytruncate() {
     let env = Env::new();
     let log = env.base.join("fim-events.jsonl");
-    env.init_with_policy(&format!(
-        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
-        log.display()
-    ));
+    env.init_with_policy(&file_sink_policy(&log));
     let mut d = Daemon::start(&env, &[]);
     let has = |path: &Path, id: &Value| lines_of(path).iter().any(|l| l["id"] == *id);
 
@@ -207,6 +204,14 @@ format = "ocsf"
     }
 }
 
+/// A policy watching ROOT with one file sink.
+fn file_sink_policy(path: &Path) -> String {
+    format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
+        path.display()
+    )
+}
+
 fn webhook_policy(url: &str, extra: &str) -> String {
     format!(
         "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"webhook\"\nurl = \"{url}\"\nretry_max = \"1s\"\n{extra}"
@@ -300,9 +305,9 @@ fn a_missing_secret_is_an_error_naming_the_variable() {
     );
 
     // A file sink that cannot be written is an error at start-up, naming the file.
-    let policy = env.write_policy(
-        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"/nonexistent/fim/events.jsonl\"\n",
-    );
+    let policy = env.write_policy(&file_sink_policy(Path::new(
+        "/nonexistent/fim/events.jsonl",
+    )));
     let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(
@@ -313,10 +318,7 @@ fn a_missing_secret_is_an_error_naming_the_variable() {
     );
     let fifo = env.base.join("events.fifo");
     mkfifo(&fifo);
-    let policy = env.write_policy(&format!(
-        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
-        fifo.display()
-    ));
+    let policy = env.write_policy(&file_sink_policy(&fifo));
     let run = env.fim(&["verify", "--policy", policy.to_str().unwrap()]);
     assert_eq!(
         run.code, 2,
@@ -667,10 +669,7 @@ fn bad_sink_tables_are_rejected_with_their_line() {
 fn a_file_sink_inside_the_watched_tree_is_never_reported() {
     let env = Env::new();
     let log = env.path("fim-events.jsonl");
-    env.init_with_policy(&format!(
-        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"file\"\npath = \"{}\"\n",
-        log.display()
-    ));
+    env.init_with_policy(&file_sink_policy(&log));
     let mut d = Daemon::start(&env, &[]);
     let event = d.expect("modified", &env.path("index.php").tap_write("v2"));
     wait_for("the event in the sink", || {
