@@ -644,6 +644,8 @@ fn bad_sink_tables_are_rejected_with_their_line() {
         ("type = \"webhook\"\nurl = \"http://x/\"\nbatchsize = 5", "unknown key `batchsize`"),
         ("type = \"webhook\"\nurl = \"http://x/\"\nwindow = \"1m\"", "unknown key `window`"),
         ("type = \"syslog\"\naddress = \"10.0.0.1:514\"", "must start with unix://"),
+        ("type = \"syslog\"\naddress = \"udp://collector\"", "needs a port"),
+        ("type = \"syslog\"\nfacility = \"local9\"", "syslog facility \"local9\""),
         ("type = \"webhook\"\nurl = \"http://x/\"\nformat = \"cef\"", "webhook sink"),
         (
             "type = \"email\"\nsmtp = \"smtp://x\"\nfrom = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\"\npassword = \"hunter2\"",
