@@ -82,7 +82,12 @@ fn summary(events: &[Event]) -> String {
     if events.is_empty() {
         return "no differences".into();
     }
-    let count = |kind| events.iter().filter(|e| e.kind == kind).count();
+    let count = |kind| {
+        events
+            .iter()
+            .filter(|e| e.file().is_some_and(|f| f.kind == kind))
+            .count()
+    };
     format!(
         "{} difference{}: {} new, {} modified, {} deleted",
         events.len(),

@@ -367,7 +367,7 @@ impl Baseline {
                     .execute(params![
                         event.id,
                         event.ts_ms(),
-                        event.kind.as_str(),
+                        event.kind(),
                         event.path_bytes(),
                         event.source.as_str(),
                         event.to_json(),
