@@ -84,6 +84,14 @@ pub struct WebSettings {
 }
 
 impl WebSettings {
+    /// An including policy's settings win; allow lists add up.
+    pub fn merge(&mut self, theirs: WebSettings) {
+        self.allow.extend(theirs.allow);
+        for (kind, o) in theirs.overrides {
+            self.overrides.entry(kind).or_insert(o);
+        }
+    }
+
     pub fn detector(&self, kind: &str) -> DetectorSettings {
         let (_, threshold, window_ms, severity) = DEFAULTS
             .iter()
