@@ -13,6 +13,7 @@ pub mod exit;
 pub mod fs;
 pub mod heuristics;
 pub mod keys;
+pub mod logs;
 pub mod policy;
 pub mod progress;
 pub mod scan;
