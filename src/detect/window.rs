@@ -7,7 +7,8 @@
 //! out as the record time advances, and past `cap` live subjects the least recently
 //! seen are dropped (counted in `dropped`, shown in the daemon's status).
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::Hash;
 
 use super::{Evidence, MAX_EVIDENCE};
@@ -74,12 +75,26 @@ pub struct Tracker<K, A> {
     cap: usize,
     next_sweep: usize,
     dropped: u64,
+    /// Subjects in a cooldown, by its end: what came meanwhile is reported then.
+    cooling: BinaryHeap<Reverse<(i64, K)>>,
+}
+
+fn take_report<A: Default>(subject: &mut Subject<A>) -> Fired<A> {
+    let fired = Fired {
+        count: subject.count,
+        first_ms: subject.first_ms,
+        last_ms: subject.last_ms,
+        evidence: std::mem::take(&mut subject.evidence),
+        aggregate: std::mem::take(&mut subject.aggregate),
+    };
+    subject.count = 0;
+    fired
 }
 
 /// Live subjects kept per detector before the least recently seen are dropped.
 pub const DEFAULT_CAP: usize = 100_000;
 
-impl<K: Hash + Eq + Clone, A: Default> Tracker<K, A> {
+impl<K: Hash + Eq + Ord + Clone, A: Default> Tracker<K, A> {
     pub fn new(limits: Limits) -> Self {
         Tracker::with_cap(limits, DEFAULT_CAP)
     }
@@ -92,6 +107,7 @@ impl<K: Hash + Eq + Clone, A: Default> Tracker<K, A> {
             cap: cap.max(16),
             next_sweep: 1024,
             dropped: 0,
+            cooling: BinaryHeap::new(),
         }
     }
 
@@ -180,17 +196,49 @@ impl<K: Hash + Eq + Clone, A: Default> Tracker<K, A> {
         if !decide(&subject.aggregate, reached) {
             return None;
         }
-        subject.quiet_until = at_ms.saturating_add(limits.cooldown_ms);
         subject.window.clear();
-        let fired = Fired {
-            count: subject.count,
-            first_ms: subject.first_ms,
-            last_ms: subject.last_ms,
-            evidence: std::mem::take(&mut subject.evidence),
-            aggregate: std::mem::take(&mut subject.aggregate),
-        };
-        subject.count = 0;
+        let fired = take_report(subject);
+        self.cool(key.clone(), at_ms);
         Some(fired)
+    }
+
+    fn cool(&mut self, key: K, from_ms: i64) {
+        let until = from_ms.saturating_add(self.limits.cooldown_ms);
+        if let Some(subject) = self.subjects.get_mut(&key) {
+            subject.quiet_until = until;
+            self.cooling.push(Reverse((until, key)));
+        }
+    }
+
+    /// The subjects whose cooldown has ended by `now_ms` (all of them at `i64::MAX`,
+    /// the end of the records) and that were seen meanwhile: their report of what came
+    /// since the previous one. Each then cools down again.
+    pub fn due(&mut self, now_ms: i64) -> Vec<(K, Fired<A>)> {
+        let mut out = Vec::new();
+        while let Some(Reverse((until, _))) = self.cooling.peek() {
+            if *until > now_ms {
+                break;
+            }
+            let Some(Reverse((until, key))) = self.cooling.pop() else {
+                break;
+            };
+            let Some(subject) = self.subjects.get_mut(&key) else {
+                continue;
+            };
+            // An entry for an older cooldown of this subject, or nothing came since.
+            if subject.quiet_until != until || subject.count == 0 {
+                continue;
+            }
+            let fired = take_report(subject);
+            subject.window.clear();
+            if now_ms == i64::MAX {
+                subject.quiet_until = i64::MIN;
+            } else {
+                self.cool(key.clone(), until);
+            }
+            out.push((key, fired));
+        }
+        out
     }
 
     /// Before a new subject: sweep out the stale ones now and then, and past the cap
@@ -257,6 +305,20 @@ mod tests {
         }
         let later = later.expect("fires again after the cooldown");
         assert_eq!(later.count, 3, "observations before the gap were reset");
+    }
+
+    #[test]
+    fn what_came_during_the_cooldown_is_reported_when_it_ends() {
+        let mut t: Tracker<u32, ()> = Tracker::new(limits(1));
+        assert!(t.observe(&1, 0, None, || ev(0), |_| {}, at_threshold).is_some());
+        for i in 1..=9 {
+            assert!(t.observe(&1, i * 1000, None, || ev(0), |_| {}, at_threshold).is_none());
+        }
+        assert!(t.due(299_999).is_empty());
+        let due = t.due(300_000);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].1.count, 9);
+        assert!(t.due(i64::MAX).is_empty(), "nothing came since");
     }
 
     #[test]

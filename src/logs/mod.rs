@@ -3,5 +3,7 @@
 //! common, vhost_combined, JSON lines, nginx `log_format` and Apache `LogFormat`
 //! templates).
 
+pub mod follow;
 pub mod parse;
 pub mod record;
+pub mod whole;

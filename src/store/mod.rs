@@ -4,6 +4,7 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+mod cursors;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -17,6 +18,7 @@ use schema::Rows;
 use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::logs::follow::Cursor;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry};
@@ -342,15 +344,22 @@ impl Baseline {
 
     /// Append events to the history, in one transaction.
     pub fn record_events(&mut self, events: &[Event]) -> Result<()> {
-        self.record(events, &[])
+        self.record(events, &[], &[])
+    }
+
+    /// The log follower's saved cursors, by path.
+    pub fn log_cursors(&self) -> Result<std::collections::HashMap<String, Cursor>> {
+        cursors::load(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Append events and apply observations to the watch daemon's observed state, in
     /// one transaction: the history and the state it was computed from never disagree.
+    /// The log cursors the events' lines were read up to are saved with them.
     pub fn record(
         &mut self,
         events: &[Event],
         observed: &[(Vec<u8>, Option<Attrs>)],
+        log_cursors: &[(String, Cursor)],
     ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| db_error(&path, e);
@@ -391,6 +400,7 @@ impl Baseline {
                 }
                 .map_err(err)?;
             }
+            cursors::save(&tx, log_cursors).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -703,6 +713,11 @@ impl NewBaseline {
             stmt.execute([key, value]).map_err(err)?;
         }
         Ok(())
+    }
+
+    /// The log cursors a new baseline starts from (each log at its current end).
+    pub fn log_cursors(&mut self, log_cursors: &[(String, Cursor)]) -> Result<()> {
+        cursors::save(self.conn(), log_cursors).map_err(|e| db_error(&self.temp, e))
     }
 
     pub fn insert(&mut self, entry: &Entry) -> Result<()> {

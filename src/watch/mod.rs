@@ -322,7 +322,7 @@ impl<'c> Daemon<'c> {
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
         let written = events.iter().try_for_each(|e| self.output.write(e));
-        let recorded = self.baseline.record(&events, observed);
+        let recorded = self.baseline.record(&events, observed, &[]);
         if recorded.is_ok() && !events.is_empty() {
             self.sinks.wake();
         }

@@ -27,6 +27,41 @@ pub struct FileRef {
 }
 
 impl FileRef {
+    /// From a recorded file event: `new` ones, and others with reasons.
+    pub fn from_json(event: &serde_json::Value) -> Option<FileRef> {
+        let field = |k: &str| event.get(k).and_then(serde_json::Value::as_str);
+        if field("category").unwrap_or("file") != "file" {
+            return None;
+        }
+        let kind = field("kind")?;
+        let reasons: Vec<String> = event
+            .get("reasons")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        if kind == "deleted" || (kind != "new" && reasons.is_empty()) {
+            return None;
+        }
+        let time = |t: Option<&str>| {
+            t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+        };
+        let ctime = event.get("new").and_then(|n| n.get("ctime")).and_then(|c| c.as_str());
+        Some(FileRef {
+            event_id: field("id")?.to_owned(),
+            path: field("path")?.to_owned(),
+            birth_ms: time(ctime).or(time(field("ts")))?,
+            new: kind == "new",
+            reasons,
+        })
+    }
+
+    /// From an event just reported.
+    pub fn from_event(event: &crate::event::Event) -> Option<FileRef> {
+        let json: serde_json::Value = serde_json::from_str(&event.to_json()).ok()?;
+        FileRef::from_json(&json)
+    }
+
     /// Worth tying requests to: what the heuristics flagged, or a new script. A new
     /// image everyone then views is no webshell.
     pub fn worth_tying(&self) -> bool {

@@ -4,6 +4,7 @@
 //! server); `correlate` ties requests to the files fim reported. Time is the records'
 //! own, so a replay gives what live reading gave.
 
+pub mod access;
 pub mod classify;
 pub mod correlate;
 pub mod settings;
@@ -37,6 +38,20 @@ pub struct Alert {
     pub reasons: Vec<String>,
 }
 
+impl Alert {
+    pub fn into_event(self, source: crate::event::Source, host: &str) -> crate::event::Event {
+        crate::event::Event::from_detection(
+            self.id,
+            self.detection,
+            self.severity,
+            self.rule,
+            self.reasons,
+            source,
+            host,
+        )
+    }
+}
+
 /// One record as the detectors see it: the parsed fields, the raw line and its log.
 pub struct Input<'r, 'a> {
     pub record: &'r AccessRecord<'a>,
@@ -65,6 +80,10 @@ pub struct Aggregate {
     /// Kinds of probe seen (scanner behaviour), as bits of `Flags`.
     probe_bits: u8,
     files: Vec<String>,
+    /// The file event the requests are tied to (webshell-access), and the ids of the
+    /// events to name in `related`.
+    tied: Option<FileRef>,
+    related: Vec<String>,
 }
 
 const MAX_AGENTS: usize = 4;
@@ -233,6 +252,7 @@ impl WebDetectors {
     pub fn observe(&mut self, input: &Input<'_, '_>, out: &mut Vec<Alert>) {
         let r = input.record;
         let at = r.ts.timestamp_millis();
+        self.report_due(at, out);
         let request =
             self.signatures
                 .classify(&r.method, &r.target, r.user_agent.as_deref());
@@ -319,10 +339,20 @@ impl WebDetectors {
     /// The end of the records (or, live, a moment without any): what waits for more
     /// is decided now.
     pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.report_due(now_ms, out);
         let mut hits = Vec::new();
         self.correlator.flush(now_ms, &mut hits);
         for hit in hits {
             self.tie(hit, None, false, out);
+        }
+    }
+
+    /// The reports of what came during cooldowns that have ended by `now_ms`.
+    fn report_due(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        for (slot, detector) in self.detectors.iter_mut().enumerate() {
+            for (key, fired) in detector.tracker.due(now_ms) {
+                out.push(report(detector, slot, key.0, fired));
+            }
         }
     }
 
@@ -341,8 +371,6 @@ impl WebDetectors {
                 let at = input.record.ts.timestamp_millis();
                 let key = (host_net(input.record.client), hash_of(&file.path));
                 let target: &str = &input.record.target;
-                let path = file.path.clone();
-                let mut alerts = Vec::new();
                 self.feed_with(
                     slot::WEBSHELL_ACCESS,
                     key,
@@ -351,26 +379,16 @@ impl WebDetectors {
                     input,
                     target,
                     |a| {
-                        if a.files.is_empty() {
-                            a.files.push(path);
+                        if a.tied.is_none() {
+                            a.files.push(file.path.clone());
+                            a.related.push(file.event_id.clone());
+                            a.related.extend(planted_by);
+                            a.tied = Some(file);
                         }
                     },
                     at_threshold,
-                    &mut alerts,
+                    out,
                 );
-                for mut alert in alerts {
-                    alert.detection.related.push(file.event_id.clone());
-                    alert.detection.related.extend(planted_by.clone());
-                    alert.detection.summary = format!(
-                        "{} requested {} ({}), which fim reported {}",
-                        input.record.client,
-                        file.path,
-                        statuses_note_of(&alert.detection),
-                        file_note(&file)
-                    );
-                    downgrade_unflagged(&mut alert, &file);
-                    out.push(alert);
-                }
             }
             Hit::Planted { file, write } => {
                 let detector = &self.detectors[slot::PLANTED];
@@ -499,7 +517,7 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
     let requests = plural(n, "request", "requests");
     let served_note = match a.served {
         0 => String::new(),
-        s => format!(" ({s} answered 2xx)"),
+        s => format!(", {s} answered 2xx"),
     };
     let mut severity = detector.settings.severity;
     let mut reasons = Vec::new();
@@ -510,7 +528,7 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
                 reasons.push("a file that must never be served was answered 2xx with a body".into());
             }
             format!(
-                "{name} requested {} in {}{served_note}",
+                "{name} requested {} in {} ({requests}{served_note})",
                 plural(a.paths.len() as u64, "sensitive file", "sensitive files"),
                 span(&f)
             )
@@ -557,6 +575,22 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
             a.clients.len(),
             span(&f)
         ),
+        slot::WEBSHELL_ACCESS => match &a.tied {
+            Some(file) => {
+                if file.reasons.is_empty() {
+                    severity = severity.min(Severity::High);
+                } else {
+                    reasons.extend(file.reasons.iter().cloned());
+                }
+                format!(
+                    "{name} requested {} ({requests}: {}), which fim reported {}",
+                    file.path,
+                    statuses_note(a),
+                    file_note(file)
+                )
+            }
+            None => format!("{name} requested a file fim reported ({requests})"),
+        },
         slot::ERROR_BURST => format!(
             "the server answered 5xx to {requests} in {} from {} clients ({})",
             span(&f),
@@ -588,7 +622,7 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
             first_ts: ms_to_time(f.first_ms),
             last_ts: ms_to_time(f.last_ms),
             evidence: f.evidence,
-            related: Vec::new(),
+            related: a.related.clone(),
             fields: Fields::Web(fields),
         },
         severity,
@@ -685,12 +719,6 @@ impl ErrorRate {
             && share >= before * ERROR_RISE
             && clients.len() >= ERROR_CLIENTS
     }
-}
-
-fn statuses_note_of(d: &Detection) -> String {
-    let Fields::Web(w) = &d.fields;
-    let parts: Vec<String> = w.statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
-    parts.join(", ")
 }
 
 fn file_note(file: &FileRef) -> String {

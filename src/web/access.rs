@@ -1,0 +1,128 @@
+//! Access logs, from line to detection: the line is parsed with its log's format and
+//! judged by the web detectors. `watch`, `verify` and `analyze` all feed lines here;
+//! they differ only in where the lines come from (the follower, or whole files).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::traffic::Traffic;
+use super::{Alert, FileRef, Input, WebDetectors, WebSettings};
+use crate::logs::follow::Line;
+use crate::logs::parse::Parser;
+use crate::policy::LogSpec;
+
+/// Unparsable lines warned about per log before going quiet (they are still counted).
+const WARNINGS_PER_LOG: u32 = 5;
+
+pub struct AccessLogs {
+    sources: Vec<Source>,
+    pub detectors: WebDetectors,
+    traffic: Option<Traffic>,
+    lines: u64,
+    unparsed: u64,
+    warned: HashMap<Arc<str>, u32>,
+}
+
+struct Source {
+    parser: Parser,
+    docroot: Option<String>,
+}
+
+impl AccessLogs {
+    /// `traffic`: also keep the status/client/404 summary (`analyze --format text`).
+    pub fn new(specs: &[LogSpec], web: &WebSettings, traffic: bool) -> AccessLogs {
+        AccessLogs {
+            sources: specs
+                .iter()
+                .map(|s| Source {
+                    parser: Parser::new(s.format.clone(), s.trusted_proxies.clone()),
+                    docroot: s.docroot.clone(),
+                })
+                .collect(),
+            detectors: WebDetectors::new(web),
+            traffic: traffic.then(Traffic::default),
+            lines: 0,
+            unparsed: 0,
+            warned: HashMap::new(),
+        }
+    }
+
+    /// The follower's patterns: each spec's path, by index.
+    pub fn patterns(specs: &[LogSpec]) -> Vec<(String, usize)> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.path.clone(), i))
+            .collect()
+    }
+
+    pub fn line(&mut self, line: Line<'_>, out: &mut Vec<Alert>) {
+        self.lines += 1;
+        let Some(source) = self.sources.get(line.source) else {
+            return;
+        };
+        let bytes = line.bytes.strip_suffix(b"\n").unwrap_or(line.bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match source.parser.parse(bytes) {
+            Ok(record) => {
+                if let Some(traffic) = &mut self.traffic {
+                    traffic.add(&record);
+                }
+                let input = Input {
+                    record: &record,
+                    line: bytes,
+                    log: line.file,
+                    docroot: source.docroot.as_deref(),
+                };
+                self.detectors.observe(&input, out);
+            }
+            Err(e) => {
+                self.unparsed += 1;
+                let warned = self.warned.entry(line.file.clone()).or_default();
+                *warned += 1;
+                if *warned <= WARNINGS_PER_LOG {
+                    tracing::warn!(
+                        "{}:{}: line not understood ({e}), skipped{}",
+                        line.file,
+                        line.number,
+                        if *warned == WARNINGS_PER_LOG {
+                            "; further ones in this log are counted, not shown"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.detectors.flush(now_ms, out);
+    }
+
+    /// File events (recorded JSON) to tie requests to.
+    pub fn add_file_events<'j>(&mut self, events: impl IntoIterator<Item = &'j Value>) {
+        for event in events {
+            if let Some(file) = FileRef::from_json(event) {
+                self.detectors.add_file(file, None);
+            }
+        }
+    }
+
+    /// Lines read, and lines not understood.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.lines, self.unparsed)
+    }
+
+    pub fn traffic_lines(&self) -> Vec<String> {
+        self.traffic
+            .as_ref()
+            .map(|t| t.lines(self.unparsed))
+            .unwrap_or_default()
+    }
+}
