@@ -12,7 +12,7 @@ use crate::logs::parse::LogFormat;
 use crate::logs::whole::read_whole;
 use crate::policy::{LogSpec, Policy};
 use crate::sink::{Format, Output};
-use crate::store::{Baseline, EventQuery};
+use crate::store::Baseline;
 use crate::web::access::AccessLogs;
 use crate::web::WebSettings;
 
@@ -36,13 +36,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let mut access = AccessLogs::new(&specs, &web, args.format == Format::Text);
     let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
     if let Some(baseline) = &baseline {
-        let mut files = Vec::new();
-        baseline.events(&EventQuery::default(), |_, json| {
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(json) {
-                files.push(value);
-            }
-            Ok(())
-        })?;
+        let files: Vec<serde_json::Value> = baseline
+            .file_events_to_tie(i64::MIN)?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
         access.add_file_events(&files);
     }
     let mut output = Output::open(args.output.as_deref(), args.format)?;

@@ -102,7 +102,7 @@ impl<K: Hash + Eq + Ord + Clone, A: Default> Tracker<K, A> {
     pub fn with_cap(limits: Limits, cap: usize) -> Self {
         Tracker {
             limits,
-            evidence_cap: MAX_EVIDENCE.min(limits.threshold.max(1) as usize * 2),
+            evidence_cap: MAX_EVIDENCE,
             subjects: HashMap::new(),
             cap: cap.max(16),
             next_sweep: 1024,

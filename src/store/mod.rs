@@ -439,6 +439,25 @@ impl Baseline {
         Ok(())
     }
 
+    /// The recorded file events requests may be tied to (new entries, and changes with
+    /// reasons) since `since_ms`, as JSON, oldest first.
+    pub fn file_events_to_tie(&self, since_ms: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT json FROM events
+                 WHERE ts_ms >= ?1 AND path != x''
+                   AND (kind = 'new' OR json_extract(json, '$.reasons[0]') IS NOT NULL)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([since_ms], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e));
+        rows
+    }
+
     /// Replace the baseline entries under `scopes` (every entry when `None`) with what
     /// `fill` supplies, and record the audit row, all in one transaction. Returns the
     /// number of entries written.

@@ -9,9 +9,12 @@ use serde_json::Value;
 
 use super::traffic::Traffic;
 use super::{Alert, FileRef, Input, WebDetectors, WebSettings};
-use crate::logs::follow::Line;
+use crate::error::Result;
+use crate::event::Event;
+use crate::logs::follow::{Cursor, Follower, Line};
 use crate::logs::parse::Parser;
-use crate::policy::LogSpec;
+use crate::policy::{LogSpec, Policy};
+use crate::store::Baseline;
 
 /// Unparsable lines warned about per log before going quiet (they are still counted).
 const WARNINGS_PER_LOG: u32 = 5;
@@ -125,4 +128,100 @@ impl AccessLogs {
             .map(|t| t.lines(self.unparsed))
             .unwrap_or_default()
     }
+}
+
+/// The policy's `[[log]]`s followed from their cursors: `verify` reads them once,
+/// `watch` again and again.
+pub struct FollowedLogs {
+    follower: Follower,
+    access: AccessLogs,
+}
+
+/// File events older than this are not tied to requests any more.
+const TIE_DAYS: i64 = 30;
+
+impl FollowedLogs {
+    /// `None` when the policy reads no log. Starts from the cursors saved in the
+    /// baseline, and knows the file events recorded there.
+    pub fn open(baseline: &Baseline, policy: &Policy) -> Result<Option<FollowedLogs>> {
+        if policy.logs.is_empty() {
+            return Ok(None);
+        }
+        let cursors = baseline.log_cursors()?;
+        let mut logs = FollowedLogs {
+            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
+            access: AccessLogs::new(&policy.logs, &policy.web, false),
+        };
+        let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
+        let files: Vec<Value> = baseline
+            .file_events_to_tie(since)?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        logs.access.add_file_events(&files);
+        Ok(Some(logs))
+    }
+
+    /// The same logs under a reloaded policy, from where these stopped.
+    pub fn reopen(self, policy: &Policy) -> Option<FollowedLogs> {
+        if policy.logs.is_empty() {
+            return None;
+        }
+        let cursors = self.follower.cursors().into_iter().collect();
+        let mut access = AccessLogs::new(&policy.logs, &policy.web, false);
+        access.detectors.correlator = self.access.detectors.correlator;
+        Some(FollowedLogs {
+            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
+            access,
+        })
+    }
+
+    /// Read what was written since the last poll; detections go to `out`.
+    pub fn poll(&mut self, out: &mut Vec<Alert>) {
+        let access = &mut self.access;
+        self.follower.poll(&mut |line| access.line(line, out));
+        for warning in self.follower.warnings.drain(..) {
+            tracing::warn!("{warning}");
+        }
+    }
+
+    /// No more lines for now (`now_ms`: the wall clock, or `i64::MAX` when done).
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.access.flush(now_ms, out);
+    }
+
+    /// A file event just reported, live (`now_ms`: the wall clock) or by this verify.
+    pub fn add_file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {
+        if let Some(file) = FileRef::from_event(event) {
+            self.access.detectors.add_file(file, live_now_ms);
+        }
+    }
+
+    pub fn cursors(&self) -> Vec<(String, Cursor)> {
+        self.follower.cursors()
+    }
+
+    /// For the daemon's status: lines read, lines not understood, counters dropped.
+    pub fn status(&self) -> String {
+        let (lines, unparsed) = self.access.counts();
+        let mut status = format!("{lines} log lines read");
+        if unparsed > 0 {
+            status.push_str(&format!(" ({unparsed} not understood)"));
+        }
+        let dropped = self.access.detectors.dropped();
+        if dropped > 0 {
+            status.push_str(&format!(", {dropped} counters dropped at the memory cap"));
+        }
+        status
+    }
+}
+
+/// The cursors `fim init` records: every log at its current end.
+pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
+    if policy.logs.is_empty() {
+        return Vec::new();
+    }
+    let mut follower = Follower::new(AccessLogs::patterns(&policy.logs), HashMap::new());
+    follower.skip_to_end();
+    follower.cursors()
 }

@@ -134,6 +134,8 @@ pub struct Correlator {
     pending: BTreeMap<(i64, String), Pending>,
     writes: VecDeque<Write>,
     latest_ms: i64,
+    /// A pending file has found its certain planter.
+    certain_waiting: bool,
 }
 
 impl Correlator {
@@ -153,7 +155,7 @@ impl Correlator {
                 wall_deadline_ms: live_now_ms.map_or(i64::MIN, |now| now + LIVE_WAIT_MS),
             };
             for write in &self.writes {
-                consider(&mut pending, &file, write);
+                self.certain_waiting |= consider(&mut pending, &file, write);
             }
             self.pending
                 .insert((file.birth_ms, file.path.clone()), pending);
@@ -201,7 +203,7 @@ impl Correlator {
             let to = (at + PLANT_BEFORE_MS, String::new());
             for ((_, path), pending) in self.pending.range_mut(from..to) {
                 if let Some(known) = self.files.get(path) {
-                    consider(pending, &known.file, &write);
+                    self.certain_waiting |= consider(pending, &known.file, &write);
                 }
             }
             self.writes.push_back(write);
@@ -214,7 +216,14 @@ impl Correlator {
                 self.writes.pop_front();
             }
         }
-        self.settle(i64::MIN, hits);
+        let first_passed = self
+            .pending
+            .keys()
+            .next()
+            .is_some_and(|(birth, _)| birth + PLANT_AFTER_MS < self.latest_ms);
+        if first_passed || self.certain_waiting {
+            self.settle(i64::MIN, hits);
+        }
         let Some(disk) = disk else { return };
         let Some(known) = self.files.get(&disk) else {
             return;
@@ -238,16 +247,16 @@ impl Correlator {
     /// `now_ms`: `i64::MIN` from a record (only the log's time counts), the wall clock
     /// from a live flush, `i64::MAX` at the end.
     fn settle(&mut self, now_ms: i64, hits: &mut Vec<Hit>) {
+        self.certain_waiting = false;
         let latest = self.latest_ms;
         let mut done = Vec::new();
         for ((birth, path), pending) in &self.pending {
             let log_passed = *birth + PLANT_AFTER_MS < latest;
             let waited = pending.wall_deadline_ms != i64::MIN && now_ms >= pending.wall_deadline_ms;
-            if log_passed || waited || now_ms == i64::MAX {
+            // A PUT of the file itself leaves no doubt: no need to wait for others.
+            let certain = pending.best.as_ref().is_some_and(|((inexact, _), _)| *inexact == 0);
+            if log_passed || waited || certain || now_ms == i64::MAX {
                 done.push((*birth, path.clone()));
-            } else if now_ms == i64::MIN {
-                // Ordered by birth: the log has passed none of the later ones either.
-                break;
             }
         }
         for key in done {
@@ -265,16 +274,18 @@ impl Correlator {
 }
 
 /// Keep the likelier planter: a PUT of the file itself, else the closest in time.
-fn consider(pending: &mut Pending, file: &FileRef, write: &Write) {
+/// Returns whether the planter is now certain.
+fn consider(pending: &mut Pending, file: &FileRef, write: &Write) -> bool {
     let offset = write.at_ms - file.birth_ms;
     if !(-PLANT_BEFORE_MS..=PLANT_AFTER_MS).contains(&offset) {
-        return;
+        return false;
     }
     let exact = write.disk.as_deref() == Some(file.path.as_str());
     let score = (u8::from(!exact), offset.abs());
     if pending.best.as_ref().is_none_or(|(best, _)| score < *best) {
         pending.best = Some((score, write.clone()));
     }
+    exact
 }
 
 /// The file a request names under `docroot`: decoded, normalised, case kept.

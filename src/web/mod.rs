@@ -336,10 +336,13 @@ impl WebDetectors {
         }
     }
 
-    /// The end of the records (or, live, a moment without any): what waits for more
-    /// is decided now.
+    /// Cooldowns end on the records' time only (a backlog read late gives what live
+    /// reading gave); the wall clock (`now_ms`, live) only ends the wait of new files
+    /// for their planter. At the end of the records (`i64::MAX`) everything is told.
     pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
-        self.report_due(now_ms, out);
+        if now_ms == i64::MAX {
+            self.report_due(now_ms, out);
+        }
         let mut hits = Vec::new();
         self.correlator.flush(now_ms, &mut hits);
         for hit in hits {
