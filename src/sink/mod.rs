@@ -8,6 +8,7 @@ mod deliver;
 mod digest;
 mod email;
 mod file;
+mod finding;
 mod http;
 pub mod schema;
 mod secret;
