@@ -109,6 +109,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
         fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
+        fim events --db baselines/www.db --category web --kind planted-file\n  \
         fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
     Events(EventsArgs),
 }
@@ -263,9 +264,13 @@ pub struct EventsArgs {
     #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 
-    /// Only events of this kind.
-    #[arg(long, value_name = "KIND", value_parser = ["new", "modified", "deleted"])]
+    /// Only events of this kind (new, modified, deleted, or a detection such as sqli).
+    #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
+
+    /// Only events of this category.
+    #[arg(long, value_name = "CATEGORY", value_parser = ["file", "web", "auth", "process", "service", "host"])]
+    pub category: Option<String>,
 
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]

@@ -45,7 +45,7 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub enum Body {
     File(FileChange),
-    Detection(Box<Detection>),
+    Detection(Detection),
 }
 
 /// A difference between two states of one entry (category `file`).
@@ -102,7 +102,7 @@ impl Event {
             reasons,
             source,
             host: host.to_owned(),
-            body: Body::Detection(Box::new(detection)),
+            body: Body::Detection(detection),
         }
     }
 
@@ -162,7 +162,7 @@ impl Event {
             }),
             Body::Detection(detection) => serde_json::to_string(&DetectionWire {
                 header,
-                detection: detection.as_ref(),
+                detection,
             }),
         };
         result.expect("an event always serializes")

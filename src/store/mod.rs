@@ -22,7 +22,7 @@ use crate::logs::follow::Cursor;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry};
-use crate::policy::{Kind, Policy};
+use crate::policy::Policy;
 use crate::scan::Skip;
 
 /// What a baseline says about itself.
@@ -47,7 +47,8 @@ pub struct Audit {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub since_ms: Option<i64>,
-    pub kind: Option<Kind>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
 }
 
 /// An open, checked baseline.
@@ -425,11 +426,12 @@ impl Baseline {
             .prepare(
                 "SELECT path, json FROM events
                  WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND (?3 IS NULL OR coalesce(json_extract(json, '$.category'), 'file') = ?3)
                  ORDER BY seq",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
-            .query(params![query.since_ms, query.kind.map(Kind::as_str)])
+            .query(params![query.since_ms, query.kind, query.category])
             .map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let path: Vec<u8> = row.get(0).map_err(|e| self.err(e))?;

@@ -437,7 +437,7 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
         })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .collect();
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (_, path) in candidates.into_iter().take(4) {
         let Ok(file) = File::open(&path) else { continue };
         let Ok(meta) = file.metadata() else { continue };
@@ -472,3 +472,6 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
         return;
     }
 }
+
+#[cfg(test)]
+mod tests;
