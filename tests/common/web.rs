@@ -194,9 +194,61 @@ impl Nginx {
             .collect()
     }
 
-    /// SIGUSR1: reopen the log files (what logrotate's postrotate does).
-    pub fn reopen_logs(&self) {
-        self.signal(rustix::process::Signal::USR1);
+    /// How many times nginx wrote `what` to its error log.
+    pub fn notices(&self, what: &str) -> usize {
+        read_lines(&self.dir.join("error.log"))
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
+    }
+
+    /// The real logrotate, forced, with its own state file: `create` (rename, then nginx
+    /// reopens on SIGUSR1) or `copytruncate`.
+    pub fn logrotate(&self, how: &str) {
+        let conf = self.dir.join(format!("logrotate-{how}.conf"));
+        let post = if how == "create" {
+            format!(
+                "    postrotate\n        kill -USR1 $(cat {})\n    endscript\n",
+                self.pid_file.display()
+            )
+        } else {
+            String::new()
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "{} {{\n    rotate 5\n    {how}\n{post}}}\n",
+                self.log.display()
+            ),
+        )
+        .unwrap();
+        let reopened = || self.notices(": reopening logs");
+        let before = reopened();
+        let out = Command::new("logrotate")
+            .arg("-f")
+            .arg("-s")
+            .arg(self.dir.join("logrotate.state"))
+            .arg(&conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "logrotate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // After `create`, nginx's master and worker must have reopened the new file before
+        // the next request (each notes it, the worker just before it reopens).
+        if how == "create" {
+            let start = Instant::now();
+            while reopened() < before + 2 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "nginx did not reopen its log"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn signal(&self, signal: rustix::process::Signal) {
@@ -237,7 +289,7 @@ fn config(
 {user}
 worker_processes 1;
 pid {pid};
-error_log {d}/error.log warn;
+error_log {d}/error.log notice;
 events {{ worker_connections 512; }}
 http {{
     include /etc/nginx/mime.types;
@@ -247,6 +299,7 @@ http {{
     fastcgi_temp_path {d}/tmp/fastcgi;
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
+    log_not_found off;
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Test-Client;
     log_format fimjson escape=json '{json}';
