@@ -6,6 +6,8 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use common::web::benign::{self, *};
+use common::web::checks::*;
 use common::web::tools::{self, *};
 use common::web::*;
 use common::Env;
@@ -287,7 +289,7 @@ fn benign_traffic_is_never_reported() {
     }
     let env = Env::new();
     let (nginx, pages) = site(&env, LogFormat::Combined);
-    tools::benign_traffic(&nginx, &pages);
+    benign::benign_traffic(&nginx, &pages);
     let lines = nginx.lines();
     for client in [BROWSER, BROWSER6, CRAWLER, MONITOR, LOGIN_USER] {
         assert!(

@@ -5,8 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::web::benign::*;
+use common::web::checks::*;
 use common::web::tools::{self, curl};
 use common::web::*;
 use common::{Daemon, Env};
@@ -316,4 +319,82 @@ fn verify_analyses_only_what_was_logged_after_init_and_ties_uploads_to_files() {
             client(n)
         );
     }
+}
+
+/// The published schemas, when fetched (tests/schemas/fetch.sh), else a skip.
+fn schemas() -> Option<String> {
+    let fields = std::env::var("FIM_ECS_FIELDS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/schemas/ecs_flat.json").to_owned()
+    });
+    let python_ok = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema, ocsf_json_schema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if Path::new(&fields).exists() && python_ok {
+        return Some(fields);
+    }
+    assert!(
+        std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(),
+        "schemas missing: run tests/schemas/fetch.sh target/schemas"
+    );
+    eprintln!("skipped: run tests/schemas/fetch.sh target/schemas to validate");
+    None
+}
+
+#[test]
+fn detections_validate_as_ecs_alerts_and_ocsf_detection_findings() {
+    if !have(&[NGINX, "openssl", "curl"]) {
+        return;
+    }
+    let Some(fields) = schemas() else { return };
+    let env = Env::new();
+    write_site(&env.root);
+    let nginx = Nginx::start(&env.base, &env.root, LogFormat::Combined);
+    let (ecs, ocsf) = (env.base.join("ecs.jsonl"), env.base.join("ocsf.jsonl"));
+    let sinks = format!(
+        "\n[[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ecs\"\n\n\
+         [[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ocsf\"\n",
+        ecs.display(),
+        ocsf.display()
+    );
+    let policy = env.write_policy(&(POLICY.replace("LOG", nginx.log.to_str().unwrap()) + &sinks));
+    env.fim(&["init", "--policy", policy.to_str().unwrap()])
+        .success();
+    // Detections of several kinds, and a file event beside them.
+    tools::probe_sensitive(&nginx);
+    tools::probe_traversal(&nginx);
+    tools::probe_backdoors(&nginx);
+    plant(&nginx, PLANTER);
+    let events = env.verify();
+    let detections = events.iter().filter(|e| e["category"] == "web").count();
+    assert!(detections >= 3, "{events:#?}");
+    let check = |args: &[&str]| {
+        let out = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/schemas/validate.py"
+            ))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let ocsf_report = check(&["ocsf", ocsf.to_str().unwrap()]);
+    assert!(
+        ocsf_report.contains(&format!("detection_finding: {detections}\n")),
+        "{ocsf_report}"
+    );
+    assert!(ocsf_report.contains(&format!("{} ocsf events checked, 0 problems", events.len())));
+    let ecs_report = check(&["ecs", ecs.to_str().unwrap(), &fields]);
+    assert!(
+        ecs_report.contains(&format!("alert: {detections}\n")),
+        "{ecs_report}"
+    );
+    assert!(ecs_report.contains(&format!("{} ecs events checked, 0 problems", events.len())));
 }

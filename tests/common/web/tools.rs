@@ -2,14 +2,14 @@
 //! (`timeout`) and in requests (small word lists written here). Every run checks that the
 //! tool really reached nginx from its own client address and returns that client's lines.
 //!
-//! Client addresses: attackers in 127.0.0.0/24, each benign visitor in a /24 of its own
-//! (so a per-network flood count never adds benign visitors to an attacker).
+//! Attackers' client addresses are in 127.0.0.0/24 (benign visitors are elsewhere).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use super::{line_status, Nginx, BASIC_PASSWORD};
+use super::benign::{BROWSER, BROWSER_UA};
+use super::line_status;
+use super::Nginx;
 
 pub const DIRB: &str = "127.0.0.10";
 pub const GOBUSTER: &str = "127.0.0.11";
@@ -32,18 +32,6 @@ pub const BROKEN: [&str; 5] = [
     "127.0.0.33",
     "127.0.0.34",
 ];
-pub const BROWSER: &str = "127.0.1.1";
-pub const BROWSER6: &str = "::1";
-pub const CRAWLER: &str = "127.0.2.1";
-pub const MONITOR: &str = "127.0.3.1";
-pub const LOGIN_USER: &str = "127.0.4.1";
-
-pub const BROWSER_UA: &str =
-    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-pub const GOOGLEBOT_UA: &str =
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
-pub const MONITOR_UA: &str = "check_http/v2.3.3 (monitoring-plugins 2.3.3)";
-
 /// The scanners' word list: ordinary names that do not exist, and the sensitive files
 /// and admin pages every real list has.
 pub const WORDS: &[&str] = &[
@@ -112,7 +100,7 @@ pub const WORDS: &[&str] = &[
 /// Run `program args` under `timeout` in `dir`, output to files there. Tools report
 /// findings with various exit codes, so only a kill by the timeout is an error... unless
 /// the tool still did its work, which each caller checks in the log.
-fn run(dir: &Path, secs: u64, program: &str, args: &[&str]) {
+pub(super) fn run(dir: &Path, secs: u64, program: &str, args: &[&str]) {
     let out = std::fs::File::create(dir.join(format!("{program}.out"))).unwrap();
     let status = Command::new("timeout")
         .args(["-k", "2", &secs.to_string(), program])
@@ -126,7 +114,7 @@ fn run(dir: &Path, secs: u64, program: &str, args: &[&str]) {
     eprintln!("{program}: {status}");
 }
 
-fn tool_dir(nginx: &Nginx, tool: &str) -> std::path::PathBuf {
+pub(super) fn tool_dir(nginx: &Nginx, tool: &str) -> std::path::PathBuf {
     let dir = nginx.dir.join("tools").join(tool);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -134,7 +122,7 @@ fn tool_dir(nginx: &Nginx, tool: &str) -> std::path::PathBuf {
 
 /// The lines `client` produced; fails when there are fewer than `min` (the tool did not
 /// really run).
-fn produced(nginx: &Nginx, client: &str, tool: &str, min: usize) -> Vec<String> {
+pub(super) fn produced(nginx: &Nginx, client: &str, tool: &str, min: usize) -> Vec<String> {
     let lines = nginx.lines_from(client);
     assert!(
         lines.len() >= min,
@@ -489,119 +477,4 @@ pub fn hammer_broken(nginx: &Nginx) -> Vec<String> {
         assert!(codes.iter().all(|c| *c == 500), "{codes:?}");
     }
     nginx.lines()
-}
-
-/// A person reading a few pages: each page with its stylesheet, script and images, the
-/// favicon the browser asks for (404), over IPv4 and IPv6.
-pub fn browse(nginx: &Nginx, client: &str, pages: &[String]) {
-    for (i, page) in pages.iter().take(6).enumerate() {
-        let photo = format!("/img/photo{i}.jpg");
-        let referer = if client == "::1" {
-            nginx.url6(page)
-        } else {
-            nginx.url(page)
-        };
-        curl(
-            nginx,
-            client,
-            BROWSER_UA,
-            &[
-                page,
-                "/css/site.css",
-                "/js/site.js",
-                "/img/logo.png",
-                &photo,
-                "/favicon.ico",
-            ],
-            &["-e", &referer],
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// A polite crawler: wget recursive over the whole site, with Googlebot's user agent,
-/// reading robots.txt first.
-pub fn crawl(nginx: &Nginx) -> Vec<String> {
-    let dir = tool_dir(nginx, "wget");
-    let url = nginx.url("/index.html");
-    run(
-        &dir,
-        60,
-        "wget",
-        &[
-            "--recursive",
-            "--level=inf",
-            "--page-requisites",
-            "--delete-after",
-            "-q",
-            "-e",
-            "robots=on",
-            "--wait=0.05",
-            "-U",
-            GOOGLEBOT_UA,
-            "--bind-address",
-            CRAWLER,
-            &url,
-        ],
-    );
-    let lines = produced(nginx, CRAWLER, "wget", 20);
-    let pages = lines.iter().filter(|l| l.contains(".html HTTP/")).count();
-    assert!(pages >= 20, "the crawler saw {pages} pages: {lines:#?}");
-    lines
-}
-
-/// A monitoring check of the home page every second, `times` times.
-pub fn monitor(nginx: &Nginx, times: usize) {
-    for _ in 0..times {
-        curl(nginx, MONITOR, MONITOR_UA, &["/"], &[]);
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// A user who mistypes the password twice, then logs in: on WordPress (200, 200, 302,
-/// then the dashboard) and on the basic-auth area (401, 401, 200).
-pub fn login_user(nginx: &Nginx) {
-    curl(nginx, LOGIN_USER, BROWSER_UA, &["/wp-login.php"], &[]);
-    for (body, ok) in [
-        ("log=alice&pwd=wonderlnd", false),
-        ("log=alice&pwd=Wonderland", false),
-        ("log=alice&pwd=wonderland", true),
-    ] {
-        let mut extra = vec!["--data", body];
-        if ok {
-            extra.extend(["-H", "X-Test-Login: ok"]);
-        }
-        let code = curl(nginx, LOGIN_USER, BROWSER_UA, &["/wp-login.php"], &extra);
-        assert_eq!(code, [if ok { 302 } else { 200 }]);
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    curl(nginx, LOGIN_USER, BROWSER_UA, &["/wp-admin/"], &[]);
-    for (password, expected) in [
-        ("wonderlnd", 401),
-        ("Wonderland", 401),
-        (BASIC_PASSWORD, 200),
-    ] {
-        let user = format!("alice:{password}");
-        let code = curl(
-            nginx,
-            LOGIN_USER,
-            BROWSER_UA,
-            &["/private/"],
-            &["-u", &user],
-        );
-        assert_eq!(code, [expected]);
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// All the benign traffic at once, as a real server sees it: the monitor runs while the
-/// others browse, crawl and log in.
-pub fn benign_traffic(nginx: &Nginx, pages: &[String]) {
-    std::thread::scope(|s| {
-        s.spawn(|| monitor(nginx, 6));
-        s.spawn(|| browse(nginx, BROWSER, pages));
-        s.spawn(|| browse(nginx, BROWSER6, pages));
-        s.spawn(|| crawl(nginx));
-        s.spawn(|| login_user(nginx));
-    });
 }
