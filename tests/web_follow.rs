@@ -157,9 +157,8 @@ fn rotation_by_rename_and_by_copytruncate_loses_no_line_and_reads_none_twice() {
 #[test]
 fn lines_written_while_stopped_are_reported_once_before_ready() {
     let Some(site) = site() else { return };
-    let d = Daemon::start(&site.env, &policy_arg(&site));
+    let mut d = Daemon::start(&site.env, &policy_arg(&site));
     probe(&site.nginx, 1..6);
-    let mut d = d;
     wait_probes(&mut d, 1..6);
     let (_, _, first) = d.stop();
     // Written while fim is down, some of it before a rotation.

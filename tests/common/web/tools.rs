@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::benign::{BROWSER, BROWSER_UA};
+use super::benign::BROWSER_UA;
 use super::line_status;
 use super::Nginx;
 
@@ -25,6 +25,19 @@ pub const BACKDOOR: &str = "127.0.0.24";
 pub const ADMIN: &str = "127.0.0.25";
 pub const XMLRPC: &str = "127.0.0.26";
 /// The clients that hammer `/broken` (error-burst: many clients, one failing server).
+/// The people visiting before the server fails, in a /24 of their own.
+pub const NORMAL: [&str; 10] = [
+    "127.0.6.1",
+    "127.0.6.2",
+    "127.0.6.3",
+    "127.0.6.4",
+    "127.0.6.5",
+    "127.0.6.6",
+    "127.0.6.7",
+    "127.0.6.8",
+    "127.0.6.9",
+    "127.0.6.10",
+];
 pub const BROKEN: [&str; 5] = [
     "127.0.0.30",
     "127.0.0.31",
@@ -466,11 +479,17 @@ pub fn xmlrpc_brute_force(nginx: &Nginx) -> Vec<String> {
     produced(nginx, XMLRPC, "curl", paths.len())
 }
 
-/// Ordinary visits (the server's "normal"), then every `BROKEN` client hits `/broken`
-/// 20 times: the server fails for everyone.
+/// Ordinary visits by ten people (the server's "normal"), then every `BROKEN` client
+/// hits `/broken` 20 times: the server fails for everyone.
 pub fn hammer_broken(nginx: &Nginx) -> Vec<String> {
-    for page in ["/index.html", "/page1.html", "/page2.html"] {
-        curl(nginx, BROWSER, BROWSER_UA, &[page; 10], &[]);
+    for visitor in NORMAL {
+        curl(
+            nginx,
+            visitor,
+            BROWSER_UA,
+            &["/index.html", "/page1.html", "/page2.html"],
+            &[],
+        );
     }
     for client in BROKEN {
         let codes = curl(nginx, client, BROWSER_UA, &["/broken"; 20], &[]);
