@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Check fim's ECS and OCSF events against the published schemas.
 
-    validate.py ocsf EVENTS.jsonl            OCSF 1.1.0 File System Activity, as JSON
-                                             Schema (PyPI package ocsf-json-schema)
+    validate.py ocsf EVENTS.jsonl            OCSF 1.1.0, as JSON Schema (PyPI package
+                                             ocsf-json-schema): file events as File System
+                                             Activity (1001), detections (web, auth, ...)
+                                             as Detection Finding (2004)
     validate.py ecs EVENTS.jsonl FIELDS.json every field against Elastic's ecs_flat
-                                             (npm package @elastic/ecs, as JSON)
+                                             (npm package @elastic/ecs, as JSON); file
+                                             events are event.kind "event", detections
+                                             "alert"
 
-Prints one line per problem and exits 1 when there is any.
+Prints one line per problem, then how many events of each class were checked, and exits
+1 when there is any problem.
 """
 import json
 import sys
@@ -18,14 +23,26 @@ RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d
 ECS_EXTENSIONS = ("fim.", "file.hash.blake3")
 
 
-def ocsf(lines):
+# The OCSF classes fim maps to, by class_uid.
+OCSF_CLASSES = {1001: "file_activity", 2004: "detection_finding"}
+
+
+def ocsf(lines, classes):
     import jsonschema
     from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
-    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema("1.1.0")).get_class_schema("file_activity")
-    validator = jsonschema.Draft202012Validator(schema)
+    schema = OcsfJsonSchemaEmbedded(get_ocsf_schema("1.1.0"))
+    validators = {
+        uid: jsonschema.Draft202012Validator(schema.get_class_schema(name))
+        for uid, name in OCSF_CLASSES.items()
+    }
     for n, event in lines:
-        for error in validator.iter_errors(event):
+        uid = event.get("class_uid")
+        if uid not in validators:
+            yield f"line {n}: class_uid: {uid!r} is not one of {sorted(OCSF_CLASSES)}"
+            continue
+        classes[OCSF_CLASSES[uid]] = classes.get(OCSF_CLASSES[uid], 0) + 1
+        for error in validators[uid].iter_errors(event):
             yield f"line {n}: {'/'.join(map(str, error.absolute_path))}: {error.message}"
 
 
@@ -49,8 +66,15 @@ def ecs_type_ok(kind, value):
     return True
 
 
-def ecs(lines, fields):
+def ecs(lines, fields, classes):
     for n, event in lines:
+        category = event.get("event", {}).get("category")
+        # A file event is ["file"]; a detection is an alert of its own category.
+        expected = "event" if category == ["file"] else "alert"
+        kind = event.get("event", {}).get("kind")
+        classes[expected] = classes.get(expected, 0) + 1
+        if kind != expected:
+            yield f"line {n}: event.kind: {kind!r} for event.category {category!r}, not {expected!r}"
         for key, value in flatten(event):
             if key.startswith(ECS_EXTENSIONS):
                 continue
@@ -73,13 +97,16 @@ def main():
     if not lines:
         print(f"{path}: no events")
         return 1
+    classes = {}
     if kind == "ocsf":
-        problems = list(ocsf(lines))
+        problems = list(ocsf(lines, classes))
     else:
         with open(sys.argv[3], encoding="utf-8") as f:
-            problems = list(ecs(lines, json.load(f)))
+            problems = list(ecs(lines, json.load(f), classes))
     for p in problems:
         print(p)
+    for name, count in sorted(classes.items()):
+        print(f"{name}: {count}")
     print(f"{len(lines)} {kind} events checked, {len(problems)} problems")
     return 1 if problems else 0
 
