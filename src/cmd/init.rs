@@ -17,6 +17,13 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let policy = match &args.policy {
         Some(path) => {
             let policy = Policy::load(path)?;
+            if policy.watches.is_empty() {
+                return Err(crate::Error::Policy {
+                    origin: path.clone(),
+                    line: 1,
+                    message: "no [[watch]] table: a baseline needs something to watch".into(),
+                });
+            }
             warn_missing_roots(&policy);
             policy
         }

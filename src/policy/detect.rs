@@ -28,26 +28,6 @@ pub(super) struct RawLog {
 }
 
 #[derive(Deserialize, Serialize, Clone, Default)]
-pub(super) struct RawWeb {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    allow: Vec<Spanned<String>>,
-    /// `[web.KIND]` tables; the names are checked against the detectors.
-    #[serde(flatten)]
-    detectors: BTreeMap<String, RawDetector>,
-}
-
-impl RawWeb {
-    /// An including policy's settings win; allow lists add up.
-    pub(super) fn merge(mut self, theirs: RawWeb) -> RawWeb {
-        self.allow.extend(theirs.allow);
-        for (kind, d) in theirs.detectors {
-            self.detectors.entry(kind).or_insert(d);
-        }
-        self
-    }
-}
-
-#[derive(Deserialize, Serialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDetector {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,19 +108,39 @@ pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>
     Ok(out)
 }
 
-pub(super) fn web(raw: Option<&Spanned<RawWeb>>, fail: Fail<'_>) -> crate::Result<WebSettings> {
+/// `[web]`: `allow`, and a `[web.KIND]` table per detector. Read by hand (a table of
+/// tables keyed by detector name), so every name is checked against the detectors.
+pub(super) fn web(
+    raw: Option<&toml::Table>,
+    at: usize,
+    fail: Fail<'_>,
+) -> crate::Result<WebSettings> {
     let Some(raw) = raw else {
         return Ok(WebSettings::default());
     };
-    let at = raw.span().start;
-    let raw = raw.get_ref();
-    let allow = raw
-        .allow
-        .iter()
-        .map(|c| cidr(c.get_ref()).map_err(|m| fail(c.span().start, m)))
-        .collect::<crate::Result<Vec<_>>>()?;
+    let mut allow = Vec::new();
+    let mut detectors: BTreeMap<String, RawDetector> = BTreeMap::new();
+    for (key, value) in raw {
+        if key == "allow" {
+            let list = value
+                .as_array()
+                .ok_or_else(|| fail(at, "[web] allow must be a list of CIDRs".into()))?;
+            for item in list {
+                let text = item
+                    .as_str()
+                    .ok_or_else(|| fail(at, format!("[web] allow: {item} is not a string")))?;
+                allow.push(cidr(text).map_err(|m| fail(at, format!("[web] allow: {m}")))?);
+            }
+            continue;
+        }
+        let detector: RawDetector = value
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| fail(at, format!("[web.{key}]: {}", e.message().trim())))?;
+        detectors.insert(key.clone(), detector);
+    }
     let mut overrides = HashMap::new();
-    for (kind, d) in &raw.detectors {
+    for (kind, d) in &detectors {
         if !configurable().any(|k| k == kind) {
             let known: Vec<&str> = configurable().collect();
             return Err(fail(
@@ -188,4 +188,21 @@ pub fn cidr(text: &str) -> Result<IpNet, String> {
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
         .map(|n| n.trunc())
         .map_err(|_| format!("{text:?} is not an address or a CIDR such as 192.0.2.0/24"))
+}
+
+/// Two `[web]` tables, for the recorded policy: an including policy's settings win;
+/// allow lists add up.
+pub(super) fn merge_web(mut mine: toml::Table, theirs: toml::Table) -> toml::Table {
+    for (key, value) in theirs {
+        match (mine.get_mut(&key), value) {
+            (Some(toml::Value::Array(list)), toml::Value::Array(more)) if key == "allow" => {
+                list.extend(more)
+            }
+            (Some(_), _) => {}
+            (None, value) => {
+                mine.insert(key, value);
+            }
+        }
+    }
+    mine
 }

@@ -100,7 +100,9 @@ struct RawPolicy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     log: Vec<detect::RawLog>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    web: Option<Spanned<detect::RawWeb>>,
+    /// Not `Spanned`: toml cannot span a table holding tables; errors name the line
+    /// of the `[web` header instead.
+    web: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -272,7 +274,8 @@ impl Policy {
     pub fn parse(text: &str, origin: &Path) -> Result<Policy> {
         let mut stack = vec![origin.to_path_buf()];
         let part = Part::parse(text, origin, &mut stack, &Vars::new())?;
-        if part.watches.is_empty() {
+        // A policy for `fim analyze` may hold only detector settings.
+        if part.watches.is_empty() && part.logs.is_empty() && part.raw.web.is_none() {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
                 line: 1,
@@ -541,7 +544,11 @@ impl Part {
             sinks.push(spec);
         }
         let logs = detect::logs(&raw.log, &fail)?;
-        let web = detect::web(raw.web.as_ref(), &fail)?;
+        let web_line = text
+            .match_indices("[web")
+            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
+            .map_or(0, |(i, _)| i);
+        let web = detect::web(raw.web.as_ref(), web_line, &fail)?;
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -671,10 +678,7 @@ impl Part {
         self.raw.log.extend(raw.log);
         self.web.merge(other.web);
         self.raw.web = match (self.raw.web.take(), raw.web) {
-            (Some(mine), Some(theirs)) => {
-                let span = mine.span();
-                Some(Spanned::new(span, mine.into_inner().merge(theirs.into_inner())))
-            }
+            (Some(mine), Some(theirs)) => Some(detect::merge_web(mine, theirs)),
             (mine, theirs) => mine.or(theirs),
         };
         Ok(())

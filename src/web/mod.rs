@@ -94,11 +94,14 @@ const MAX_TARGET: usize = 512;
 const MAX_LINE: usize = 8192;
 
 impl Aggregate {
-    fn add(&mut self, input: &Input<'_, '_>, path_key: &str) {
+    /// Count one request; `target` as logged, of which `paths` keeps the path (the
+    /// query, where injections are, is in the evidence).
+    fn add(&mut self, input: &Input<'_, '_>, target: &str) {
         let r = input.record;
         *self.statuses.entry(r.status).or_default() += 1;
-        if self.paths.len() < MAX_EVIDENCE && !self.paths.iter().any(|p| p == path_key) {
-            self.paths.push(truncate(path_key, MAX_TARGET));
+        let path = target.split('?').next().unwrap_or(target);
+        if self.paths.len() < MAX_EVIDENCE && !self.paths.iter().any(|p| p == path) {
+            self.paths.push(truncate(path, MAX_TARGET));
         }
         if let Some(ua) = r.user_agent.as_deref() {
             let full = self.agents.len() >= MAX_AGENTS;
@@ -119,6 +122,20 @@ impl Aggregate {
         }
         if self.clients.len() < MAX_CLIENTS && !self.clients.contains(&r.client) {
             self.clients.push(r.client);
+        }
+    }
+
+    /// The file a served request maps to under the log's docroot, when it exists.
+    fn name_file(&mut self, input: &Input<'_, '_>) {
+        let r = input.record;
+        if !(200..300).contains(&r.status) || self.files.len() >= MAX_EVIDENCE {
+            return;
+        }
+        let Some(path) = input.docroot.and_then(|root| correlate::disk_path(root, &r.target)) else {
+            return;
+        };
+        if !self.files.contains(&path) && std::fs::symlink_metadata(&path).is_ok() {
+            self.files.push(path);
         }
     }
 
@@ -383,7 +400,9 @@ impl WebDetectors {
                     target,
                     |a| {
                         if a.tied.is_none() {
-                            a.files.push(file.path.clone());
+                            if !a.files.contains(&file.path) {
+                                a.files.push(file.path.clone());
+                            }
                             a.related.push(file.event_id.clone());
                             a.related.extend(planted_by);
                             a.tied = Some(file);
@@ -438,6 +457,8 @@ impl WebDetectors {
         if !detector.settings.enabled {
             return;
         }
+        // Rates see every request: naming files on disk is for the probes.
+        let name_files = !matches!(slot, slot::FLOOD | slot::FLOOD_NET | slot::ERROR_BURST);
         let fired = detector.tracker.observe(
             &key,
             at,
@@ -445,6 +466,9 @@ impl WebDetectors {
             || evidence_line(input.log, input.line),
             |a| {
                 a.add(input, target);
+                if name_files {
+                    a.name_file(input);
+                }
                 update(a)
             },
             decide,

@@ -243,7 +243,9 @@ fn follow(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMut(Line<'_>)
     if open_is_log {
         if let (Some(file), Some(meta)) = (f.file.as_ref().map(File::try_clone), &now) {
             let file = file?;
-            if meta.len() < f.cursor.offset {
+            // Shorter, or grown again past the old end with other first bytes: cut
+            // (copytruncate) since the last look.
+            if meta.len() < f.cursor.offset || !fingerprint_matches(&file, &f.cursor) {
                 read_rotated_copy(f, buffer, each);
                 f.cursor = Cursor {
                     dev: f.cursor.dev,

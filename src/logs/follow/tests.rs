@@ -88,6 +88,11 @@ fn copytruncate_reads_the_copy_then_the_log_again() {
     OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
     append(&log, &lines(7..9));
     assert_eq!(poll(&mut f), expect(5..9));
+    // Cut again, and refilled past the old end before the next look.
+    fs::copy(&log, dir.path().join("access.log.1")).unwrap();
+    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    append(&log, &lines(10..13));
+    assert_eq!(poll(&mut f), expect(10..13));
 }
 
 #[test]
