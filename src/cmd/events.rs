@@ -24,6 +24,16 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
                 .map_err(|e| Error::Usage(format!("--path {g:?}: {}", e.kind())))
         })
         .transpose()?;
+    if let Some(kind) = args.kind.as_deref() {
+        let file_kinds = ["new", "modified", "deleted"];
+        let known = || file_kinds.into_iter().chain(crate::web::settings::configurable());
+        if !known().any(|k| k == kind) {
+            return Err(Error::Usage(format!(
+                "--kind {kind:?}: no such kind (known: {})",
+                known().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
     let query = EventQuery {
         since_ms: args.since.map(|t| t.timestamp_millis()),
         kind: args.kind.clone(),
