@@ -36,6 +36,15 @@ pub fn run(command: &PolicyCommand) -> Result<i32> {
                     format!(" ({})", sinks.join(", "))
                 }
             );
+            for watch in policy.watches.iter().filter(|w| !w.optional) {
+                let root = bpath::as_path(&watch.root);
+                if std::fs::symlink_metadata(root).is_err() {
+                    eprintln!(
+                        "fim: warning: watch root {} does not exist on this host: `fim init` refuses it unless its [[watch]] says `optional = true`",
+                        root.display()
+                    );
+                }
+            }
             for sink in policy.sinks.iter().filter(|s| s.secret_in_policy()) {
                 eprintln!(
                     "fim: warning: sink {}: its URL is its credential and is written in the policy, where anyone who reads the policy (or the baseline) can post with it; prefer {{ env = \"NAME\" }} or {{ file = \"/etc/fim/NAME\" }}",

@@ -119,6 +119,10 @@ struct RawWatch {
     exclude: Vec<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore: Vec<Attr>,
+    /// A root this host may lack (a shared pack): missing at `init`, it is a warning
+    /// rather than an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -151,6 +155,9 @@ pub struct Watch {
     /// inside it.
     exception_parts: Vec<Vec<Component>>,
     pub ignore: AttrSet,
+    /// May be missing on this host (`optional = true`); else a missing root is an error
+    /// at `init` and a warning on every scan.
+    pub optional: bool,
 }
 
 impl Watch {
@@ -465,6 +472,7 @@ impl Part {
                 exceptions: Globs::new(exception_patterns, true).map_err(from_bad)?,
                 exception_parts,
                 ignore: w.ignore.iter().copied().collect(),
+                optional: w.optional,
             });
         }
 

@@ -362,6 +362,10 @@ impl<'c> Daemon<'c> {
         if !gone_dirs.is_empty() {
             self.watcher.forget(&gone_dirs);
         }
+        // A root that is gone is watched through its folder, to see it come back.
+        for root in &comparison.missing_roots {
+            self.watcher.add_parent_of(root);
+        }
         let reported = self.report(comparison.findings, &comparison.updates);
         if targets.is_none() {
             release_free_memory();

@@ -194,6 +194,9 @@ pub struct Daemon {
     lines: std::sync::mpsc::Receiver<Value>,
     notify: std::os::unix::net::UnixDatagram,
     pub seen: Vec<Value>,
+    /// Its stderr lines, when started with `start_logged`.
+    log: Option<std::sync::mpsc::Receiver<String>>,
+    pub logged: Vec<String>,
 }
 
 impl Daemon {
@@ -204,6 +207,15 @@ impl Daemon {
 
     /// `start`, with extra environment variables.
     pub fn start_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(env, args, vars, false)
+    }
+
+    /// `start`, with its stderr (the log, at the default level) captured for `expect_log`.
+    pub fn start_logged(env: &Env, args: &[&str]) -> Daemon {
+        Daemon::spawn(env, args, &[], true)
+    }
+
+    fn spawn(env: &Env, args: &[&str], vars: &[(&str, &str)], capture_log: bool) -> Daemon {
         let socket = env.base.join(format!("notify-{}.sock", rand_suffix()));
         let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
         notify
@@ -218,9 +230,26 @@ impl Daemon {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_log {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap();
+        let log = child.stderr.take().map(|stderr| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -239,6 +268,8 @@ impl Daemon {
             lines,
             notify,
             seen: Vec::new(),
+            log,
+            logged: Vec::new(),
         };
         daemon.wait_notify("READY=1");
         daemon
@@ -300,6 +331,22 @@ impl Daemon {
             match self.lines.recv_timeout(left) {
                 Ok(v) => self.seen.push(v),
                 Err(_) => panic!("no {kind} event for {p}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Wait (up to 10 s) for a log line containing `text` (needs `start_logged`); returns it.
+    pub fn expect_log(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.logged.iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let log = self.log.as_ref().expect("started with start_logged");
+            match log.recv_timeout(left) {
+                Ok(line) => self.logged.push(line),
+                Err(_) => panic!("no log line with {text:?}; logged {:#?}", self.logged),
             }
         }
     }
