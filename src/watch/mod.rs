@@ -321,7 +321,12 @@ impl<'c> Daemon<'c> {
             .into_iter()
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
-        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let followed = if events.is_empty() {
+            Ok(())
+        } else {
+            self.output.follow()
+        };
+        let written = followed.and_then(|()| events.iter().try_for_each(|e| self.output.write(e)));
         let recorded = self.baseline.record(&events, observed);
         if recorded.is_ok() && !events.is_empty() {
             self.sinks.wake();
@@ -419,6 +424,10 @@ impl<'c> Daemon<'c> {
     /// SIGHUP: load the policy again and rebuild the watches from a full rescan. A
     /// broken policy is reported and the current one kept.
     fn reload(&mut self) {
+        // The output file first, whatever the policy: logrotate's postrotate may send it.
+        if let Err(e) = self.output.reopen() {
+            tracing::error!("output not reopened: {e}");
+        }
         let policy = match &self.config.policy {
             Some(path) => Policy::load(path),
             None => self.baseline.recorded_policy(),

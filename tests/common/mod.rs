@@ -361,6 +361,10 @@ impl Daemon {
             .collect()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
         rustix::process::kill_process(pid, signal).unwrap();
@@ -414,6 +418,28 @@ fn rand_suffix() -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The fenced block of the README whose first line is `first_line` (a comment naming
+/// the file it is meant for), so tests run what the README tells operators to write.
+pub fn readme_block(first_line: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(&format!("\n{first_line}\n"))
+        .unwrap_or_else(|| panic!("README has no block starting with {first_line:?}"))
+        + 1;
+    let end = start + readme[start..].find("\n```").unwrap();
+    readme[start..=end].to_owned()
+}
+
+/// Where `name` is on $PATH (or in /usr/sbin, /sbin), if installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 pub fn mkfifo(path: &Path) {
