@@ -19,7 +19,7 @@ pub const DEFAULT_DB: &str = "/var/lib/fim/fim.db";
                   Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail."
 )]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr (-v info, -vv debug; `fim watch` logs info already, -v debug).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
@@ -73,7 +73,7 @@ pub enum Command {
         fim watch --db baselines/www.db\n  \
         fim watch --db /var/lib/fim/fim.db --output /var/log/fim/events.jsonl"
     )]
-    Watch(CheckArgs),
+    Watch(WatchArgs),
 
     /// Make an ed25519 key pair for sealing baselines: DIR/fim.key and DIR/fim.pub.
     #[command(
@@ -146,6 +146,16 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+
+    /// Log a one-line health summary this often ("0s": never).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub health_interval: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub check: CheckArgs,
@@ -185,6 +195,39 @@ pub enum PolicyCommand {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+
+    /// Record FILE as the baseline's policy: entries it no longer watches are dropped,
+    /// entries it newly watches are taken in as they are now, the rest is kept as it was.
+    #[command(
+        after_help = "Drift under the roots both policies watch is not taken in: it is still \
+        reported until accepted. Recorded in the audit trail with --reason. A running daemon \
+        uses the new policy after `systemctl reload fim`.\n\n\
+        Example:\n  \
+        fim policy update --db /var/lib/fim/fim.db --reason 'watch the new shop' /etc/fim/site.toml"
+    )]
+    Update(PolicyUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyUpdateArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Why the policy changes; kept in the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Reseal with this private key (required when the baseline is signed).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Check the current seal with this public key before changing anything.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
+
+    /// The new policy.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +273,11 @@ pub struct EventsArgs {
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]
     pub path: Option<String>,
+}
+
+/// A duration such as "1h" or "15m".
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("not a duration such as 1h or 15m: {e}"))
 }
 
 fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

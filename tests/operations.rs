@@ -114,3 +114,41 @@ fn watch_output_follows_logrotate_and_reopens_on_sighup() {
     let (code, _, _) = d.stop();
     assert_eq!(code, 0);
 }
+
+#[test]
+fn watch_logs_start_ready_reloads_and_health_at_the_default_level() {
+    let env = Env::new();
+    env.init();
+    let policy = env.write_policy("[[watch]]\npath = \"ROOT\"\n");
+    let policy = policy.to_str().unwrap();
+    let mut d = Daemon::start_logged(&env, &["--policy", policy, "--health-interval", "1s"]);
+    let start = d.expect_log("starting fim");
+    assert!(
+        start.contains(&format!("baseline {}", env.db.display()))
+            && start.contains(&format!("policy from {policy}"))
+            && start.contains("events to stdout"),
+        "{start}"
+    );
+    d.expect_log("ready: watching 3 directories, 7 entries");
+    fs::write(env.path("index.php"), "changed").unwrap();
+    d.expect("modified", &env.path("index.php"));
+    let health = d.expect_log("health: ");
+    assert!(health.contains("in the last 1s"), "{health}");
+    assert!(health.contains("RSS "), "{health}");
+    d.signal(Signal::HUP);
+    d.expect_log(&format!("policy reloaded from {policy}; rescanning"));
+    let (code, _, _) = d.stop();
+    assert_eq!(code, 0);
+
+    // verify and init stay quiet at the default level.
+    let run = env.fim(&["verify"]);
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| !l.starts_with("fim verify:"))
+            .count(),
+        0,
+        "{}",
+        run.stderr
+    );
+}

@@ -92,7 +92,7 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
 }
 
 /// Who is accepting: the human behind sudo when there is one.
-fn operator() -> String {
+pub(super) fn operator() -> String {
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     env("SUDO_USER")
         .or_else(|| env("USER"))

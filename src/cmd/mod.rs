@@ -6,6 +6,7 @@ mod events;
 mod init;
 mod keygen;
 mod policy;
+mod policy_update;
 mod verify;
 mod watch;
 
@@ -25,7 +26,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => verify::run(&args, ui)?,
         Command::Accept(args) => accept::run(&args, ui)?,
         Command::Watch(args) => watch::run(&args)?,
-        Command::Policy(command) => policy::run(&command)?,
+        Command::Policy(command) => policy::run(&command, ui)?,
         Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
     })

@@ -9,7 +9,7 @@ use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{skip_outputs, Format, Output, Sinks};
-use crate::store::{own_files, Baseline, SealCheck};
+use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
 /// events in the outbox (for the next run, or `fim watch`): a cron job must end.
@@ -19,7 +19,11 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let db = &args.check.db.db;
     let mut baseline = Baseline::open(db)?;
     let policy = match &args.check.policy {
-        Some(path) => Policy::load(path)?,
+        Some(path) => {
+            let policy = Policy::load(path)?;
+            warn_if_unrecorded(&baseline, &policy, path);
+            policy
+        }
         None => baseline.recorded_policy()?,
     };
     // Open the output before the long scan, so a bad --output fails at once.

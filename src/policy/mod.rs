@@ -155,6 +155,9 @@ pub struct Watch {
     /// inside it.
     exception_parts: Vec<Vec<Component>>,
     pub ignore: AttrSet,
+    /// The `exclude` patterns as written (after `${vars}`): two watches of one root
+    /// with the same patterns cover the same entries.
+    pub exclude_text: Vec<String>,
     /// May be missing on this host (`optional = true`); else a missing root is an error
     /// at `init` and a warning on every scan.
     pub optional: bool,
@@ -472,6 +475,7 @@ impl Part {
                 exceptions: Globs::new(exception_patterns, true).map_err(from_bad)?,
                 exception_parts,
                 ignore: w.ignore.iter().copied().collect(),
+                exclude_text: w.exclude.iter().map(|p| p.get_ref().clone()).collect(),
                 optional: w.optional,
             });
         }

@@ -8,11 +8,13 @@ pub mod outbox;
 mod rows;
 mod schema;
 pub mod seal;
+mod update;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
+pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;
 use crate::error::{Error, Result};
@@ -459,19 +461,9 @@ impl Baseline {
                 }
             }
         }
-        let written = insert_entries(&tx, &path, fill)?;
+        let written = insert_entries(&tx, &path, Rows::Entries, fill)?;
         reseal(&tx, &meta, sign).map_err(err)?;
-        tx.execute(
-            "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                audit.ts,
-                audit.user,
-                audit.reason,
-                serde_json::to_string(&audit.paths).unwrap_or_default(),
-                written as i64
-            ],
-        )
-        .map_err(err)?;
+        record_audit(&tx, audit, written).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(written)
     }
@@ -548,14 +540,28 @@ fn write_seal(
     Ok(())
 }
 
+/// One row of the audit trail (`accepts`): who changed the baseline, when, why, what.
+fn record_audit(conn: &Connection, audit: &Audit, count: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            audit.ts,
+            audit.user,
+            audit.reason,
+            serde_json::to_string(&audit.paths).unwrap_or_default(),
+            count as i64
+        ],
+    )
+    .map(drop)
+}
+
 fn insert_entries(
     tx: &Transaction<'_>,
     path: &Path,
+    rows: Rows,
     fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
 ) -> Result<u64> {
-    let mut stmt = tx
-        .prepare(&Rows::Entries.insert())
-        .map_err(|e| db_error(path, e))?;
+    let mut stmt = tx.prepare(&rows.insert()).map_err(|e| db_error(path, e))?;
     let mut written = 0u64;
     fill(&mut |entry| {
         rows::insert(&mut stmt, &entry).map_err(|e| db_error(path, e))?;

@@ -23,7 +23,7 @@ use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
-use crate::store::{own_files, Baseline, SealCheck};
+use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
 use readiness::Notifier;
@@ -51,11 +51,23 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub verify_key: Option<PathBuf>,
+    /// How often to log a health summary; `None`: never.
+    pub health_interval: Option<Duration>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<()> {
     let signals = Signals::install().map_err(|e| Error::io("<signal handlers>", e))?;
+    tracing::info!(
+        "starting fim {} watch: baseline {}, policy from {}, events to {}",
+        env!("CARGO_PKG_VERSION"),
+        config.db.display(),
+        policy_source(config),
+        config
+            .output
+            .as_ref()
+            .map_or("stdout".to_owned(), |o| o.display().to_string())
+    );
     let mut daemon = Daemon::start(config)?;
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
@@ -96,6 +108,9 @@ struct Daemon<'c> {
     /// When the last look ended, and until when the next one waits (bursts).
     last_look: Instant,
     hold_until: Instant,
+    /// The next health summary, and the counters at the previous one.
+    next_health: Option<Instant>,
+    health_base: (u64, u64),
 }
 
 impl<'c> Daemon<'c> {
@@ -128,6 +143,8 @@ impl<'c> Daemon<'c> {
             last_look: Instant::now(),
             hold_until: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
+            next_health: config.health_interval.map(|every| Instant::now() + every),
+            health_base: (0, 0),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -179,6 +196,9 @@ impl<'c> Daemon<'c> {
                 self.housekeeping();
                 self.next_tick = now + self.tick;
             }
+            if self.next_health.is_some_and(|at| now >= at) {
+                self.log_health(now);
+            }
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
                 self.debouncer.rescan_everything();
@@ -204,6 +224,7 @@ impl<'c> Daemon<'c> {
         let next = [
             self.debouncer.next_due(),
             self.next_rescan,
+            self.next_health,
             Some(self.next_tick),
         ]
         .into_iter()
@@ -307,6 +328,31 @@ impl<'c> Daemon<'c> {
         if let Err(e) = self.report(findings, &[]) {
             tracing::error!("{e}");
         }
+    }
+
+    /// The periodic one-line health summary: the status, what happened since the
+    /// previous summary, and the memory in use.
+    fn log_health(&mut self, now: Instant) {
+        let Some(every) = self.config.health_interval else {
+            return;
+        };
+        let (reported, overflows) = self.health_base;
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .map_or(String::new(), |kb| format!("; RSS {} MB", kb >> 10));
+        tracing::info!(
+            "health: {}; in the last {}: {} events, {} overflows{rss}",
+            self.status(),
+            humantime::format_duration(every),
+            self.reported - reported,
+            self.overflows - overflows
+        );
+        self.health_base = (self.reported, self.overflows);
+        self.next_health = Some(now + every);
     }
 
     /// Write the findings as events (out first: the event line is what an operator or
@@ -428,11 +474,7 @@ impl<'c> Daemon<'c> {
         if let Err(e) = self.output.reopen() {
             tracing::error!("output not reopened: {e}");
         }
-        let policy = match &self.config.policy {
-            Some(path) => Policy::load(path),
-            None => self.baseline.recorded_policy(),
-        };
-        let policy = match policy {
+        let policy = match load_policy(self.config, &self.baseline) {
             Ok(policy) => policy,
             Err(e) => {
                 tracing::error!("policy not reloaded, keeping the current one: {e}");
@@ -453,8 +495,16 @@ impl<'c> Daemon<'c> {
         self.watch_roots_that_are_not_folders();
         self.limited = false;
         self.schedule_rescan(Instant::now());
+        // `fim policy update` grows and trims the observed state with the baseline.
+        match self.baseline.load_observed() {
+            Ok(observed) => self.observed = observed,
+            Err(e) => tracing::error!("observed state not reloaded, keeping the current one: {e}"),
+        }
         self.debouncer.rescan_everything();
-        tracing::info!("policy reloaded");
+        tracing::info!(
+            "policy reloaded from {}; rescanning",
+            policy_source(self.config)
+        );
         self.notifier.status("policy reloaded; rescanning", true);
     }
 
@@ -528,14 +578,32 @@ fn unreported(config: &Config, policy: &Policy) -> Skip {
 fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
     let mut baseline = Baseline::open(&config.db)?;
     baseline.relax_sync()?;
-    let policy = match &config.policy {
-        Some(path) => Policy::load(path)?,
-        None => baseline.recorded_policy()?,
-    };
+    let policy = load_policy(config, &baseline)?;
     let check = SealCheck::choose(config.verify_key.as_deref(), &policy)?;
     drop(baseline.load_entries(&check)?);
     let observed = baseline.load_observed()?;
     Ok((baseline, policy, observed))
+}
+
+/// The `--policy` file (which may not be the recorded one yet: say so), or the policy
+/// recorded in the baseline.
+fn load_policy(config: &Config, baseline: &Baseline) -> Result<Policy> {
+    match &config.policy {
+        Some(path) => {
+            let policy = Policy::load(path)?;
+            warn_if_unrecorded(baseline, &policy, path);
+            Ok(policy)
+        }
+        None => baseline.recorded_policy(),
+    }
+}
+
+/// Where the policy comes from, for the log.
+fn policy_source(config: &Config) -> String {
+    match &config.policy {
+        Some(path) => path.display().to_string(),
+        None => format!("the baseline {} (recorded policy)", config.db.display()),
+    }
 }
 
 /// Hand the memory freed after a full scan back to the system: the scan's transient
