@@ -83,8 +83,9 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     if let Some((progress, summary)) = scanned {
         let note = warnings_note(&summary);
         let taken = format!(
-            "{written} entries taken into the baseline by {}",
-            audit.user
+            "{written} entries taken into the baseline by {}; seal {}",
+            audit.user,
+            baseline.seal_digest()?
         );
         progress.finish("accept", &format!("{note}; {taken}"));
     }

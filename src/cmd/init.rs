@@ -38,9 +38,12 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
         baseline.insert(&entry)
     })?;
-    let written = baseline.finish(sign.as_ref())?;
+    let seal = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
-    progress.finish("init", &format!("{note}; baseline {}", written.display()));
+    progress.finish(
+        "init",
+        &format!("{note}; baseline {}, seal {seal}", db.display()),
+    );
     Ok(exit::CLEAN)
 }
 

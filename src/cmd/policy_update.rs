@@ -78,12 +78,13 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
         eprintln!(
             "fim policy update: policy recorded from {} by {}: {} newly watched entries \
              taken in, {} no longer watched dropped, {kept} kept as they were{note}; \
-             {} watch roots scanned",
+             {} watch roots scanned; seal {}",
             file.display(),
             audit.user,
             update.added,
             update.dropped,
-            targets.len()
+            targets.len(),
+            baseline.seal_digest()?
         );
     }
     Ok(exit::CLEAN)

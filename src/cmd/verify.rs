@@ -64,10 +64,10 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         tracing::warn!("{left_behind}");
     }
     let summary = format!(
-        "{}; baseline {} (blake3 {})",
+        "{}; baseline {}, seal {}",
         summary(&events),
         db.display(),
-        baseline.file_blake3()
+        baseline.seal_digest()?
     );
     if output.format() == Format::Text {
         output.write_line(&summary)?;

@@ -54,9 +54,6 @@ pub struct EventQuery {
 pub struct Baseline {
     conn: Connection,
     path: PathBuf,
-    /// BLAKE3 of the baseline file as it was opened, for reports: an operator can
-    /// compare it with a copy kept elsewhere.
-    file_blake3: String,
 }
 
 /// How a baseline's seal is checked.
@@ -128,11 +125,6 @@ impl Baseline {
             Err(e) => return Err(Error::io(path, e)),
         }
         crate::keys::check_trusted(path, "baseline")?;
-        let file_blake3 = std::fs::File::open(path)
-            .and_then(|f| blake3::Hasher::new().update_reader(f).map(|h| h.finalize()))
-            .map_err(|e| Error::io(path, e))?
-            .to_hex()
-            .to_string();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -141,7 +133,6 @@ impl Baseline {
         let baseline = Baseline {
             conn,
             path: path.to_path_buf(),
-            file_blake3,
         };
         baseline.check()?;
         baseline
@@ -229,8 +220,13 @@ impl Baseline {
             .map_err(|e| self.err(e))
     }
 
-    pub fn file_blake3(&self) -> &str {
-        &self.file_blake3
+    /// The seal's digest (lower-case hex): what the baseline asserts, stable until
+    /// `init`, `accept` or `policy update` change it, unlike the file itself, which
+    /// records every run's events. Reports name it, to compare with a copy kept
+    /// elsewhere.
+    pub fn seal_digest(&self) -> Result<String> {
+        self.optional_meta("seal_digest")?
+            .ok_or_else(|| self.integrity("it has no seal (stripped?)".into()))
     }
 
     /// Every baseline entry, by path, after checking the seal over them: no row is
@@ -723,8 +719,8 @@ impl NewBaseline {
     }
 
     /// Seal (and sign, with a key), commit, make the file durable, and rename it over
-    /// the target.
-    pub fn finish(mut self, sign: Option<&ed25519_dalek::SigningKey>) -> Result<PathBuf> {
+    /// the target. Returns the seal's digest (hex).
+    pub fn finish(mut self, sign: Option<&ed25519_dalek::SigningKey>) -> Result<String> {
         let temp = self.temp.clone();
         let err = |e| db_error(&temp, e);
         let digest = std::mem::take(&mut self.sealer).digest(&header(&self.meta));
@@ -748,7 +744,7 @@ impl NewBaseline {
                 .and_then(|d| d.sync_all())
                 .map_err(io(dir))?;
         }
-        Ok(self.target.clone())
+        Ok(blake3::Hash::from_bytes(digest).to_hex().to_string())
     }
 }
 

@@ -58,8 +58,10 @@ pub struct Config {
 /// Run the daemon until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<()> {
     let signals = Signals::install().map_err(|e| Error::io("<signal handlers>", e))?;
+    let mut daemon = Daemon::start(config)?;
+    // Logged once the baseline passed its checks: a failed start is one error line.
     tracing::info!(
-        "starting fim {} watch: baseline {}, policy from {}, events to {}",
+        "starting fim {} watch: baseline {}, policy from {}, events to {}; reconciling",
         env!("CARGO_PKG_VERSION"),
         config.db.display(),
         policy_source(config),
@@ -68,7 +70,6 @@ pub fn run(config: &Config) -> Result<()> {
             .as_ref()
             .map_or("stdout".to_owned(), |o| o.display().to_string())
     );
-    let mut daemon = Daemon::start(config)?;
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
