@@ -100,6 +100,26 @@ pub enum Command {
         fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
         fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
     Events(EventsArgs),
+
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "Install (as root):\n  \
+        fim completions bash > /etc/bash_completion.d/fim\n  \
+        fim completions zsh > /usr/local/share/zsh/site-functions/_fim\n  \
+        fim completions fish > /etc/fish/completions/fim.fish")]
+    Completions {
+        #[arg(value_name = "SHELL", value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page fim(1), or write it and one page per subcommand into DIR.
+    #[command(after_help = "Install (as root):\n  \
+        fim manpage --out /usr/local/share/man/man1 && mandb -q\n\n\
+        Read without installing:\n  fim manpage | man -l -")]
+    Manpage {
+        /// Write fim.1, fim-init.1, fim-policy-update.1, ... into DIR (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! live in the library; this is where they are wired together with the operator's UI.
 
 mod accept;
+mod docs;
 mod events;
 mod init;
 mod keygen;
@@ -29,6 +30,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(command) => policy::run(&command, ui)?,
         Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
+        Command::Completions { shell } => docs::completions(shell)?,
+        Command::Manpage { out } => docs::manpage(out.as_deref())?,
     })
 }
 
