@@ -420,13 +420,14 @@ fn rand_suffix() -> String {
     )
 }
 
-/// The fenced block of the README whose first line is `first_line` (a comment naming
-/// the file it is meant for), so tests run what the README tells operators to write.
+/// The rest of the README's fenced block from the line that starts with `first_line`
+/// (say, a comment naming the file the block is meant for), so tests run what the
+/// README tells operators to write.
 pub fn readme_block(first_line: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme
-        .find(&format!("\n{first_line}\n"))
+        .find(&format!("\n{first_line}"))
         .unwrap_or_else(|| panic!("README has no block starting with {first_line:?}"))
         + 1;
     let end = start + readme[start..].find("\n```").unwrap();
