@@ -4,6 +4,7 @@
 //! restart reports what changed while the daemon was down.
 
 mod debounce;
+mod health;
 mod inotify;
 mod readiness;
 mod selfcheck;
@@ -25,6 +26,7 @@ use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use debounce::Debouncer;
+use health::{max_user_watches, release_free_memory, Health};
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
@@ -109,9 +111,7 @@ struct Daemon<'c> {
     /// When the last look ended, and until when the next one waits (bursts).
     last_look: Instant,
     hold_until: Instant,
-    /// The next health summary, and the counters at the previous one.
-    next_health: Option<Instant>,
-    health_base: (u64, u64),
+    health: Health,
 }
 
 impl<'c> Daemon<'c> {
@@ -144,8 +144,7 @@ impl<'c> Daemon<'c> {
             last_look: Instant::now(),
             hold_until: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
-            next_health: config.health_interval.map(|every| Instant::now() + every),
-            health_base: (0, 0),
+            health: Health::new(config.health_interval),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -197,8 +196,9 @@ impl<'c> Daemon<'c> {
                 self.housekeeping();
                 self.next_tick = now + self.tick;
             }
-            if self.next_health.is_some_and(|at| now >= at) {
-                self.log_health(now);
+            if self.health.due(now) {
+                let status = self.status();
+                self.health.log(now, &status, self.reported, self.overflows);
             }
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
@@ -225,7 +225,7 @@ impl<'c> Daemon<'c> {
         let next = [
             self.debouncer.next_due(),
             self.next_rescan,
-            self.next_health,
+            self.health.next(),
             Some(self.next_tick),
         ]
         .into_iter()
@@ -329,31 +329,6 @@ impl<'c> Daemon<'c> {
         if let Err(e) = self.report(findings, &[]) {
             tracing::error!("{e}");
         }
-    }
-
-    /// The periodic one-line health summary: the status, what happened since the
-    /// previous summary, and the memory in use.
-    fn log_health(&mut self, now: Instant) {
-        let Some(every) = self.config.health_interval else {
-            return;
-        };
-        let (reported, overflows) = self.health_base;
-        let rss = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-                line.split_whitespace().nth(1)?.parse::<u64>().ok()
-            })
-            .map_or(String::new(), |kb| format!("; RSS {} MB", kb >> 10));
-        tracing::info!(
-            "health: {}; in the last {}: {} events, {} overflows{rss}",
-            self.status(),
-            humantime::format_duration(every),
-            self.reported - reported,
-            self.overflows - overflows
-        );
-        self.health_base = (self.reported, self.overflows);
-        self.next_health = Some(now + every);
     }
 
     /// Write the findings as events (out first: the event line is what an operator or
@@ -605,30 +580,6 @@ fn policy_source(config: &Config) -> String {
         Some(path) => path.display().to_string(),
         None => format!("the baseline {} (recorded policy)", config.db.display()),
     }
-}
-
-/// Hand the memory freed after a full scan back to the system: the scan's transient
-/// buffers, freed on other threads, otherwise stay in glibc's arenas for the daemon's
-/// lifetime.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        // SAFETY: malloc_trim only returns unused heap pages to the kernel; it takes no
-        // pointers and is safe to call at any time.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
-
-fn max_user_watches() -> u64 {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(8192)
 }
 
 /// `WatchdogSec=` of the systemd unit, when it asks for pings.
