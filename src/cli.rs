@@ -228,6 +228,18 @@ pub enum PolicyCommand {
     Update(PolicyUpdateArgs),
 }
 
+/// The keys of the commands that change a baseline and reseal it.
+#[derive(Debug, Args)]
+pub struct ResealArgs {
+    /// Reseal with this private key (required when the baseline is signed).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Check the current seal with this public key before changing anything.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct PolicyUpdateArgs {
     #[command(flatten)]
@@ -237,13 +249,8 @@ pub struct PolicyUpdateArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 
-    /// Reseal with this private key (required when the baseline is signed).
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
-
-    /// Check the current seal with this public key before changing anything.
-    #[arg(long, value_name = "FILE")]
-    pub verify_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: ResealArgs,
 
     /// The new policy.
     #[arg(value_name = "FILE")]
@@ -260,13 +267,8 @@ pub struct AcceptArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 
-    /// Reseal with this private key (required when the baseline is signed).
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
-
-    /// Check the current seal with this public key before changing anything.
-    #[arg(long, value_name = "FILE")]
-    pub verify_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: ResealArgs,
 
     /// Accept the current state of everything watched.
     #[arg(long, conflicts_with = "paths")]

@@ -28,6 +28,13 @@ fn last_audit(env: &Env) -> (String, Option<String>, String, i64) {
     .unwrap()
 }
 
+/// The policy to update to, as `new.toml` beside the baseline.
+fn new_policy(env: &Env, text: &str) -> std::path::PathBuf {
+    let path = env.base.join("new.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
 /// A second tree beside the test's root: `extra/` with two files.
 fn extra_tree(env: &Env) -> std::path::PathBuf {
     let extra = env.base.join("extra");
@@ -46,16 +53,14 @@ fn policy_update_takes_in_only_what_the_new_policy_adds_or_removes() {
     fs::write(env.path("index.php"), "<?php echo 'defaced';").unwrap();
     fs::write(env.path("shell.php"), "<?php echo 'planted';").unwrap();
 
-    let new_policy = env.base.join("new.toml");
-    fs::write(
-        &new_policy,
-        format!(
+    let new_policy = new_policy(
+        &env,
+        &format!(
             "[[watch]]\npath = \"{}\"\nexclude = [\"sub/page.html\"]\n\n[[watch]]\npath = \"{}\"\n",
             env.root.display(),
             extra.display()
         ),
-    )
-    .unwrap();
+    );
     let new_policy = new_policy.to_str().unwrap();
     let run = policy(
         &env,
@@ -177,16 +182,14 @@ fn the_daemon_reloads_an_updated_policy_and_names_the_file_it_read() {
     let extra = extra_tree(&env);
     env.init();
     let mut d = Daemon::start_logged(&env, &[]);
-    let new_policy = env.base.join("new.toml");
-    fs::write(
-        &new_policy,
-        format!(
+    let new_policy = new_policy(
+        &env,
+        &format!(
             "[[watch]]\npath = \"{}\"\n\n[[watch]]\npath = \"{}\"\n",
             env.root.display(),
             extra.display()
         ),
-    )
-    .unwrap();
+    );
     policy(&env, "update", &[new_policy.to_str().unwrap()]).success();
     d.signal(Signal::HUP);
     d.expect_log(&format!(

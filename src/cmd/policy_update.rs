@@ -9,10 +9,9 @@ use crate::error::{Error, Result};
 use crate::event::format_ts;
 use crate::exit;
 use crate::fs::path as bpath;
-use crate::keys;
 use crate::policy::Policy;
 use crate::scan::Target;
-use crate::store::{own_files, Audit, Baseline, SealCheck};
+use crate::store::{own_files, Audit, Baseline};
 
 pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
@@ -21,19 +20,7 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
     let new = Policy::load(&args.file)?;
     super::init::check_roots(&new, &args.file)?;
     // Nothing is changed in a baseline that does not pass its own check.
-    let check = SealCheck::choose(args.verify_key.as_deref(), &old)?;
-    let known = baseline.load_entries(&check)?;
-    let sign = args
-        .sign_key
-        .as_deref()
-        .map(keys::load_signing)
-        .transpose()?;
-    if sign.is_none() && baseline.is_signed()? {
-        return Err(Error::Usage(format!(
-            "{}: the baseline is signed: policy update needs --sign-key to reseal it",
-            db.display()
-        )));
-    }
+    let (known, sign) = super::open_for_change(&baseline, &old, &args.keys, "policy update")?;
     let file = bpath::absolute(&args.file).map_err(|e| Error::io(&args.file, e))?;
     if new.text == old.text {
         if !ui.quiet {

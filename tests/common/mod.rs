@@ -221,13 +221,20 @@ impl Daemon {
         notify
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fim"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fim"));
+        command
             .args(["watch", "--db"])
             .arg(&env.db)
             .args(args)
             .env("NOTIFY_SOCKET", &socket)
-            .envs(vars.iter().copied())
-            .env_remove("RUST_LOG")
+            .envs(vars.iter().copied());
+        // A log that is not captured lands in the test output: warnings only there.
+        if capture_log {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", "warn");
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(if capture_log {
