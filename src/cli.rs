@@ -53,7 +53,7 @@ pub enum Command {
         Examples:\n  \
         fim verify --db baselines/www.db\n  \
         fim verify --db baselines/www.db --format text\n  \
-        fim verify --output /var/log/fim/events.jsonl       # nightly, from cron"
+        fim verify --policy /etc/fim/site.toml --format text    # nightly, from cron: mails the report"
     )]
     Verify(VerifyArgs),
 
@@ -68,9 +68,12 @@ pub enum Command {
     #[command(
         after_help = "At start, the trees are compared with the last state the daemon observed \
         (changes made while it was down are reported), then READY=1 is sent to $NOTIFY_SOCKET. \
-        SIGHUP reloads the policy; SIGTERM or SIGINT stop it (exit 0).\n\n\
+        SIGHUP rereads the policy (--policy, or the recorded one) and reopens --output; \
+        SIGTERM or SIGINT stop it (exit 0). Logs at info: start, ready, reloads, overflows, \
+        health.\n\n\
         Examples:\n  \
         fim watch --db baselines/www.db\n  \
+        fim watch --db /var/lib/fim/fim.db --policy /etc/fim/site.toml   # as the README's unit runs it\n  \
         fim watch --db /var/lib/fim/fim.db --output /var/log/fim/events.jsonl"
     )]
     Watch(WatchArgs),
