@@ -143,6 +143,7 @@ fn missing_roots(
     }
     missing
 }
+
 /// The paths strictly below `dir` in `state`.
 fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
     let (start, end) = bpath::subtree_bounds(dir);
