@@ -19,7 +19,7 @@ pub const DEFAULT_DB: &str = "/var/lib/fim/fim.db";
                   Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more detail."
 )]
 pub struct Cli {
-    /// More log output on stderr (-v info, -vv debug).
+    /// More log output on stderr (-v info, -vv debug; `fim watch` logs info already, -v debug).
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
@@ -53,7 +53,7 @@ pub enum Command {
         Examples:\n  \
         fim verify --db baselines/www.db\n  \
         fim verify --db baselines/www.db --format text\n  \
-        fim verify --output /var/log/fim/events.jsonl       # nightly, from cron"
+        fim verify --policy /etc/fim/site.toml --format text    # nightly, from cron: mails the report"
     )]
     Verify(VerifyArgs),
 
@@ -68,12 +68,15 @@ pub enum Command {
     #[command(
         after_help = "At start, the trees are compared with the last state the daemon observed \
         (changes made while it was down are reported), then READY=1 is sent to $NOTIFY_SOCKET. \
-        SIGHUP reloads the policy; SIGTERM or SIGINT stop it (exit 0).\n\n\
+        SIGHUP rereads the policy (--policy, or the recorded one) and reopens --output; \
+        SIGTERM or SIGINT stop it (exit 0). Logs at info: start, ready, reloads, overflows, \
+        health.\n\n\
         Examples:\n  \
         fim watch --db baselines/www.db\n  \
+        fim watch --db /var/lib/fim/fim.db --policy /etc/fim/site.toml   # as the README's unit runs it\n  \
         fim watch --db /var/lib/fim/fim.db --output /var/log/fim/events.jsonl"
     )]
-    Watch(CheckArgs),
+    Watch(WatchArgs),
 
     /// Make an ed25519 key pair for sealing baselines: DIR/fim.key and DIR/fim.pub.
     #[command(
@@ -112,6 +115,26 @@ pub enum Command {
         fim events --db baselines/www.db --category web --kind planted-file\n  \
         fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
     Events(EventsArgs),
+
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "Install (as root):\n  \
+        fim completions bash > /etc/bash_completion.d/fim\n  \
+        fim completions zsh > /usr/local/share/zsh/site-functions/_fim\n  \
+        fim completions fish > /etc/fish/completions/fim.fish")]
+    Completions {
+        #[arg(value_name = "SHELL", value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page fim(1), or write it and one page per subcommand into DIR.
+    #[command(after_help = "Install (as root):\n  \
+        fim manpage --out /usr/local/share/man/man1 && mandb -q\n\n\
+        Read without installing:\n  fim manpage | man -l -")]
+    Manpage {
+        /// Write fim.1, fim-init.1, fim-policy-update.1, ... into DIR (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +178,16 @@ pub struct CheckArgs {
     /// `verify_key`, else only its digest).
     #[arg(long, value_name = "FILE")]
     pub verify_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+
+    /// Log a one-line health summary this often ("0s": never).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_interval)]
+    pub health_interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +259,46 @@ pub enum PolicyCommand {
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
+
+    /// Record FILE as the baseline's policy: entries it no longer watches are dropped,
+    /// entries it newly watches are taken in as they are now, the rest is kept as it was.
+    #[command(
+        after_help = "Drift under the roots both policies watch is not taken in: it is still \
+        reported until accepted. Recorded in the audit trail with --reason. A running daemon \
+        uses the new policy after `systemctl reload fim`.\n\n\
+        Example:\n  \
+        fim policy update --db /var/lib/fim/fim.db --reason 'watch the new shop' /etc/fim/site.toml"
+    )]
+    Update(PolicyUpdateArgs),
+}
+
+/// The keys of the commands that change a baseline and reseal it.
+#[derive(Debug, Args)]
+pub struct ResealArgs {
+    /// Reseal with this private key (required when the baseline is signed).
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
+
+    /// Check the current seal with this public key before changing anything.
+    #[arg(long, value_name = "FILE")]
+    pub verify_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyUpdateArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Why the policy changes; kept in the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    #[command(flatten)]
+    pub keys: ResealArgs,
+
+    /// The new policy.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -238,13 +311,8 @@ pub struct AcceptArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 
-    /// Reseal with this private key (required when the baseline is signed).
-    #[arg(long, value_name = "FILE")]
-    pub sign_key: Option<PathBuf>,
-
-    /// Check the current seal with this public key before changing anything.
-    #[arg(long, value_name = "FILE")]
-    pub verify_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: ResealArgs,
 
     /// Accept the current state of everything watched.
     #[arg(long, conflicts_with = "paths")]
@@ -275,6 +343,11 @@ pub struct EventsArgs {
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]
     pub path: Option<String>,
+}
+
+/// A duration such as "1h" or "15m".
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("not a duration such as 1h or 15m: {e}"))
 }
 
 fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

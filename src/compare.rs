@@ -22,6 +22,9 @@ pub struct Comparison {
     /// not): the new attributes, or `None` for an entry that is gone.
     pub updates: Vec<(Vec<u8>, Option<Attrs>)>,
     pub summary: ScanSummary,
+    /// Watch roots in the rescanned scope that are not there (each already warned
+    /// about, unless optional and never recorded).
+    pub missing_roots: Vec<Vec<u8>>,
 }
 
 /// Rescan `targets` (every watch root when `None`), compare with `known`, and bring
@@ -63,6 +66,8 @@ pub fn compare(
         Ok::<_, crate::Error>(())
     })?;
 
+    let missing_roots = missing_roots(policy, skip, known, &seen, &summary, targets);
+
     // Known entries left in the rescanned scope were not found: gone, unless the policy
     // no longer watches them or they sit in a directory that could not be listed. A
     // target that is itself gone takes its whole subtree with it.
@@ -94,8 +99,51 @@ pub fn compare(
         findings,
         updates,
         summary,
+        missing_roots,
     })
 }
+
+/// The watch roots in scope that the scan did not find, each warned about: a mistyped
+/// or vanished root must never look like a clean tree. An optional root that was never
+/// recorded is expected to be absent and is not mentioned.
+fn missing_roots(
+    policy: &Policy,
+    skip: &Skip,
+    known: &State,
+    seen: &State,
+    summary: &ScanSummary,
+    targets: Option<&[Target]>,
+) -> Vec<Vec<u8>> {
+    let in_scope = |root: &[u8]| targets.is_none_or(|t| t.iter().any(|t| t.path == root));
+    let mut missing = Vec::new();
+    for watch in &policy.watches {
+        let root = &watch.root;
+        if !in_scope(root)
+            || seen.contains_key(root)
+            || skip.contains(root)
+            || summary.incomplete.contains(root)
+            || summary.unseen(root)
+        {
+            continue;
+        }
+        let shown = bpath::lossy(root);
+        if known.contains_key(root) {
+            tracing::warn!(
+                "{shown}: watch root is gone: it is reported deleted with everything under it"
+            );
+        } else if !watch.optional {
+            tracing::warn!(
+                "{shown}: watch root does not exist: nothing under it is monitored \
+                 (mistyped? mark its [[watch]] `optional = true` if this host may lack it)"
+            );
+        } else {
+            continue;
+        }
+        missing.push(root.clone());
+    }
+    missing
+}
+
 /// The paths strictly below `dir` in `state`.
 fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
     let (start, end) = bpath::subtree_bounds(dir);

@@ -5,10 +5,14 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = fim::cli::Cli::parse();
+    // The daemon says what it is doing (start, ready, reloads, overflows, health) by
+    // default, for the journal; the one-shot commands stay quiet unless asked.
+    let daemon = matches!(cli.command, fim::cli::Command::Watch(_));
     let default_level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
+        (false, 0) if daemon => "info",
         (false, 0) => "warn",
-        (false, 1) => "info",
+        (false, 1) if !daemon => "info",
         _ => "debug",
     };
     tracing_subscriber::fmt()

@@ -291,16 +291,52 @@ fn a_directory_swapped_for_a_symlink_never_leads_outside_the_tree() {
 }
 
 #[test]
-fn reports_name_the_baseline_file_hash() {
+fn reports_name_the_seal_which_is_stable_until_accept() {
     let env = Env::new();
-    env.init();
-    let hash = blake3_hex(&fs::read(&env.db).unwrap());
-    let run = env.fim(&["verify", "--format", "text"]);
-    assert_eq!(run.code, 0);
-    assert!(
-        run.stdout.contains(&format!("blake3 {hash}")),
-        "{}",
-        run.stdout
-    );
-    assert!(run.stderr.contains(&hash), "{}", run.stderr);
+    let run = env.fim(&["init", env.root.to_str().unwrap()]);
+    run.success();
+    let seal_of = |text: &str| -> String {
+        let at = text
+            .find("seal ")
+            .unwrap_or_else(|| panic!("no seal in {text}"))
+            + 5;
+        text[at..at + 64].to_owned()
+    };
+    let seal = seal_of(&run.stderr);
+    let recorded: String = rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'seal_digest'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seal, recorded);
+
+    // Each verify records its events in the file, so the file's own hash changes; the
+    // seal, in the text report and in the summary, does not.
+    fs::write(env.path("index.php"), "changed").unwrap();
+    let mut file_hashes = Vec::new();
+    for _ in 0..2 {
+        let run = env.fim(&["verify", "--format", "text"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert_eq!(seal_of(&run.stdout), seal, "{}", run.stdout);
+        assert_eq!(seal_of(&run.stderr), seal, "{}", run.stderr);
+        file_hashes.push(blake3_hex(&fs::read(&env.db).unwrap()));
+    }
+    assert_ne!(file_hashes[0], file_hashes[1]);
+    // A copy kept elsewhere reports the same seal.
+    let copy = env.base.join("copy.db");
+    fs::copy(&env.db, &copy).unwrap();
+    let run = fim(&["verify", "--db", copy.to_str().unwrap()]);
+    assert_eq!(seal_of(&run.stderr), seal, "{}", run.stderr);
+
+    // accept changes what the baseline asserts: a new seal, reported from then on.
+    let run = env.fim(&["accept", "--reason", "deploy", "--all"]);
+    run.success();
+    let accepted = seal_of(&run.stderr);
+    assert_ne!(accepted, seal);
+    let run = env.fim(&["verify"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(seal_of(&run.stderr), accepted);
 }

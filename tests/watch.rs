@@ -365,7 +365,7 @@ fn a_file_as_watch_root_and_a_root_that_appears_later_are_watched() {
     fs::write(&single, "<?php define('DB', 'x');").unwrap();
     let later = env.base.join("later");
     env.init_with_policy(&format!(
-        "[[watch]]\npath = \"ROOT\"\n\n[[watch]]\npath = \"{}\"\n\n[[watch]]\npath = \"{}\"\n",
+        "[[watch]]\npath = \"ROOT\"\n\n[[watch]]\npath = \"{}\"\n\n[[watch]]\npath = \"{}\"\noptional = true\n",
         single.display(),
         later.display()
     ));

@@ -40,7 +40,7 @@ fn a_burst_through_an_overflowing_queue_is_reported_exactly_once() {
             "note: cannot lower {QUEUE_SETTING} here; the burst runs without a forced overflow"
         );
     }
-    let mut d = Daemon::start(&env, &[]);
+    let mut d = Daemon::start_logged(&env, &[]);
     drop(low);
 
     const FILES: usize = 3000;
@@ -100,6 +100,8 @@ fn a_burst_through_an_overflowing_queue_is_reported_exactly_once() {
             statuses.iter().any(|s| !s.ends_with(" 0 overflows")),
             "the queue never overflowed, the test proved nothing: {statuses:?}"
         );
+        // Logged at the default level, with the count.
+        d.expect_log("inotify queue overflowed");
     }
     let (code, _, _) = d.stop();
     assert_eq!(code, 0);

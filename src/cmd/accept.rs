@@ -6,28 +6,16 @@ use crate::error::{Error, Result};
 use crate::event::format_ts;
 use crate::exit;
 use crate::fs::path as bpath;
-use crate::keys;
 use crate::scan::Target;
-use crate::store::{own_files, Audit, Baseline, SealCheck};
+use crate::store::{own_files, Audit, Baseline};
 
 pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
     let mut baseline = Baseline::open(db)?;
     let policy = baseline.recorded_policy()?;
     // Nothing is changed in a baseline that does not pass its own check.
-    let check = SealCheck::choose(args.verify_key.as_deref(), &policy)?;
-    drop(baseline.load_entries(&check)?);
-    let sign = args
-        .sign_key
-        .as_deref()
-        .map(keys::load_signing)
-        .transpose()?;
-    if sign.is_none() && baseline.is_signed()? {
-        return Err(Error::Usage(format!(
-            "{}: the baseline is signed: accept needs --sign-key to reseal it",
-            db.display()
-        )));
-    }
+    let (known, sign) = super::open_for_change(&baseline, &policy, &args.keys, "accept")?;
+    drop(known);
     let skip = own_files(db);
 
     let scopes: Option<Vec<Vec<u8>>> = if args.all {
@@ -83,8 +71,9 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     if let Some((progress, summary)) = scanned {
         let note = warnings_note(&summary);
         let taken = format!(
-            "{written} entries taken into the baseline by {}",
-            audit.user
+            "{written} entries taken into the baseline by {}; seal {}",
+            audit.user,
+            baseline.seal_digest()?
         );
         progress.finish("accept", &format!("{note}; {taken}"));
     }
@@ -92,7 +81,7 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
 }
 
 /// Who is accepting: the human behind sudo when there is one.
-fn operator() -> String {
+pub(super) fn operator() -> String {
     let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
     env("SUDO_USER")
         .or_else(|| env("USER"))

@@ -24,7 +24,7 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
                     message: "no [[watch]] table: a baseline needs something to watch".into(),
                 });
             }
-            warn_missing_roots(&policy);
+            check_roots(&policy, path)?;
             policy
         }
         None => Policy::for_roots(&resolve_roots(&args.roots)?)?,
@@ -46,9 +46,12 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         baseline.insert(&entry)
     })?;
     baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
-    let written = baseline.finish(sign.as_ref())?;
+    let seal = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
-    progress.finish("init", &format!("{note}; baseline {}", written.display()));
+    progress.finish(
+        "init",
+        &format!("{note}; baseline {}, seal {seal}", db.display()),
+    );
     Ok(exit::CLEAN)
 }
 
@@ -66,20 +69,34 @@ fn resolve_roots(roots: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(resolved)
 }
 
-/// A policy may list trees a given host lacks (a shared pack); say so, record nothing.
-fn warn_missing_roots(policy: &Policy) {
+/// A watch root that does not exist is a mistake (a typo would otherwise give a
+/// baseline of nothing that verifies clean forever), unless the policy says this host
+/// may lack it (`optional = true`, for shared packs): then it is only warned about.
+pub(super) fn check_roots(policy: &Policy, origin: &Path) -> Result<()> {
     for watch in &policy.watches {
         let root = bpath::as_path(&watch.root);
-        if std::fs::symlink_metadata(root).is_err() {
-            tracing::warn!(
-                "{}: watch root does not exist; nothing recorded for it",
-                root.display()
-            );
-        } else if Path::new(root).is_symlink() {
-            tracing::warn!(
+        match std::fs::symlink_metadata(root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && watch.optional => {
+                tracing::warn!(
+                    "{}: optional watch root does not exist; nothing recorded for it",
+                    root.display()
+                );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Usage(format!(
+                    "{}: watch root {} does not exist (mistyped? mark its [[watch]] \
+                     `optional = true` if this host may lack it)",
+                    origin.display(),
+                    root.display()
+                )));
+            }
+            Err(e) => return Err(Error::io(root, e)),
+            Ok(meta) if meta.is_symlink() => tracing::warn!(
                 "{}: watch root is a symlink; recorded as a link and not followed",
                 root.display()
-            );
+            ),
+            Ok(_) => {}
         }
     }
+    Ok(())
 }

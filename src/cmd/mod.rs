@@ -3,19 +3,23 @@
 
 mod accept;
 mod analyze;
+mod docs;
 mod events;
 mod init;
 mod keygen;
 mod policy;
+mod policy_update;
 mod verify;
 mod watch;
 
-use crate::cli::{Cli, Command};
-use crate::error::Result;
+use crate::cli::{Cli, Command, ResealArgs};
+use crate::compare::State;
+use crate::error::{Error, Result};
 use crate::fs::Entry;
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::scan::{scan, ScanSummary, Skip, Target};
+use crate::store::{Baseline, SealCheck};
 
 /// Run the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -26,10 +30,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => verify::run(&args, ui)?,
         Command::Accept(args) => accept::run(&args, ui)?,
         Command::Watch(args) => watch::run(&args)?,
-        Command::Policy(command) => policy::run(&command)?,
+        Command::Policy(command) => policy::run(&command, ui)?,
         Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
         Command::Analyze(args) => analyze::run(&args)?,
+        Command::Completions { shell } => docs::completions(shell)?,
+        Command::Manpage { out } => docs::manpage(out.as_deref())?,
     })
 }
 
@@ -54,6 +60,32 @@ fn scan_with_progress(
         on_entry(entry)
     })?;
     Ok((progress, summary))
+}
+
+/// Before `accept` or `policy update` changes the baseline: check its seal (with
+/// `--verify-key`, else the policy's key, else the digest), and load the key to reseal
+/// it with; a signed baseline cannot be changed without one. Returns the checked
+/// entries and the key.
+fn open_for_change(
+    baseline: &Baseline,
+    policy: &Policy,
+    keys: &ResealArgs,
+    verb: &str,
+) -> Result<(State, Option<ed25519_dalek::SigningKey>)> {
+    let check = SealCheck::choose(keys.verify_key.as_deref(), policy)?;
+    let known = baseline.load_entries(&check)?;
+    let sign = keys
+        .sign_key
+        .as_deref()
+        .map(crate::keys::load_signing)
+        .transpose()?;
+    if sign.is_none() && baseline.is_signed()? {
+        return Err(Error::Usage(format!(
+            "{}: the baseline is signed: {verb} needs --sign-key to reseal it",
+            baseline.path().display()
+        )));
+    }
+    Ok((known, sign))
 }
 
 /// "; N warnings" for the summary line, or nothing.

@@ -1,4 +1,5 @@
-//! `fim policy check` and `fim policy explain`: what a policy does, without a scan.
+//! `fim policy check` and `fim policy explain`: what a policy does, without a scan
+//! (`fim policy update` is in `policy_update.rs`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,8 +14,9 @@ use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
 use crate::policy::{Coverage, Kind, Policy};
 use crate::store::Baseline;
 
-pub fn run(command: &PolicyCommand) -> Result<i32> {
+pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
     match command {
+        PolicyCommand::Update(args) => return super::policy_update::run(args, ui),
         PolicyCommand::Check { file } => {
             let policy = Policy::load(file)?;
             let sinks: Vec<String> = policy.sinks.iter().map(|s| s.key()).collect();
@@ -36,6 +38,15 @@ pub fn run(command: &PolicyCommand) -> Result<i32> {
                     format!(" ({})", sinks.join(", "))
                 }
             );
+            for watch in policy.watches.iter().filter(|w| !w.optional) {
+                let root = bpath::as_path(&watch.root);
+                if std::fs::symlink_metadata(root).is_err() {
+                    eprintln!(
+                        "fim: warning: watch root {} does not exist on this host: `fim init` refuses it unless its [[watch]] says `optional = true`",
+                        root.display()
+                    );
+                }
+            }
             for sink in policy.sinks.iter().filter(|s| s.secret_in_policy()) {
                 eprintln!(
                     "fim: warning: sink {}: its URL is its credential and is written in the policy, where anyone who reads the policy (or the baseline) can post with it; prefer {{ env = \"NAME\" }} or {{ file = \"/etc/fim/NAME\" }}",

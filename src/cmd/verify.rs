@@ -9,7 +9,7 @@ use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{skip_outputs, Format, Output, Sinks};
-use crate::store::{own_files, Baseline, SealCheck};
+use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use crate::web::access::FollowedLogs;
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
@@ -20,7 +20,11 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let db = &args.check.db.db;
     let mut baseline = Baseline::open(db)?;
     let policy = match &args.check.policy {
-        Some(path) => Policy::load(path)?,
+        Some(path) => {
+            let policy = Policy::load(path)?;
+            warn_if_unrecorded(&baseline, &policy, path);
+            policy
+        }
         None => baseline.recorded_policy()?,
     };
     // Open the output before the long scan, so a bad --output fails at once.
@@ -74,11 +78,11 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         tracing::warn!("{left_behind}");
     }
     let summary = format!(
-        "{}{}; baseline {} (blake3 {})",
+        "{}{}; baseline {}, seal {}",
         summary(&events[..differences]),
         detections_note(events.len() - differences),
         db.display(),
-        baseline.file_blake3()
+        baseline.seal_digest()?
     );
     if output.format() == Format::Text {
         output.write_line(&summary)?;

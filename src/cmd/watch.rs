@@ -1,16 +1,18 @@
 //! `fim watch`: the real-time daemon (see `crate::watch`).
 
-use crate::cli::CheckArgs;
+use crate::cli::WatchArgs;
 use crate::error::Result;
 use crate::exit;
 use crate::watch::{self, Config};
 
-pub fn run(args: &CheckArgs) -> Result<i32> {
+pub fn run(args: &WatchArgs) -> Result<i32> {
+    let check = &args.check;
     watch::run(&Config {
-        db: args.db.db.clone(),
-        policy: args.policy.clone(),
-        output: args.output.clone(),
-        verify_key: args.verify_key.clone(),
+        db: check.db.db.clone(),
+        policy: check.policy.clone(),
+        output: check.output.clone(),
+        verify_key: check.verify_key.clone(),
+        health_interval: Some(args.health_interval).filter(|every| !every.is_zero()),
     })?;
     Ok(exit::CLEAN)
 }

@@ -127,6 +127,10 @@ struct RawWatch {
     exclude: Vec<Spanned<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore: Vec<Attr>,
+    /// A root this host may lack (a shared pack): missing at `init`, it is a warning
+    /// rather than an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    optional: bool,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -159,6 +163,12 @@ pub struct Watch {
     /// inside it.
     exception_parts: Vec<Vec<Component>>,
     pub ignore: AttrSet,
+    /// The `exclude` patterns as written (after `${vars}`): two watches of one root
+    /// with the same patterns cover the same entries.
+    pub exclude_text: Vec<String>,
+    /// May be missing on this host (`optional = true`); else a missing root is an error
+    /// at `init` and a warning on every scan.
+    pub optional: bool,
 }
 
 impl Watch {
@@ -481,6 +491,8 @@ impl Part {
                 exceptions: Globs::new(exception_patterns, true).map_err(from_bad)?,
                 exception_parts,
                 ignore: w.ignore.iter().copied().collect(),
+                exclude_text: w.exclude.iter().map(|p| p.get_ref().clone()).collect(),
+                optional: w.optional,
             });
         }
 

@@ -15,7 +15,6 @@ mod secret;
 mod syslog;
 mod worker;
 
-use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -52,22 +51,25 @@ pub enum Format {
 }
 
 pub struct Output {
-    out: Box<dyn Write>,
+    out: Destination,
     format: Format,
-    name: PathBuf,
+}
+
+enum Destination {
+    Stdout(io::Stdout),
+    File(file::AppendFile),
 }
 
 impl Output {
     /// Stdout, or `path` opened for appending (created if missing).
     pub fn open(path: Option<&Path>, format: Format) -> Result<Output> {
-        let (out, name): (Box<dyn Write>, PathBuf) = match path {
-            None => (Box::new(io::stdout()), PathBuf::from("<stdout>")),
-            Some(path) => (
-                Box::new(open_append(path).map_err(|e| Error::io(path, e))?),
-                path.to_path_buf(),
+        let out = match path {
+            None => Destination::Stdout(io::stdout()),
+            Some(path) => Destination::File(
+                file::AppendFile::open(path.to_path_buf()).map_err(|e| Error::io(path, e))?,
             ),
         };
-        Ok(Output { out, format, name })
+        Ok(Output { out, format })
     }
 
     pub fn write(&mut self, event: &Event) -> Result<()> {
@@ -79,28 +81,50 @@ impl Output {
     }
 
     pub fn write_line(&mut self, line: &str) -> Result<()> {
-        writeln!(self.out, "{line}")
-            .and_then(|()| self.out.flush())
-            .map_err(|e| Error::io(&self.name, e))
+        let written = match &mut self.out {
+            Destination::Stdout(out) => writeln!(out, "{line}").and_then(|()| out.flush()),
+            Destination::File(file) => file
+                .opened()
+                .and_then(|f| writeln!(f, "{line}").and_then(|()| f.flush())),
+        };
+        written.map_err(|e| {
+            if let Destination::File(file) = &mut self.out {
+                file.close();
+            }
+            Error::io(self.name(), e)
+        })
+    }
+
+    /// Before a batch of a long-running command: an output file rotated away
+    /// (logrotate) is followed by the file now at its path.
+    pub fn follow(&mut self) -> Result<()> {
+        match &mut self.out {
+            Destination::Stdout(_) => Ok(()),
+            Destination::File(file) => file
+                .followed()
+                .map(drop)
+                .map_err(|e| Error::io(file.path(), e)),
+        }
+    }
+
+    /// Open the output file again (SIGHUP); stdout stays as it is.
+    pub fn reopen(&mut self) -> Result<()> {
+        match &mut self.out {
+            Destination::Stdout(_) => Ok(()),
+            Destination::File(file) => file.reopen().map_err(|e| Error::io(file.path(), e)),
+        }
+    }
+
+    fn name(&self) -> PathBuf {
+        match &self.out {
+            Destination::Stdout(_) => PathBuf::from("<stdout>"),
+            Destination::File(file) => file.path().to_path_buf(),
+        }
     }
 
     pub fn format(&self) -> Format {
         self.format
     }
-}
-
-/// Open for appending without ever blocking: a FIFO with no reader is an error
-/// ("No such device or address"), not a hang. Writes then block as usual.
-pub(crate) fn open_append(path: &Path) -> io::Result<std::fs::File> {
-    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .custom_flags(OFlags::NONBLOCK.bits() as i32)
-        .open(path)?;
-    fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
-    Ok(file)
 }
 
 fn text_line(event: &Event) -> String {

@@ -1,5 +1,5 @@
 //! The schemas a sink can speak. Each maps the contract's event (as recorded in the
-//! outbox) field by field; the README has the same table for humans.
+//! outbox) field by field; docs/ecs-ocsf.md has the same table for humans.
 //! - `ecs`: Elastic Common Schema 8.x, as Auditbeat's file_integrity module writes it.
 //! - `ocsf`: OCSF 1.1.0 File System Activity (class_uid 1001).
 //!

@@ -9,11 +9,13 @@ pub mod outbox;
 mod rows;
 mod schema;
 pub mod seal;
+mod update;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
+pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;
 use crate::error::{Error, Result};
@@ -55,9 +57,6 @@ pub struct EventQuery {
 pub struct Baseline {
     conn: Connection,
     path: PathBuf,
-    /// BLAKE3 of the baseline file as it was opened, for reports: an operator can
-    /// compare it with a copy kept elsewhere.
-    file_blake3: String,
 }
 
 /// How a baseline's seal is checked.
@@ -129,11 +128,6 @@ impl Baseline {
             Err(e) => return Err(Error::io(path, e)),
         }
         crate::keys::check_trusted(path, "baseline")?;
-        let file_blake3 = std::fs::File::open(path)
-            .and_then(|f| blake3::Hasher::new().update_reader(f).map(|h| h.finalize()))
-            .map_err(|e| Error::io(path, e))?
-            .to_hex()
-            .to_string();
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -142,7 +136,6 @@ impl Baseline {
         let baseline = Baseline {
             conn,
             path: path.to_path_buf(),
-            file_blake3,
         };
         baseline.check()?;
         baseline
@@ -230,8 +223,13 @@ impl Baseline {
             .map_err(|e| self.err(e))
     }
 
-    pub fn file_blake3(&self) -> &str {
-        &self.file_blake3
+    /// The seal's digest (lower-case hex): what the baseline asserts, stable until
+    /// `init`, `accept` or `policy update` change it, unlike the file itself, which
+    /// records every run's events. Reports name it, to compare with a copy kept
+    /// elsewhere.
+    pub fn seal_digest(&self) -> Result<String> {
+        self.optional_meta("seal_digest")?
+            .ok_or_else(|| self.integrity("it has no seal (stripped?)".into()))
     }
 
     /// Every baseline entry, by path, after checking the seal over them: no row is
@@ -490,19 +488,9 @@ impl Baseline {
                 }
             }
         }
-        let written = insert_entries(&tx, &path, fill)?;
+        let written = insert_entries(&tx, &path, Rows::Entries, fill)?;
         reseal(&tx, &meta, sign).map_err(err)?;
-        tx.execute(
-            "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                audit.ts,
-                audit.user,
-                audit.reason,
-                serde_json::to_string(&audit.paths).unwrap_or_default(),
-                written as i64
-            ],
-        )
-        .map_err(err)?;
+        record_audit(&tx, audit, written).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(written)
     }
@@ -579,14 +567,28 @@ fn write_seal(
     Ok(())
 }
 
+/// One row of the audit trail (`accepts`): who changed the baseline, when, why, what.
+fn record_audit(conn: &Connection, audit: &Audit, count: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO accepts (ts, user, reason, paths, count) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            audit.ts,
+            audit.user,
+            audit.reason,
+            serde_json::to_string(&audit.paths).unwrap_or_default(),
+            count as i64
+        ],
+    )
+    .map(drop)
+}
+
 fn insert_entries(
     tx: &Transaction<'_>,
     path: &Path,
+    rows: Rows,
     fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
 ) -> Result<u64> {
-    let mut stmt = tx
-        .prepare(&Rows::Entries.insert())
-        .map_err(|e| db_error(path, e))?;
+    let mut stmt = tx.prepare(&rows.insert()).map_err(|e| db_error(path, e))?;
     let mut written = 0u64;
     fill(&mut |entry| {
         rows::insert(&mut stmt, &entry).map_err(|e| db_error(path, e))?;
@@ -753,8 +755,8 @@ impl NewBaseline {
     }
 
     /// Seal (and sign, with a key), commit, make the file durable, and rename it over
-    /// the target.
-    pub fn finish(mut self, sign: Option<&ed25519_dalek::SigningKey>) -> Result<PathBuf> {
+    /// the target. Returns the seal's digest (hex).
+    pub fn finish(mut self, sign: Option<&ed25519_dalek::SigningKey>) -> Result<String> {
         let temp = self.temp.clone();
         let err = |e| db_error(&temp, e);
         let digest = std::mem::take(&mut self.sealer).digest(&header(&self.meta));
@@ -778,7 +780,7 @@ impl NewBaseline {
                 .and_then(|d| d.sync_all())
                 .map_err(io(dir))?;
         }
-        Ok(self.target.clone())
+        Ok(blake3::Hash::from_bytes(digest).to_hex().to_string())
     }
 }
 

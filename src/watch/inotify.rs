@@ -36,6 +36,8 @@ const MASK: WatchMask = WatchMask::CREATE
     .union(WatchMask::CLOSE_WRITE)
     .union(WatchMask::MOVED_FROM)
     .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::MOVE_SELF)
     .union(WatchMask::EXCL_UNLINK)
     .union(WatchMask::ONLYDIR);
 
@@ -150,8 +152,16 @@ impl Watcher {
                     continue;
                 };
                 let Some(name) = event.name else {
-                    // The watched directory itself (its attributes).
-                    if mask.contains(EventMask::ATTRIB) {
+                    // The watched directory itself is gone: its parent says so too,
+                    // except for a watch root, whose parent is not watched.
+                    if mask.intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF) {
+                        on_change(Change::Path {
+                            path: dir.clone(),
+                            recursive: true,
+                            settled: true,
+                        });
+                    } else if mask.contains(EventMask::ATTRIB) {
+                        // Its attributes.
                         on_change(Change::Path {
                             path: dir.clone(),
                             recursive: false,

@@ -4,6 +4,7 @@
 //! restart reports what changed while the daemon was down.
 
 mod debounce;
+mod health;
 mod inotify;
 mod readiness;
 mod selfcheck;
@@ -23,9 +24,10 @@ use crate::fs::FileType;
 use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
-use crate::store::{own_files, Baseline, SealCheck};
+use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use crate::web::access::FollowedLogs;
 use debounce::Debouncer;
+use health::{max_user_watches, release_free_memory, Health};
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
@@ -55,12 +57,25 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub verify_key: Option<PathBuf>,
+    /// How often to log a health summary; `None`: never.
+    pub health_interval: Option<Duration>,
 }
 
 /// Run the daemon until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<()> {
     let signals = Signals::install().map_err(|e| Error::io("<signal handlers>", e))?;
     let mut daemon = Daemon::start(config)?;
+    // Logged once the baseline passed its checks: a failed start is one error line.
+    tracing::info!(
+        "starting fim {} watch: baseline {}, policy from {}, events to {}; reconciling",
+        env!("CARGO_PKG_VERSION"),
+        config.db.display(),
+        policy_source(config),
+        config
+            .output
+            .as_ref()
+            .map_or("stdout".to_owned(), |o| o.display().to_string())
+    );
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
@@ -108,6 +123,7 @@ struct Daemon<'c> {
     /// The cursors last saved, so an idle poll writes nothing.
     saved_cursors: Vec<(String, crate::logs::follow::Cursor)>,
     detections: u64,
+    health: Health,
 }
 
 impl<'c> Daemon<'c> {
@@ -145,6 +161,7 @@ impl<'c> Daemon<'c> {
             next_log_poll: Instant::now(),
             saved_cursors: Vec::new(),
             detections: 0,
+            health: Health::new(config.health_interval),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -200,6 +217,10 @@ impl<'c> Daemon<'c> {
                 self.poll_logs();
                 self.next_log_poll = now + LOG_POLL;
             }
+            if self.health.due(now) {
+                let status = self.status();
+                self.health.log(now, &status, self.reported, self.overflows);
+            }
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
                 self.debouncer.rescan_everything();
@@ -225,6 +246,7 @@ impl<'c> Daemon<'c> {
         let next = [
             self.debouncer.next_due(),
             self.next_rescan,
+            self.health.next(),
             Some(self.next_tick),
             self.logs.is_some().then_some(self.next_log_poll),
         ]
@@ -348,7 +370,12 @@ impl<'c> Daemon<'c> {
             .into_iter()
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
-        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let followed = if events.is_empty() {
+            Ok(())
+        } else {
+            self.output.follow()
+        };
+        let written = followed.and_then(|()| events.iter().try_for_each(|e| self.output.write(e)));
         let recorded = self.baseline.record(&events, observed, &[]);
         if recorded.is_ok() && !events.is_empty() {
             self.sinks.wake();
@@ -382,7 +409,12 @@ impl<'c> Daemon<'c> {
             .into_iter()
             .map(|a| a.into_event(Source::Watch, &self.host))
             .collect();
-        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let followed = if events.is_empty() {
+            Ok(())
+        } else {
+            self.output.follow()
+        };
+        let written = followed.and_then(|()| events.iter().try_for_each(|e| self.output.write(e)));
         let recorded = self.baseline.record(&events, &[], &cursors);
         match &recorded {
             Ok(()) => {
@@ -430,6 +462,10 @@ impl<'c> Daemon<'c> {
             .collect();
         if !gone_dirs.is_empty() {
             self.watcher.forget(&gone_dirs);
+        }
+        // A root that is gone is watched through its folder, to see it come back.
+        for root in &comparison.missing_roots {
+            self.watcher.add_parent_of(root);
         }
         let reported = self.report(comparison.findings, &comparison.updates);
         if targets.is_none() {
@@ -484,11 +520,11 @@ impl<'c> Daemon<'c> {
     /// SIGHUP: load the policy again and rebuild the watches from a full rescan. A
     /// broken policy is reported and the current one kept.
     fn reload(&mut self) {
-        let policy = match &self.config.policy {
-            Some(path) => Policy::load(path),
-            None => self.baseline.recorded_policy(),
-        };
-        let policy = match policy {
+        // The output file first, whatever the policy: logrotate's postrotate may send it.
+        if let Err(e) = self.output.reopen() {
+            tracing::error!("output not reopened: {e}");
+        }
+        let policy = match load_policy(self.config, &self.baseline) {
             Ok(policy) => policy,
             Err(e) => {
                 tracing::error!("policy not reloaded, keeping the current one: {e}");
@@ -516,8 +552,16 @@ impl<'c> Daemon<'c> {
         self.watch_roots_that_are_not_folders();
         self.limited = false;
         self.schedule_rescan(Instant::now());
+        // `fim policy update` grows and trims the observed state with the baseline.
+        match self.baseline.load_observed() {
+            Ok(observed) => self.observed = observed,
+            Err(e) => tracing::error!("observed state not reloaded, keeping the current one: {e}"),
+        }
         self.debouncer.rescan_everything();
-        tracing::info!("policy reloaded");
+        tracing::info!(
+            "policy reloaded from {}; rescanning",
+            policy_source(self.config)
+        );
         self.notifier.status("policy reloaded; rescanning", true);
     }
 
@@ -599,38 +643,32 @@ fn unreported(config: &Config, policy: &Policy) -> Skip {
 fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
     let mut baseline = Baseline::open(&config.db)?;
     baseline.relax_sync()?;
-    let policy = match &config.policy {
-        Some(path) => Policy::load(path)?,
-        None => baseline.recorded_policy()?,
-    };
+    let policy = load_policy(config, &baseline)?;
     let check = SealCheck::choose(config.verify_key.as_deref(), &policy)?;
     drop(baseline.load_entries(&check)?);
     let observed = baseline.load_observed()?;
     Ok((baseline, policy, observed))
 }
 
-/// Hand the memory freed after a full scan back to the system: the scan's transient
-/// buffers, freed on other threads, otherwise stay in glibc's arenas for the daemon's
-/// lifetime.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
+/// The `--policy` file (which may not be the recorded one yet: say so), or the policy
+/// recorded in the baseline.
+fn load_policy(config: &Config, baseline: &Baseline) -> Result<Policy> {
+    match &config.policy {
+        Some(path) => {
+            let policy = Policy::load(path)?;
+            warn_if_unrecorded(baseline, &policy, path);
+            Ok(policy)
         }
-        // SAFETY: malloc_trim only returns unused heap pages to the kernel; it takes no
-        // pointers and is safe to call at any time.
-        unsafe {
-            malloc_trim(0);
-        }
+        None => baseline.recorded_policy(),
     }
 }
 
-fn max_user_watches() -> u64 {
-    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(8192)
+/// Where the policy comes from, for the log.
+fn policy_source(config: &Config) -> String {
+    match &config.policy {
+        Some(path) => path.display().to_string(),
+        None => format!("the baseline {} (recorded policy)", config.db.display()),
+    }
 }
 
 /// `WatchdogSec=` of the systemd unit, when it asks for pings.

@@ -196,6 +196,9 @@ pub struct Daemon {
     lines: std::sync::mpsc::Receiver<Value>,
     notify: std::os::unix::net::UnixDatagram,
     pub seen: Vec<Value>,
+    /// Its stderr lines, when started with `start_logged`.
+    log: Option<std::sync::mpsc::Receiver<String>>,
+    pub logged: Vec<String>,
 }
 
 impl Daemon {
@@ -206,23 +209,56 @@ impl Daemon {
 
     /// `start`, with extra environment variables.
     pub fn start_with(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn(env, args, vars, false)
+    }
+
+    /// `start`, with its stderr (the log, at the default level) captured for `expect_log`.
+    pub fn start_logged(env: &Env, args: &[&str]) -> Daemon {
+        Daemon::spawn(env, args, &[], true)
+    }
+
+    fn spawn(env: &Env, args: &[&str], vars: &[(&str, &str)], capture_log: bool) -> Daemon {
         let socket = env.base.join(format!("notify-{}.sock", rand_suffix()));
         let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
         notify
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fim"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fim"));
+        command
             .args(["watch", "--db"])
             .arg(&env.db)
             .args(args)
             .env("NOTIFY_SOCKET", &socket)
-            .envs(vars.iter().copied())
-            .env_remove("RUST_LOG")
+            .envs(vars.iter().copied());
+        // A log that is not captured lands in the test output: warnings only there.
+        if capture_log {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", "warn");
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture_log {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .unwrap();
+        let log = child.stderr.take().map(|stderr| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -241,6 +277,8 @@ impl Daemon {
             lines,
             notify,
             seen: Vec::new(),
+            log,
+            logged: Vec::new(),
         };
         daemon.wait_notify("READY=1");
         daemon
@@ -306,6 +344,22 @@ impl Daemon {
         }
     }
 
+    /// Wait (up to 10 s) for a log line containing `text` (needs `start_logged`); returns it.
+    pub fn expect_log(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.logged.iter().find(|l| l.contains(text)) {
+                return line.clone();
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let log = self.log.as_ref().expect("started with start_logged");
+            match log.recv_timeout(left) {
+                Ok(line) => self.logged.push(line),
+                Err(_) => panic!("no log line with {text:?}; logged {:#?}", self.logged),
+            }
+        }
+    }
+
     /// All events about `path` seen so far.
     pub fn about(&mut self, path: &Path) -> Vec<Value> {
         let p = path.to_str().unwrap().to_owned();
@@ -314,6 +368,10 @@ impl Daemon {
             .filter(|e| e["path"] == p.as_str())
             .cloned()
             .collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, signal: rustix::process::Signal) {
@@ -369,6 +427,29 @@ fn rand_suffix() -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The rest of the README's fenced block from the line that starts with `first_line`
+/// (say, a comment naming the file the block is meant for), so tests run what the
+/// README tells operators to write.
+pub fn readme_block(first_line: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find(&format!("\n{first_line}"))
+        .unwrap_or_else(|| panic!("README has no block starting with {first_line:?}"))
+        + 1;
+    let end = start + readme[start..].find("\n```").unwrap();
+    readme[start..=end].to_owned()
+}
+
+/// Where `name` is on $PATH (or in /usr/sbin, /sbin), if installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 pub fn mkfifo(path: &Path) {

@@ -1,0 +1,80 @@
+//! The daemon's view of itself: the periodic health line for the log, and the
+//! process resources it keeps an eye on (memory, the inotify watch limit).
+
+use std::time::{Duration, Instant};
+
+/// The periodic one-line health summary: the status, what happened since the previous
+/// summary, and the memory in use.
+pub struct Health {
+    every: Option<Duration>,
+    next: Option<Instant>,
+    /// Events reported and overflows at the previous summary.
+    base: (u64, u64),
+}
+
+impl Health {
+    /// Every `every`, or never.
+    pub fn new(every: Option<Duration>) -> Health {
+        Health {
+            every,
+            next: every.map(|every| Instant::now() + every),
+            base: (0, 0),
+        }
+    }
+
+    pub fn next(&self) -> Option<Instant> {
+        self.next
+    }
+
+    pub fn due(&self, now: Instant) -> bool {
+        self.next.is_some_and(|at| now >= at)
+    }
+
+    /// Log the summary (`reported` and `overflows` are the totals so far).
+    pub fn log(&mut self, now: Instant, status: &str, reported: u64, overflows: u64) {
+        let Some(every) = self.every else {
+            return;
+        };
+        let rss = rss_mb().map_or(String::new(), |mb| format!("; RSS {mb} MB"));
+        tracing::info!(
+            "health: {status}; in the last {}: {} events, {} overflows{rss}",
+            humantime::format_duration(every),
+            reported - self.base.0,
+            overflows - self.base.1
+        );
+        self.base = (reported, overflows);
+        self.next = Some(now + every);
+    }
+}
+
+/// Resident memory, from /proc.
+fn rss_mb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb >> 10)
+}
+
+/// Hand the memory freed after a full scan back to the system: the scan's transient
+/// buffers, freed on other threads, otherwise stay in glibc's arenas for the daemon's
+/// lifetime.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: malloc_trim only returns unused heap pages to the kernel; it takes no
+        // pointers and is safe to call at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
+pub fn max_user_watches() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(8192)
+}
