@@ -118,8 +118,8 @@ enum End {
     Width(usize),
     /// At the next unescaped `"`: the field sits between quotes in the format.
     Quote,
-    /// At the next occurrence of the literal after it.
-    Before(Finder<'static>),
+    /// At the next occurrence of the literal after it (boxed: a finder is large).
+    Before(Box<Finder<'static>>),
 }
 
 impl Template {
@@ -180,7 +180,9 @@ impl Template {
                         (None, Some(Piece::Lit(l))) if after_quote && l.starts_with(b"\"") => {
                             End::Quote
                         }
-                        (None, Some(Piece::Lit(l))) => End::Before(Finder::new(l).into_owned()),
+                        (None, Some(Piece::Lit(l))) => {
+                            End::Before(Box::new(Finder::new(l).into_owned()))
+                        }
                         (None, Some(Piece::Var(_, other))) => {
                             return Err(FormatError::Adjacent(written.clone(), other.clone()))
                         }

@@ -1,10 +1,6 @@
 use super::*;
+use crate::logs::parse::utc as at;
 use crate::logs::parse::LogFormat;
-use chrono::{DateTime, Utc};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
 
 fn template(text: &str) -> Template {
     match LogFormat::from_policy(text).unwrap() {
