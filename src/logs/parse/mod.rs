@@ -73,7 +73,8 @@ pub enum FormatError {
     #[error("unknown Apache LogFormat directive {0:?}")]
     Directive(String),
     #[error(
-        "Apache time format %{{{0}}}t is not supported: use %t, %{{sec}}t, %{{msec}}t or %{{usec}}t"
+        "Apache time format %{{{0}}}t is not supported: use a whole date and time of fixed-width \
+         fields (%Y %m %d %H %M %S %b %z %T %F), %t, %{{sec}}t or %{{msec}}t"
     )]
     TimeFormat(String),
     #[error("unknown nginx escape={0:?}: expected default, json or none")]
