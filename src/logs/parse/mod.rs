@@ -19,9 +19,11 @@ use crate::logs::record::AccessRecord;
 pub use template::Template;
 
 /// How the lines of one log are written (the `format` of a `[[log]]` table).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum LogFormat {
-    /// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"` (nginx's and Apache's default).
+    /// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"` (nginx's and Apache's default,
+    /// and the policy's).
+    #[default]
     Combined,
     /// `%h %l %u %t "%r" %>s %b`.
     Common,

@@ -156,7 +156,7 @@ impl Template {
         ];
         if !has(&times) {
             return Err(FormatError::Missing(
-                "time stamp ($time_local, $time_iso8601, $msec, %t, %{sec}t, %{msec}t)",
+                "time stamp ($time_local, $time_iso8601, $msec, %t or %{…}t)",
             ));
         }
         if !has(&[Var::Status]) {
@@ -180,12 +180,17 @@ impl Template {
                 Piece::Var(var, written) => {
                     let after_quote =
                         i > 0 && matches!(&pieces[i - 1], Piece::Lit(l) if l.ends_with(b"\""));
+                    let mut var = *var;
                     let mut width = var.width();
-                    if *var == Var::TimeStrftime {
+                    if var == Var::TimeStrftime {
                         let (format, printed) = syntax::strftime(written)
                             .ok_or_else(|| FormatError::TimeFormat(written.clone()))?;
-                        strftime.get_or_insert_with(|| format.into());
                         width = Some(printed);
+                        // The first such stamp is the one read; a second is only skipped.
+                        match strftime {
+                            None => strftime = Some(format.into()),
+                            Some(_) => var = Var::Other,
+                        }
                     }
                     let end = match (width, next) {
                         (Some(width), _) => End::Width(width),
@@ -200,7 +205,7 @@ impl Template {
                             return Err(FormatError::Adjacent(written.clone(), other.clone()))
                         }
                     };
-                    steps.push(Step::Cut { var: *var, end });
+                    steps.push(Step::Cut { var, end });
                 }
             }
         }

@@ -127,11 +127,33 @@ fn apache_strftime_stamps() {
         .earliest()
         .unwrap();
     assert_eq!(r.ts, local.to_utc());
+    // A second stamp in another format is skipped, not misread.
+    let t2 = template(r#"%a %{%Y-%m-%d %H:%M:%S}t %{%d/%b/%Y:%H:%M:%S %z}t "%r" %>s"#);
+    let line = br#"192.0.2.1 2000-10-10 13:55:36 10/Oct/2000:13:55:36 -0700 "GET / HTTP/1.1" 200"#;
+    assert_eq!(t2.parse(line).unwrap().0.ts, local.to_utc());
     assert_eq!(
         t.parse(br#"192.0.2.1 2000-13-10 13:55:36 "GET / HTTP/1.1" 200"#)
             .unwrap_err(),
         ParseError::Bad(Field::Time)
     );
+}
+
+#[test]
+fn formats_that_merely_start_with_a_quote() {
+    let line = br#""GET /x HTTP/1.1" 200 192.0.2.1 1700000000.000"#;
+    for text in [
+        r#""$request" $status $remote_addr $msec"#,
+        r#""%r" %>s %a %{sec}t"#,
+    ] {
+        let (r, _) = template(text).parse(line).unwrap();
+        assert_eq!((r.target.as_ref(), r.status), ("/x", 200), "{text}");
+    }
+    // All quoted strings, as in an nginx config: joined.
+    let t = template(r#"'$remote_addr [$time_local] ' '$status'"#);
+    let (r, _) = t
+        .parse(b"192.0.2.1 [10/Oct/2000:13:55:36 -0700] 503")
+        .unwrap();
+    assert_eq!(r.status, 503);
 }
 
 #[test]
