@@ -225,11 +225,7 @@ fn split(line: Cow<'_, str>) -> super::text::RequestParts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{DateTime, Utc};
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::logs::parse::utc as at;
 
     #[test]
     fn nginx_json_line_with_request_and_string_numbers() {

@@ -19,9 +19,11 @@ use crate::logs::record::AccessRecord;
 pub use template::Template;
 
 /// How the lines of one log are written (the `format` of a `[[log]]` table).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum LogFormat {
-    /// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"` (nginx's and Apache's default).
+    /// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"` (nginx's and Apache's default,
+    /// and the policy's).
+    #[default]
     Combined,
     /// `%h %l %u %t "%r" %>s %b`.
     Common,
@@ -73,7 +75,8 @@ pub enum FormatError {
     #[error("unknown Apache LogFormat directive {0:?}")]
     Directive(String),
     #[error(
-        "Apache time format %{{{0}}}t is not supported: use %t, %{{sec}}t, %{{msec}}t or %{{usec}}t"
+        "Apache time format %{{{0}}}t is not supported: use a whole date and time of fixed-width \
+         fields (%Y %m %d %H %M %S %b %z %T %F), %t, %{{sec}}t or %{{msec}}t"
     )]
     TimeFormat(String),
     #[error("unknown nginx escape={0:?}: expected default, json or none")]
@@ -176,6 +179,14 @@ impl Parser {
         }
         Ok(record)
     }
+}
+
+/// A UTC instant written in RFC 3339, for the tests' expectations.
+#[cfg(test)]
+fn utc(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .to_utc()
 }
 
 #[cfg(test)]

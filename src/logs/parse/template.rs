@@ -39,6 +39,7 @@ enum Var {
     Xff,
     Vhost,
     HostHeader,
+    TimeStrftime,
     Other,
 }
 
@@ -54,7 +55,8 @@ impl Var {
             | Var::TimeIso
             | Var::Epoch
             | Var::EpochMs
-            | Var::EpochUs => Field::Time,
+            | Var::EpochUs
+            | Var::TimeStrftime => Field::Time,
             Var::Request
             | Var::Method
             | Var::Uri
@@ -93,6 +95,8 @@ enum Piece {
 #[derive(Debug, Clone)]
 pub struct Template {
     steps: Vec<Step>,
+    /// The strftime format of an Apache `%{…}t`, when the stamp is written that way.
+    strftime: Option<Box<str>>,
     /// Whether the server escapes field text (nginx default and json, Apache); nginx
     /// `escape=none` writes it raw.
     escapes: bool,
@@ -118,8 +122,8 @@ enum End {
     Width(usize),
     /// At the next unescaped `"`: the field sits between quotes in the format.
     Quote,
-    /// At the next occurrence of the literal after it.
-    Before(Finder<'static>),
+    /// At the next occurrence of the literal after it (boxed: a finder is large).
+    Before(Box<Finder<'static>>),
 }
 
 impl Template {
@@ -148,16 +152,18 @@ impl Template {
             Var::Epoch,
             Var::EpochMs,
             Var::EpochUs,
+            Var::TimeStrftime,
         ];
         if !has(&times) {
             return Err(FormatError::Missing(
-                "time stamp ($time_local, $time_iso8601, $msec, %t, %{sec}t, %{msec}t)",
+                "time stamp ($time_local, $time_iso8601, $msec, %t or %{…}t)",
             ));
         }
         if !has(&[Var::Status]) {
             return Err(FormatError::Missing("status ($status, %s or %>s)"));
         }
         let mut steps = Vec::with_capacity(pieces.len());
+        let mut strftime = None;
         for (i, piece) in pieces.iter().enumerate() {
             let next = pieces.get(i + 1);
             match piece {
@@ -174,22 +180,40 @@ impl Template {
                 Piece::Var(var, written) => {
                     let after_quote =
                         i > 0 && matches!(&pieces[i - 1], Piece::Lit(l) if l.ends_with(b"\""));
-                    let end = match (var.width(), next) {
+                    let mut var = *var;
+                    let mut width = var.width();
+                    if var == Var::TimeStrftime {
+                        let (format, printed) = syntax::strftime(written)
+                            .ok_or_else(|| FormatError::TimeFormat(written.clone()))?;
+                        width = Some(printed);
+                        // The first such stamp is the one read; a second is only skipped.
+                        match strftime {
+                            None => strftime = Some(format.into()),
+                            Some(_) => var = Var::Other,
+                        }
+                    }
+                    let end = match (width, next) {
                         (Some(width), _) => End::Width(width),
                         (None, None) => End::Line,
                         (None, Some(Piece::Lit(l))) if after_quote && l.starts_with(b"\"") => {
                             End::Quote
                         }
-                        (None, Some(Piece::Lit(l))) => End::Before(Finder::new(l).into_owned()),
+                        (None, Some(Piece::Lit(l))) => {
+                            End::Before(Box::new(Finder::new(l).into_owned()))
+                        }
                         (None, Some(Piece::Var(_, other))) => {
                             return Err(FormatError::Adjacent(written.clone(), other.clone()))
                         }
                     };
-                    steps.push(Step::Cut { var: *var, end });
+                    steps.push(Step::Cut { var, end });
                 }
             }
         }
-        Ok(Template { steps, escapes })
+        Ok(Template {
+            steps,
+            strftime,
+            escapes,
+        })
     }
 
     pub(super) fn parse<'a>(&self, line: &'a [u8]) -> Result<Parsed<'a>, ParseError> {
@@ -234,7 +258,7 @@ impl Template {
             .or(get(Var::RemoteHost))
             .ok_or(ParseError::Missing(Field::Client))?;
         let client = addr::ip(client).ok_or(ParseError::Bad(Field::Client))?;
-        let ts = timestamp(cuts).ok_or(ParseError::Bad(Field::Time))?;
+        let ts = self.timestamp(cuts).ok_or(ParseError::Bad(Field::Time))?;
         let (method, target, protocol) = match get(Var::Request) {
             Some(line) if esc => request(unescape(line)),
             Some(line) => request(Cow::Borrowed(line)),
@@ -267,23 +291,25 @@ impl Template {
         };
         Ok((record, get(Var::Xff).map(Cow::Borrowed)))
     }
-}
 
-/// The first time stamp the format has, in whatever unit it is written.
-fn timestamp(cuts: &[Option<&[u8]>; VARS]) -> Option<chrono::DateTime<chrono::Utc>> {
-    let get = |var: Var| cuts[var as usize];
-    if let Some(t) = get(Var::TimeClf) {
-        time::clf(t)
-    } else if let Some(t) = get(Var::TimeBracketed) {
-        time::clf(t.strip_prefix(b"[")?.strip_suffix(b"]")?)
-    } else if let Some(t) = get(Var::TimeIso) {
-        time::iso8601(t)
-    } else if let Some(t) = get(Var::Epoch) {
-        time::epoch(t)
-    } else if let Some(t) = get(Var::EpochMs) {
-        time::epoch_units(t, 1_000)
-    } else {
-        time::epoch_units(get(Var::EpochUs)?, 1_000_000)
+    /// The first time stamp the format has, in whatever unit it is written.
+    fn timestamp(&self, cuts: &[Option<&[u8]>; VARS]) -> Option<chrono::DateTime<chrono::Utc>> {
+        let get = |var: Var| cuts[var as usize];
+        if let Some(t) = get(Var::TimeClf) {
+            time::clf(t)
+        } else if let Some(t) = get(Var::TimeBracketed) {
+            time::clf(t.strip_prefix(b"[")?.strip_suffix(b"]")?)
+        } else if let Some(t) = get(Var::TimeIso) {
+            time::iso8601(t)
+        } else if let Some(t) = get(Var::Epoch) {
+            time::epoch(t)
+        } else if let Some(t) = get(Var::EpochMs) {
+            time::epoch_units(t, 1_000)
+        } else if let Some(t) = get(Var::EpochUs) {
+            time::epoch_units(t, 1_000_000)
+        } else {
+            time::strftime(get(Var::TimeStrftime)?, self.strftime.as_deref()?)
+        }
     }
 }
 

@@ -79,6 +79,19 @@ pub(super) fn epoch_units(b: &[u8], per_second: u64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(i64::try_from(n / per_second).ok()?, nanos as u32)
 }
 
+/// A stamp in an Apache `%{strftime}t` format: with `%z` it keeps its offset, without one it
+/// is the host's local time. chrono's format parser is slow, but only these formats need it.
+pub(super) fn strftime(b: &[u8], format: &str) -> Option<DateTime<Utc>> {
+    let text = std::str::from_utf8(b).ok()?;
+    if format.contains("%z") {
+        return DateTime::parse_from_str(text, format)
+            .ok()
+            .map(|t| t.to_utc());
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(text, format).ok()?;
+    Some(Local.from_local_datetime(&naive).earliest()?.to_utc())
+}
+
 /// Up to nine fraction digits as nanoseconds; more are cut.
 fn fraction(digits: &[u8]) -> u32 {
     let kept = &digits[..digits.len().min(9)];
@@ -166,10 +179,7 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
+    use crate::logs::parse::utc;
 
     #[test]
     fn clf_stamps_convert_to_utc() {

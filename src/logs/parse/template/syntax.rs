@@ -302,19 +302,14 @@ fn apache_var(letter: char, arg: Option<&str>, written: &str) -> Result<Var, For
         ('a', _) => Var::Client,
         ('u', _) => Var::User,
         ('t', None) => Var::TimeBracketed,
-        ('t', Some(arg)) => {
-            let unit = arg
-                .strip_prefix("begin:")
-                .or_else(|| arg.strip_prefix("end:"))
-                .unwrap_or(arg);
-            match unit {
-                "sec" => Var::Epoch,
-                "msec" => Var::EpochMs,
-                "usec" => Var::EpochUs,
-                "msec_frac" | "usec_frac" => Var::Other,
-                _ => return Err(FormatError::TimeFormat(arg.to_owned())),
-            }
-        }
+        ('t', Some(arg)) => match time_unit(arg) {
+            "sec" => Var::Epoch,
+            "msec" => Var::EpochMs,
+            "usec" => Var::EpochUs,
+            "msec_frac" | "usec_frac" => Var::Other,
+            format if strftime_width(format).is_some() => Var::TimeStrftime,
+            _ => return Err(FormatError::TimeFormat(arg.to_owned())),
+        },
         ('r', _) => Var::Request,
         ('m', _) => Var::Method,
         ('U', _) => Var::Path,
@@ -337,4 +332,45 @@ fn apache_var(letter: char, arg: Option<&str>, written: &str) -> Result<Var, For
         }
         _ => return Err(FormatError::Directive(written.to_owned())),
     })
+}
+
+/// `%{begin:…}t` and `%{end:…}t` are the same stamp, taken at another moment.
+fn time_unit(arg: &str) -> &str {
+    arg.strip_prefix("begin:")
+        .or_else(|| arg.strip_prefix("end:"))
+        .unwrap_or(arg)
+}
+
+/// The strftime format of a `%{…}t` as written, and the width of what it prints.
+pub(super) fn strftime(written: &str) -> Option<(&str, usize)> {
+    let arg = &written[written.find('{')? + 1..written.rfind('}')?];
+    let format = time_unit(arg);
+    Some((format, strftime_width(format)?))
+}
+
+/// The width of a strftime format made only of fixed-width fields, when it names a whole date
+/// and time (a sample is printed and read back to make sure); `None` otherwise.
+fn strftime_width(format: &str) -> Option<usize> {
+    let mut width = 0;
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        width += match c {
+            '%' => match chars.next()? {
+                'Y' => 4,
+                'm' | 'd' | 'H' | 'M' | 'S' | 'y' => 2,
+                'j' | 'b' | 'h' | 'a' => 3,
+                'z' => 5,
+                'T' | 'D' => 8,
+                'F' => 10,
+                'R' => 5,
+                '%' => 1,
+                _ => return None,
+            },
+            c => c.len_utf8(),
+        };
+    }
+    let sample = chrono::DateTime::from_timestamp(981_173_106, 0)?;
+    let printed = sample.format(format).to_string();
+    crate::logs::parse::time::strftime(printed.as_bytes(), format)?;
+    (printed.len() == width).then_some(width)
 }

@@ -1,10 +1,6 @@
 use super::*;
+use crate::logs::parse::utc as at;
 use crate::logs::parse::LogFormat;
-use chrono::{DateTime, Utc};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-}
 
 fn template(text: &str) -> Template {
     match LogFormat::from_policy(text).unwrap() {
@@ -110,6 +106,57 @@ fn apache_strings_without_the_directive() {
 }
 
 #[test]
+fn apache_strftime_stamps() {
+    let t = template(r#"%a [%{%d/%b/%Y:%H:%M:%S %z}t] "%r" %>s"#);
+    let (r, _) = t
+        .parse(br#"192.0.2.1 [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200"#)
+        .unwrap();
+    assert_eq!(r.ts, at("2000-10-10T20:55:36Z"));
+    // Without a zone the stamp is local time: compare with chrono's own reading of it.
+    let t = template(r#"%a %{end:%Y-%m-%d %H:%M:%S}t "%r" %>s"#);
+    let (r, _) = t
+        .parse(br#"192.0.2.1 2000-10-10 13:55:36 "GET / HTTP/1.1" 200"#)
+        .unwrap();
+    let naive = chrono::NaiveDate::from_ymd_opt(2000, 10, 10)
+        .unwrap()
+        .and_hms_opt(13, 55, 36)
+        .unwrap();
+    use chrono::TimeZone;
+    let local = chrono::Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .unwrap();
+    assert_eq!(r.ts, local.to_utc());
+    // A second stamp in another format is skipped, not misread.
+    let t2 = template(r#"%a %{%Y-%m-%d %H:%M:%S}t %{%d/%b/%Y:%H:%M:%S %z}t "%r" %>s"#);
+    let line = br#"192.0.2.1 2000-10-10 13:55:36 10/Oct/2000:13:55:36 -0700 "GET / HTTP/1.1" 200"#;
+    assert_eq!(t2.parse(line).unwrap().0.ts, local.to_utc());
+    assert_eq!(
+        t.parse(br#"192.0.2.1 2000-13-10 13:55:36 "GET / HTTP/1.1" 200"#)
+            .unwrap_err(),
+        ParseError::Bad(Field::Time)
+    );
+}
+
+#[test]
+fn formats_that_merely_start_with_a_quote() {
+    let line = br#""GET /x HTTP/1.1" 200 192.0.2.1 1700000000.000"#;
+    for text in [
+        r#""$request" $status $remote_addr $msec"#,
+        r#""%r" %>s %a %{sec}t"#,
+    ] {
+        let (r, _) = template(text).parse(line).unwrap();
+        assert_eq!((r.target.as_ref(), r.status), ("/x", 200), "{text}");
+    }
+    // All quoted strings, as in an nginx config: joined.
+    let t = template(r#"'$remote_addr [$time_local] ' '$status'"#);
+    let (r, _) = t
+        .parse(b"192.0.2.1 [10/Oct/2000:13:55:36 -0700] 503")
+        .unwrap();
+    assert_eq!(r.status, 503);
+}
+
+#[test]
 fn formats_that_cannot_work_are_refused() {
     let err = |t: &str| LogFormat::from_policy(t).unwrap_err();
     assert_eq!(err("  "), FormatError::Empty);
@@ -124,10 +171,12 @@ fn formats_that_cannot_work_are_refused() {
         FormatError::Adjacent("$remote_addr".into(), "$status".into())
     );
     assert_eq!(err("%h %t %>s %Z"), FormatError::Directive("%Z".into()));
-    assert_eq!(
-        err("%h %{%Y-%m-%d %H:%M:%S}t %s"),
-        FormatError::TimeFormat("%Y-%m-%d %H:%M:%S".into())
-    );
+    for time in ["%H:%M:%S", "%B %d %Y %T", "%Y-%m-%d %H:%M:%S%", "end:%s"] {
+        assert_eq!(
+            err(&format!("%h %{{{time}}}t %s")),
+            FormatError::TimeFormat(time.into())
+        );
+    }
     assert_eq!(
         err("escape=xml $remote_addr"),
         FormatError::Escape("xml".into())
