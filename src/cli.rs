@@ -98,14 +98,16 @@ pub enum Command {
     Policy(PolicyCommand),
 
     /// Run the log detectors over existing access logs, start to end (plain or gzip).
-    #[command(after_help = "Exit code 0: nothing detected; 1: detections (printed as events).\n\n\
+    #[command(
+        after_help = "Exit code 0: nothing detected; 1: detections (printed as events).\n\n\
         Without --policy the web detectors run with their defaults on combined-format logs. \
         With --db, detections are recorded in that baseline's history and tied to its file \
         events (planted-file, webshell-access).\n\n\
         Examples:\n  \
         fim analyze /var/log/nginx/access.log /var/log/nginx/access.log.2.gz\n  \
         fim analyze --format text --log-format vhost_combined /var/log/apache2/other_vhosts_access.log\n  \
-        fim analyze --policy /etc/fim/site.toml --db /var/lib/fim/fim.db /var/log/nginx/access.log.1")]
+        fim analyze --policy /etc/fim/site.toml --db /var/lib/fim/fim.db /var/log/nginx/access.log.1"
+    )]
     Analyze(AnalyzeArgs),
 
     /// Print the recorded event history as JSON Lines.

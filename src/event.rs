@@ -160,10 +160,9 @@ impl Event {
                 old: change.old.as_ref().map(AttrsWire::from),
                 new: change.new.as_ref().map(AttrsWire::from),
             }),
-            Body::Detection(detection) => serde_json::to_string(&DetectionWire {
-                header,
-                detection,
-            }),
+            Body::Detection(detection) => {
+                serde_json::to_string(&DetectionWire { header, detection })
+            }
         };
         result.expect("an event always serializes")
     }

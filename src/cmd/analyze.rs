@@ -32,7 +32,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         .iter()
         .map(|log| spec_for(log, policy.as_ref(), format.as_ref()))
         .collect();
-    let web = policy.as_ref().map_or_else(WebSettings::default, |p| p.web.clone());
+    let web = policy
+        .as_ref()
+        .map_or_else(WebSettings::default, |p| p.web.clone());
     let mut access = AccessLogs::new(&specs, &web, args.format == Format::Text);
     let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
     if let Some(baseline) = &baseline {
@@ -98,8 +100,7 @@ fn spec_for(log: &Path, policy: Option<&Policy>, format: Option<&(LogFormat, Str
     let matching = policy.and_then(|p| {
         p.logs.iter().find(|spec| {
             spec.path == name
-                || globset::Glob::new(&spec.path)
-                    .is_ok_and(|g| g.compile_matcher().is_match(log))
+                || globset::Glob::new(&spec.path).is_ok_and(|g| g.compile_matcher().is_match(log))
         })
     });
     let docroot = matching.and_then(|m| m.docroot.clone()).or_else(|| {
@@ -117,6 +118,8 @@ fn spec_for(log: &Path, policy: Option<&Policy>, format: Option<&(LogFormat, Str
         format,
         format_text,
         docroot,
-        trusted_proxies: matching.map(|m| m.trusted_proxies.clone()).unwrap_or_default(),
+        trusted_proxies: matching
+            .map(|m| m.trusted_proxies.clone())
+            .unwrap_or_default(),
     }
 }

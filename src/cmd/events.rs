@@ -26,7 +26,11 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
         .transpose()?;
     if let Some(kind) = args.kind.as_deref() {
         let file_kinds = ["new", "modified", "deleted"];
-        let known = || file_kinds.into_iter().chain(crate::web::settings::configurable());
+        let known = || {
+            file_kinds
+                .into_iter()
+                .chain(crate::web::settings::configurable())
+        };
         if !known().any(|k| k == kind) {
             return Err(Error::Usage(format!(
                 "--kind {kind:?}: no such kind (known: {})",

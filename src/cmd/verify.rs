@@ -65,7 +65,11 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         let mut alerts = Vec::new();
         logs.poll(&mut alerts);
         logs.flush(i64::MAX, &mut alerts);
-        events.extend(alerts.into_iter().map(|a| a.into_event(Source::Verify, &host)));
+        events.extend(
+            alerts
+                .into_iter()
+                .map(|a| a.into_event(Source::Verify, &host)),
+        );
         cursors = logs.cursors();
     }
     // The report comes first, and each of the two is attempted whatever happens to the

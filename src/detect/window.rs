@@ -294,14 +294,8 @@ mod tests {
         // After the cooldown, the next burst reports what came since the first report.
         let mut later = None;
         for i in 0..3 {
-            later = later.or(t.observe(
-                &1,
-                400_000 + i * 1000,
-                None,
-                || ev(0),
-                |_| {},
-                at_threshold,
-            ));
+            later =
+                later.or(t.observe(&1, 400_000 + i * 1000, None, || ev(0), |_| {}, at_threshold));
         }
         let later = later.expect("fires again after the cooldown");
         assert_eq!(later.count, 3, "observations before the gap were reset");
@@ -310,9 +304,13 @@ mod tests {
     #[test]
     fn what_came_during_the_cooldown_is_reported_when_it_ends() {
         let mut t: Tracker<u32, ()> = Tracker::new(limits(1));
-        assert!(t.observe(&1, 0, None, || ev(0), |_| {}, at_threshold).is_some());
+        assert!(t
+            .observe(&1, 0, None, || ev(0), |_| {}, at_threshold)
+            .is_some());
         for i in 1..=9 {
-            assert!(t.observe(&1, i * 1000, None, || ev(0), |_| {}, at_threshold).is_none());
+            assert!(t
+                .observe(&1, i * 1000, None, || ev(0), |_| {}, at_threshold)
+                .is_none());
         }
         assert!(t.due(299_999).is_empty());
         let due = t.due(300_000);

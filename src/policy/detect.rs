@@ -133,10 +133,9 @@ pub(super) fn web(
             }
             continue;
         }
-        let detector: RawDetector = value
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| fail(at, format!("[web.{key}]: {}", e.message().trim())))?;
+        let detector: RawDetector = value.clone().try_into().map_err(|e: toml::de::Error| {
+            fail(at, format!("[web.{key}]: {}", e.message().trim()))
+        })?;
         detectors.insert(key.clone(), detector);
     }
     let mut overrides = HashMap::new();
@@ -155,17 +154,26 @@ pub(super) fn web(
             text.as_deref()
                 .map(|t| {
                     humantime::parse_duration(t).map_err(|e| {
-                        fail(at, format!("[web.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"))
+                        fail(
+                            at,
+                            format!("[web.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"),
+                        )
                     })
                 })
                 .transpose()
         };
         if d.threshold == Some(0) {
-            return Err(fail(at, format!("[web.{kind}] threshold must be at least 1")));
+            return Err(fail(
+                at,
+                format!("[web.{kind}] threshold must be at least 1"),
+            ));
         }
         let window = duration("window", &d.window)?;
         if window.is_some_and(|w| w.is_zero()) {
-            return Err(fail(at, format!("[web.{kind}] window must be longer than 0 s")));
+            return Err(fail(
+                at,
+                format!("[web.{kind}] window must be longer than 0 s"),
+            ));
         }
         overrides.insert(
             kind.clone(),

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
-use matcher::{BadPattern, Globs, Pattern};
 pub use detect::LogSpec;
+use matcher::{BadPattern, Globs, Pattern};
 pub use sink::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -682,7 +682,10 @@ impl Part {
             if self.logs.iter().any(|mine| mine.path == log.path) {
                 return Err(fail(
                     offset,
-                    format!("log path {} is listed twice (also in an included policy)", log.path),
+                    format!(
+                        "log path {} is listed twice (also in an included policy)",
+                        log.path
+                    ),
                 ));
             }
             self.logs.push(log);

@@ -5,14 +5,18 @@
 
 use serde_json::{json, Map, Value};
 
-use super::schema::{escape_controls, ocsf_severity, rfc3339_ms, severity_id, str_of, ECS_VERSION, OCSF_VERSION};
+use super::schema::{
+    escape_controls, ocsf_severity, rfc3339_ms, severity_id, str_of, ECS_VERSION, OCSF_VERSION,
+};
 
 /// ECS `event.category` and `event.type` of a detection.
 fn ecs_category(event: &Value) -> (&'static str, &'static str) {
     match (str_of(event, "category"), str_of(event, "kind")) {
         ("web", "error-burst") => ("web", "error"),
         ("web", _) => ("web", "access"),
-        ("auth", kind) if kind.starts_with("login") || kind == "root-login" => ("authentication", "start"),
+        ("auth", kind) if kind.starts_with("login") || kind == "root-login" => {
+            ("authentication", "start")
+        }
         ("auth", _) => ("authentication", "info"),
         ("process", _) => ("process", "info"),
         ("service", _) => ("network", "connection"),
@@ -69,7 +73,10 @@ pub(super) fn ecs(event: &Value) -> Value {
     if let Some(rule) = event.get("rule").and_then(Value::as_str) {
         out["rule"] = json!({ "name": rule });
     }
-    match (client_ip(event), event.get("client").and_then(Value::as_str)) {
+    match (
+        client_ip(event),
+        event.get("client").and_then(Value::as_str),
+    ) {
         (Some(ip), _) => {
             out["source"] = json!({ "ip": ip, "address": ip });
             out["related"] = json!({ "ip": [ip] });
@@ -93,7 +100,11 @@ pub(super) fn ecs(event: &Value) -> Value {
     if let Some(file) = first_str(event, "files") {
         out["file"] = json!({ "path": file });
     }
-    if let Some(log) = event.get("log").and_then(Value::as_str).filter(|l| !l.is_empty()) {
+    if let Some(log) = event
+        .get("log")
+        .and_then(Value::as_str)
+        .filter(|l| !l.is_empty())
+    {
         out["log"] = json!({ "file": { "path": log } });
     }
     // Everything else of the contract's event, as fim names it.
@@ -134,20 +145,30 @@ pub(super) fn ocsf(event: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let mut observables = vec![json!({ "name": "host", "type_id": 1, "type": "Hostname", "value": str_of(event, "host") })];
+    let mut observables = vec![
+        json!({ "name": "host", "type_id": 1, "type": "Hostname", "value": str_of(event, "host") }),
+    ];
     if let Some(ip) = ip {
-        observables.push(json!({ "name": "client", "type_id": 2, "type": "IP Address", "value": ip }));
+        observables
+            .push(json!({ "name": "client", "type_id": 2, "type": "IP Address", "value": ip }));
     }
     if let Some(user) = event.get("user").and_then(Value::as_str) {
-        observables.push(json!({ "name": "user", "type_id": 4, "type": "User Name", "value": user }));
+        observables
+            .push(json!({ "name": "user", "type_id": 4, "type": "User Name", "value": user }));
     }
     if let Some(file) = first_str(event, "files") {
-        observables.push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
+        observables
+            .push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
     }
     let related: Vec<Value> = event
         .get("related")
         .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(Value::as_str).map(|id| json!({ "uid": id })).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(|id| json!({ "uid": id }))
+                .collect()
+        })
         .unwrap_or_default();
     let mut finding = json!({
         "uid": str_of(event, "id"),
@@ -163,7 +184,10 @@ pub(super) fn ocsf(event: &Value) -> Value {
     }
     let mut unmapped = Map::new();
     for (key, value) in event.as_object().into_iter().flatten() {
-        if !matches!(key.as_str(), "id" | "ts" | "severity" | "summary" | "evidence" | "host" | "rule" | "count") {
+        if !matches!(
+            key.as_str(),
+            "id" | "ts" | "severity" | "summary" | "evidence" | "host" | "rule" | "count"
+        ) {
             unmapped.insert(key.clone(), value.clone());
         }
     }
@@ -200,5 +224,9 @@ pub(super) fn ocsf(event: &Value) -> Value {
 
 /// One line for humans: the kind and the detection's own summary.
 pub(super) fn summary(event: &Value) -> String {
-    format!("{}: {}", str_of(event, "kind"), escape_controls(str_of(event, "summary")))
+    format!(
+        "{}: {}",
+        str_of(event, "kind"),
+        escape_controls(str_of(event, "summary"))
+    )
 }

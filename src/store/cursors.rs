@@ -22,8 +22,8 @@ CREATE TABLE IF NOT EXISTS log_cursors (
 
 pub(super) fn load(conn: &Connection) -> rusqlite::Result<HashMap<String, Cursor>> {
     conn.execute_batch(CREATE)?;
-    let mut stmt =
-        conn.prepare("SELECT path, dev, inode, offset, line, fingerprint, fp_len FROM log_cursors")?;
+    let mut stmt = conn
+        .prepare("SELECT path, dev, inode, offset, line, fingerprint, fp_len FROM log_cursors")?;
     let rows = stmt.query_map([], |r| {
         let fingerprint: Vec<u8> = r.get(5)?;
         Ok((

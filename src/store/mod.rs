@@ -20,10 +20,10 @@ pub use update::{warn_if_unrecorded, PolicyUpdate};
 use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::event::Event;
-use crate::logs::follow::Cursor;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry};
+use crate::logs::follow::Cursor;
 use crate::policy::Policy;
 use crate::scan::Skip;
 

@@ -621,7 +621,11 @@ impl<'c> Daemon<'c> {
             self.overflows
         );
         if let Some(logs) = &self.logs {
-            status.push_str(&format!("; {}, {} detections", logs.status(), self.detections));
+            status.push_str(&format!(
+                "; {}, {} detections",
+                logs.status(),
+                self.detections
+            ));
         }
         if let Some(sinks) = self.sinks.status() {
             status.push_str("; ");

@@ -221,7 +221,10 @@ impl Signatures {
 
     fn judge_name(&self, name: &str, flags: &mut Flags) {
         if self.sensitive_names.contains(name)
-            || self.sensitive_prefixes.iter().any(|p| name.starts_with(&**p))
+            || self
+                .sensitive_prefixes
+                .iter()
+                .any(|p| name.starts_with(&**p))
             || self.sensitive_suffixes.iter().any(|s| name.ends_with(&**s))
             || self.archive_suffixes.iter().any(|s| {
                 name.strip_suffix(&**s)
@@ -261,7 +264,9 @@ pub fn decode(s: &str) -> Cow<'_, str> {
         if !current.contains('%') {
             break;
         }
-        let next = percent_decode_str(&current).decode_utf8_lossy().into_owned();
+        let next = percent_decode_str(&current)
+            .decode_utf8_lossy()
+            .into_owned();
         if next == current {
             break;
         }
@@ -406,7 +411,11 @@ mod tests {
         let s = Signatures::builtin();
         let r = s.classify("GET", "/", Some("sqlmap/1.7.2#stable (https://sqlmap.org)"));
         assert!(r.flags.scanner_agent);
-        let r = s.classify("GET", "/", Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"));
+        let r = s.classify(
+            "GET",
+            "/",
+            Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"),
+        );
         assert!(!r.flags.scanner_agent);
         assert!(flags("/wp-content/themes/x/style.css?ver=6.4").static_asset);
         assert!(flags("/favicon.ico").static_asset);

@@ -37,7 +37,11 @@ impl FileRef {
         let reasons: Vec<String> = event
             .get("reasons")
             .and_then(serde_json::Value::as_array)
-            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if kind == "deleted" || (kind != "new" && reasons.is_empty()) {
             return None;
@@ -46,7 +50,10 @@ impl FileRef {
             t.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.timestamp_millis())
         };
-        let ctime = event.get("new").and_then(|n| n.get("ctime")).and_then(|c| c.as_str());
+        let ctime = event
+            .get("new")
+            .and_then(|n| n.get("ctime"))
+            .and_then(|c| c.as_str());
         Some(FileRef {
             event_id: field("id")?.to_owned(),
             path: field("path")?.to_owned(),
@@ -181,8 +188,8 @@ impl Correlator {
         let r = input.record;
         let at = r.ts.timestamp_millis();
         self.latest_ms = self.latest_ms.max(at);
-        let is_write = matches!(&*r.method, "POST" | "PUT" | "PATCH")
-            && (200..300).contains(&r.status);
+        let is_write =
+            matches!(&*r.method, "POST" | "PUT" | "PATCH") && (200..300).contains(&r.status);
         if !is_write && self.files.is_empty() {
             return;
         }
@@ -254,7 +261,10 @@ impl Correlator {
             let log_passed = *birth + PLANT_AFTER_MS < latest;
             let waited = pending.wall_deadline_ms != i64::MIN && now_ms >= pending.wall_deadline_ms;
             // A PUT of the file itself leaves no doubt: no need to wait for others.
-            let certain = pending.best.as_ref().is_some_and(|((inexact, _), _)| *inexact == 0);
+            let certain = pending
+                .best
+                .as_ref()
+                .is_some_and(|((inexact, _), _)| *inexact == 0);
             if log_passed || waited || certain || now_ms == i64::MAX {
                 done.push((*birth, path.clone()));
             }

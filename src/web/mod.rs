@@ -131,7 +131,10 @@ impl Aggregate {
         if !(200..300).contains(&r.status) || self.files.len() >= MAX_EVIDENCE {
             return;
         }
-        let Some(path) = input.docroot.and_then(|root| correlate::disk_path(root, &r.target)) else {
+        let Some(path) = input
+            .docroot
+            .and_then(|root| correlate::disk_path(root, &r.target))
+        else {
             return;
         };
         if !self.files.contains(&path) && std::fs::symlink_metadata(&path).is_ok() {
@@ -270,9 +273,9 @@ impl WebDetectors {
         let r = input.record;
         let at = r.ts.timestamp_millis();
         self.report_due(at, out);
-        let request =
-            self.signatures
-                .classify(&r.method, &r.target, r.user_agent.as_deref());
+        let request = self
+            .signatures
+            .classify(&r.method, &r.target, r.user_agent.as_deref());
         let flags = request.flags;
         let target: &str = &r.target;
         let client = host_net(r.client);
@@ -283,7 +286,16 @@ impl WebDetectors {
         let failing = self.errors.add(at, r.status, r.client, error_min);
         if r.status >= 500 {
             let decide = |_: &Aggregate, _: bool| failing;
-            self.feed(slot::ERROR_BURST, (global(), 0), at, None, input, target, decide, out);
+            self.feed(
+                slot::ERROR_BURST,
+                (global(), 0),
+                at,
+                None,
+                input,
+                target,
+                decide,
+                out,
+            );
         }
         let mut hits = Vec::new();
         self.correlator.observe(input, input.docroot, &mut hits);
@@ -300,23 +312,77 @@ impl WebDetectors {
         if flags.sensitive {
             let tag = u64::from(served(r));
             let decide = |a: &Aggregate, reached: bool| reached || a.served > 0;
-            self.feed(slot::SENSITIVE, (client, tag), at, Some(path_hash), input, target, decide, out);
+            self.feed(
+                slot::SENSITIVE,
+                (client, tag),
+                at,
+                Some(path_hash),
+                input,
+                target,
+                decide,
+                out,
+            );
         }
         if flags.backdoor {
             let tag = u64::from(served(r));
-            self.feed(slot::BACKDOOR, (client, tag), at, Some(path_hash), input, target, at_threshold, out);
+            self.feed(
+                slot::BACKDOOR,
+                (client, tag),
+                at,
+                Some(path_hash),
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if flags.admin && r.status == 404 {
-            self.feed(slot::ADMIN, (client, 0), at, Some(path_hash), input, target, at_threshold, out);
+            self.feed(
+                slot::ADMIN,
+                (client, 0),
+                at,
+                Some(path_hash),
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if flags.traversal {
-            self.feed(slot::TRAVERSAL, (client, 0), at, None, input, target, at_threshold, out);
+            self.feed(
+                slot::TRAVERSAL,
+                (client, 0),
+                at,
+                None,
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if flags.sqli {
-            self.feed(slot::SQLI, (client, 0), at, None, input, target, at_threshold, out);
+            self.feed(
+                slot::SQLI,
+                (client, 0),
+                at,
+                None,
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if flags.xss {
-            self.feed(slot::XSS, (client, 0), at, None, input, target, at_threshold, out);
+            self.feed(
+                slot::XSS,
+                (client, 0),
+                at,
+                None,
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if flags.scanner_agent || flags.probe_kinds() > 0 || (is_4xx && bursty) {
             let bits = probe_bits(&flags);
@@ -337,19 +403,54 @@ impl WebDetectors {
             );
         }
         if is_4xx && bursty {
-            self.feed(slot::NOT_FOUND, (client, 0), at, Some(path_hash), input, target, at_threshold, out);
+            self.feed(
+                slot::NOT_FOUND,
+                (client, 0),
+                at,
+                Some(path_hash),
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         let login_failure = (flags.login && r.status == 200) || (r.status == 401 && bursty);
         if login_failure {
-            self.feed(slot::BRUTE_FORCE, (client, 0), at, None, input, target, at_threshold, out);
+            self.feed(
+                slot::BRUTE_FORCE,
+                (client, 0),
+                at,
+                None,
+                input,
+                target,
+                at_threshold,
+                out,
+            );
         }
         if bursty {
-            self.feed(slot::FLOOD, (client, 0), at, None, input, target, at_threshold, out);
+            self.feed(
+                slot::FLOOD,
+                (client, 0),
+                at,
+                None,
+                input,
+                target,
+                at_threshold,
+                out,
+            );
             let network = network_of(r.client);
-            let decide = |a: &Aggregate, reached: bool| {
-                reached && a.clients.len() >= FLOOD_NETWORK_CLIENTS
-            };
-            self.feed(slot::FLOOD_NET, (network, 0), at, None, input, target, decide, out);
+            let decide =
+                |a: &Aggregate, reached: bool| reached && a.clients.len() >= FLOOD_NETWORK_CLIENTS;
+            self.feed(
+                slot::FLOOD_NET,
+                (network, 0),
+                at,
+                None,
+                input,
+                target,
+                decide,
+                out,
+            );
         }
     }
 
@@ -382,7 +483,13 @@ impl WebDetectors {
     }
 
     /// The events of what the correlator found.
-    fn tie(&mut self, hit: Hit, input: Option<&Input<'_, '_>>, allowed: bool, out: &mut Vec<Alert>) {
+    fn tie(
+        &mut self,
+        hit: Hit,
+        input: Option<&Input<'_, '_>>,
+        allowed: bool,
+        out: &mut Vec<Alert>,
+    ) {
         match hit {
             Hit::Access { file, planted_by } => {
                 let (Some(input), false) = (input, allowed) else {
@@ -414,7 +521,9 @@ impl WebDetectors {
             }
             Hit::Planted { file, write } => {
                 let detector = &self.detectors[slot::PLANTED];
-                if !detector.settings.enabled || self.allow.iter().any(|n| n.contains(&write.client)) {
+                if !detector.settings.enabled
+                    || self.allow.iter().any(|n| n.contains(&write.client))
+                {
                     return;
                 }
                 let mut alert = planted_alert(detector, &file, write);
@@ -552,7 +661,8 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
         slot::SENSITIVE => {
             if a.served > 0 {
                 severity = severity.max(Severity::Critical);
-                reasons.push("a file that must never be served was answered 2xx with a body".into());
+                reasons
+                    .push("a file that must never be served was answered 2xx with a body".into());
             }
             format!(
                 "{name} requested {} in {} ({requests}{served_note})",
@@ -573,13 +683,21 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
         ),
         slot::SCANNER => {
             let by = match a.user_agent() {
-                Some(ua) if Signatures::builtin().classify("GET", "/", Some(&ua)).flags.scanner_agent => {
+                Some(ua)
+                    if Signatures::builtin()
+                        .classify("GET", "/", Some(&ua))
+                        .flags
+                        .scanner_agent =>
+                {
                     format!("user agent {:?}", truncate(&ua, 60))
                 }
                 _ => "behaviour".into(),
             };
             reasons.push(format!("scanner by {by}"));
-            format!("{name} is scanning the site ({requests}, {}; by {by})", statuses_note(a))
+            format!(
+                "{name} is scanning the site ({requests}, {}; by {by})",
+                statuses_note(a)
+            )
         }
         slot::TRAVERSAL => format!("{name} tried path traversal ({requests}{served_note})"),
         slot::SQLI => format!("{name} tried SQL injection ({requests}{served_note})"),

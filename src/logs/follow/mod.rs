@@ -223,13 +223,21 @@ fn expand(pattern: &str) -> Vec<PathBuf> {
 
 /// `access.log.1`, `access.log.2.gz`, `access.log-20261201`: copies logrotate made.
 fn is_rotated(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let last = name.rsplit(['.', '-']).next().unwrap_or_default();
-    name.ends_with(".gz") || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) && name.len() > last.len())
+    name.ends_with(".gz")
+        || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) && name.len() > last.len())
 }
 
-fn follow(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMut(Line<'_>)) -> io::Result<()> {
+fn follow(
+    f: &mut Followed,
+    buffer: &mut Vec<u8>,
+    each: &mut dyn FnMut(Line<'_>),
+) -> io::Result<()> {
     let now = match std::fs::metadata(&f.path) {
         Ok(meta) => Some(meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -267,7 +275,8 @@ fn follow(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMut(Line<'_>)
     let file = File::open(&f.path)?;
     let meta_now = file.metadata()?;
     let same = meta_now.dev() == f.cursor.dev && meta_now.ino() == f.cursor.inode;
-    let resumable = same && meta_now.len() >= f.cursor.offset && fingerprint_matches(&file, &f.cursor);
+    let resumable =
+        same && meta_now.len() >= f.cursor.offset && fingerprint_matches(&file, &f.cursor);
     if !resumable {
         if f.cursor.inode != 0 {
             // Rotated, truncated or replaced while fim was not reading: finish the old
@@ -290,7 +299,8 @@ fn fingerprint_matches(file: &File, cursor: &Cursor) -> bool {
         return true;
     }
     let mut head = vec![0; cursor.fingerprint_len as usize];
-    file.read_exact_at(&mut head, 0).is_ok() && *blake3::hash(&head).as_bytes() == cursor.fingerprint
+    file.read_exact_at(&mut head, 0).is_ok()
+        && *blake3::hash(&head).as_bytes() == cursor.fingerprint
 }
 
 fn refresh_fingerprint(file: &File, cursor: &mut Cursor) {
@@ -318,7 +328,15 @@ fn read_from(
         file,
         offset: f.cursor.offset,
     };
-    let consumed = split_lines(&mut reader, buffer, to_the_end, f.source, &f.name, f.cursor.line, each)?;
+    let consumed = split_lines(
+        &mut reader,
+        buffer,
+        to_the_end,
+        f.source,
+        &f.name,
+        f.cursor.line,
+        each,
+    )?;
     f.cursor.offset += consumed.bytes;
     f.cursor.line += consumed.lines;
     refresh_fingerprint(file, &mut f.cursor);
@@ -441,7 +459,9 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
         .collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (_, path) in candidates.into_iter().take(4) {
-        let Ok(file) = File::open(&path) else { continue };
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
         let Ok(meta) = file.metadata() else { continue };
         let compressed = path.extension().is_some_and(|e| e == "gz");
         let mut reader: Box<dyn Read> = if compressed {
@@ -461,7 +481,8 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
             let same_file = meta.dev() == f.cursor.dev && meta.ino() == f.cursor.inode;
             // A copy (copytruncate) has another inode: it is the log's copy when it
             // begins as the log did.
-            if !same_file && !fingerprint_matches(&file, &f.cursor) || meta.len() < f.cursor.offset {
+            if !same_file && !fingerprint_matches(&file, &f.cursor) || meta.len() < f.cursor.offset
+            {
                 continue;
             }
             Box::new(OffsetReader {
@@ -470,7 +491,15 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
             })
         };
         let name: Arc<str> = path.to_string_lossy().into();
-        let _ = split_lines(&mut reader, buffer, true, f.source, &name, f.cursor.line, each);
+        let _ = split_lines(
+            &mut reader,
+            buffer,
+            true,
+            f.source,
+            &name,
+            f.cursor.line,
+            each,
+        );
         return;
     }
 }

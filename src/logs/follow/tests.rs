@@ -10,7 +10,11 @@ use std::path::Path;
 use super::{Cursor, Follower};
 
 fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
@@ -49,7 +53,10 @@ fn appends_and_partial_lines() {
     let log = dir.path().join("access.log");
     append(&log, &lines(0..3));
     let mut f = follower_of(&log, started(&log));
-    assert!(poll(&mut f).is_empty(), "what was there at init is not read");
+    assert!(
+        poll(&mut f).is_empty(),
+        "what was there at init is not read"
+    );
     append(&log, &lines(3..5));
     append(&log, "line 5 is not fin");
     assert_eq!(poll(&mut f), expect(3..5));
@@ -85,12 +92,22 @@ fn copytruncate_reads_the_copy_then_the_log_again() {
     assert_eq!(poll(&mut f), expect(2..5));
     append(&log, &lines(5..7));
     fs::copy(&log, dir.path().join("access.log.1")).unwrap();
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     append(&log, &lines(7..9));
     assert_eq!(poll(&mut f), expect(5..9));
     // Cut again, and refilled past the old end before the next look.
     fs::copy(&log, dir.path().join("access.log.1")).unwrap();
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     append(&log, &lines(10..13));
     assert_eq!(poll(&mut f), expect(10..13));
 }
@@ -154,7 +171,11 @@ fn late_files_and_globs() {
     assert!(poll(&mut late).is_empty());
     assert!(poll(&mut glob).is_empty());
     append(&missing, &lines(0..2));
-    assert_eq!(poll(&mut late), expect(0..2), "a log that appears is read from its start");
+    assert_eq!(
+        poll(&mut late),
+        expect(0..2),
+        "a log that appears is read from its start"
+    );
     append(&dir.path().join("b.log"), &lines(5..7));
     append(&dir.path().join("a.log.1"), &lines(9..10));
     let mut read = poll(&mut glob);
@@ -173,7 +194,12 @@ fn huge_and_non_utf8_lines() {
     big.push('\n');
     append(&log, &big);
     append(&log, "after\n");
-    OpenOptions::new().append(true).open(&log).unwrap().write_all(b"\xff\xfe bytes\n").unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"\xff\xfe bytes\n")
+        .unwrap();
     let read = poll(&mut f);
     assert_eq!(read.len(), 3);
     assert_eq!(read[0].len(), super::MAX_LINE);
