@@ -38,10 +38,16 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
         reason: args.reason.clone(),
         paths: vec![format!("--policy {}", file.display())],
     };
+    // Logs the new policy adds are taken at their end now, as `init` does.
+    let saved = baseline.log_cursors()?;
+    let new_logs: Vec<_> = crate::web::access::cursors_at_end(&new)
+        .into_iter()
+        .filter(|(path, _)| !saved.contains_key(path))
+        .collect();
     let targets = rescan_targets(&old, &new);
     let skip = own_files(db);
     let mut scanned = None;
-    let update = baseline.update_policy(&new, &known, &audit, sign.as_ref(), |put| {
+    let update = baseline.update_policy(&new, &known, &audit, &new_logs, sign.as_ref(), |put| {
         if targets.is_empty() {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use super::{db_error, record_audit, reseal, rows, Audit, Baseline};
 use crate::compare::State;
 use crate::error::Result;
 use crate::fs::Entry;
+use crate::logs::follow::Cursor;
 use crate::policy::Policy;
 
 /// What a policy update changed.
@@ -25,12 +26,14 @@ impl Baseline {
     /// In one transaction: record `new` as the baseline's policy, drop the entries of
     /// `known` (the checked baseline) and of the watch daemon's observed state that it
     /// does not monitor, add the entries `fill` supplies (newly monitored ones, as they
-    /// are now) to both, reseal, and record `audit`.
+    /// are now) to both, save the cursors of the logs it adds, reseal, and record
+    /// `audit`.
     pub fn update_policy(
         &mut self,
         new: &Policy,
         known: &State,
         audit: &Audit,
+        log_cursors: &[(String, Cursor)],
         sign: Option<&ed25519_dalek::SigningKey>,
         fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
     ) -> Result<PolicyUpdate> {
@@ -76,6 +79,7 @@ impl Baseline {
         )
         .map_err(err)?;
         meta.policy = new.text.clone();
+        super::cursors::save(&tx, log_cursors).map_err(err)?;
         reseal(&tx, &meta, sign).map_err(err)?;
         record_audit(&tx, audit, update.added + update.dropped).map_err(err)?;
         tx.commit().map_err(err)?;
