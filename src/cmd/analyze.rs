@@ -50,7 +50,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let mut events: Vec<Event> = Vec::new();
     let mut alerts = Vec::new();
     let mut written: Result<()> = Ok(());
-    let mut emit = |alerts: &mut Vec<crate::web::Alert>, events: &mut Vec<Event>| {
+    let mut emit = |alerts: &mut Vec<crate::detect::Alert>, events: &mut Vec<Event>| {
         for alert in alerts.drain(..) {
             let event = alert.into_event(Source::Analyze, &host);
             if written.is_ok() {

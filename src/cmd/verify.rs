@@ -3,6 +3,7 @@
 use super::{warnings_note, Ui};
 use crate::cli::VerifyArgs;
 use crate::compare::compare;
+use crate::detect::source::Sources;
 use crate::error::Result;
 use crate::event::{hostname, Event, Source};
 use crate::exit;
@@ -10,7 +11,6 @@ use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{skip_outputs, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
-use crate::web::access::FollowedLogs;
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
 /// events in the outbox (for the next run, or `fim watch`): a cron job must end.
@@ -56,22 +56,20 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         .map(|f| Event::from_finding(f, Source::Verify, &host))
         .collect();
     let differences = events.len();
-    // The logs, from where the previous run stopped to their end.
-    let mut cursors = Vec::new();
-    if let Some(mut logs) = FollowedLogs::open(&baseline, &policy)? {
-        for event in &events {
-            logs.add_file_event(event, None);
-        }
-        let mut alerts = Vec::new();
-        logs.poll(&mut alerts);
-        logs.flush(i64::MAX, &mut alerts);
-        events.extend(
-            alerts
-                .into_iter()
-                .map(|a| a.into_event(Source::Verify, &host)),
-        );
-        cursors = logs.cursors();
+    // The detection sources: the logs from where the previous run stopped to their end.
+    let mut sources = Sources::open(&baseline, &policy, &Default::default())?;
+    for event in &events {
+        sources.file_event(event, None);
     }
+    let mut alerts = Vec::new();
+    sources.poll(&mut alerts);
+    sources.flush(i64::MAX, &mut alerts);
+    events.extend(
+        alerts
+            .into_iter()
+            .map(|a| a.into_event(Source::Verify, &host)),
+    );
+    let cursors = sources.cursors();
     // The report comes first, and each of the two is attempted whatever happens to the
     // other: a history that cannot be recorded (a full disk) must not hide the
     // differences, and a closed output must not lose them from the history.

@@ -3,6 +3,7 @@
 //! its windowed counters (`window`); the same detectors run under `watch`, `verify`
 //! and `analyze`, which differ only in where the records come from.
 
+pub mod source;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -10,7 +11,33 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
-use crate::event::format_ts;
+use crate::event::{format_ts, Event, Source as EventSource};
+use crate::policy::Severity;
+
+/// A detection with what the policy says of it; the driver makes it an event.
+#[derive(Debug)]
+pub struct Alert {
+    /// The event id it will have (so later detections can name it in `related`).
+    pub id: String,
+    pub detection: Detection,
+    pub severity: Severity,
+    pub rule: String,
+    pub reasons: Vec<String>,
+}
+
+impl Alert {
+    pub fn into_event(self, source: EventSource, host: &str) -> Event {
+        Event::from_detection(
+            self.id,
+            self.detection,
+            self.severity,
+            self.rule,
+            self.reasons,
+            source,
+            host,
+        )
+    }
+}
 
 /// The family of a detection: the event's `category`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

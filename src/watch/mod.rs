@@ -18,6 +18,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 
 use crate::compare::{compare, State};
+use crate::detect::source::Sources;
 use crate::error::{Error, Result};
 use crate::event::{hostname, Event, Source};
 use crate::fs::FileType;
@@ -25,7 +26,6 @@ use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
-use crate::web::access::FollowedLogs;
 use debounce::Debouncer;
 use health::{max_user_watches, release_free_memory, Health};
 use inotify::{Change, Watcher};
@@ -117,8 +117,8 @@ struct Daemon<'c> {
     /// When the last look ended, and until when the next one waits (bursts).
     last_look: Instant,
     hold_until: Instant,
-    /// The `[[log]]`s and their detectors.
-    logs: Option<FollowedLogs>,
+    /// The detection sources (the `[[log]]`s, …) and their detectors.
+    sources: Sources,
     next_log_poll: Instant,
     /// The cursors last saved, so an idle poll writes nothing.
     saved_cursors: Vec<(String, crate::logs::follow::Cursor)>,
@@ -133,7 +133,7 @@ impl<'c> Daemon<'c> {
         let sinks = Sinks::prepare(&config.db, &policy.sinks, policy.root_names())?.start();
         let skip = unreported(config, &policy);
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
-        let logs = FollowedLogs::open(&baseline, &policy)?;
+        let sources = Sources::open(&baseline, &policy, &Default::default())?;
         let mut daemon = Daemon {
             config,
             baseline_id: file_id(&config.db),
@@ -157,7 +157,7 @@ impl<'c> Daemon<'c> {
             last_look: Instant::now(),
             hold_until: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
-            logs,
+            sources,
             next_log_poll: Instant::now(),
             saved_cursors: Vec::new(),
             detections: 0,
@@ -213,7 +213,7 @@ impl<'c> Daemon<'c> {
                 self.housekeeping();
                 self.next_tick = now + self.tick;
             }
-            if self.logs.is_some() && now >= self.next_log_poll {
+            if !self.sources.is_empty() && now >= self.next_log_poll {
                 self.poll_logs();
                 self.next_log_poll = now + LOG_POLL;
             }
@@ -248,7 +248,7 @@ impl<'c> Daemon<'c> {
             self.next_rescan,
             self.health.next(),
             Some(self.next_tick),
-            self.logs.is_some().then_some(self.next_log_poll),
+            (!self.sources.is_empty()).then_some(self.next_log_poll),
         ]
         .into_iter()
         .flatten()
@@ -344,9 +344,10 @@ impl<'c> Daemon<'c> {
             let status = self.status();
             self.notifier.status(&status, false);
         }
-        if let Some(logs) = &mut self.logs {
+        if !self.sources.is_empty() {
             let mut alerts = Vec::new();
-            logs.flush(chrono::Utc::now().timestamp_millis(), &mut alerts);
+            self.sources
+                .flush(chrono::Utc::now().timestamp_millis(), &mut alerts);
             self.report_detections(alerts);
         }
         let findings = self.self_files.check();
@@ -381,27 +382,23 @@ impl<'c> Daemon<'c> {
             self.sinks.wake();
         }
         self.reported += events.len() as u64;
-        if let Some(logs) = &mut self.logs {
-            let now = chrono::Utc::now().timestamp_millis();
-            for event in &events {
-                logs.add_file_event(event, Some(now));
-            }
+        let now = chrono::Utc::now().timestamp_millis();
+        for event in &events {
+            self.sources.file_event(event, Some(now));
         }
         written.and(recorded).map(|()| events.len())
     }
 
-    /// Read the logs' new lines and report what the detectors make of them.
+    /// Read what the sources have new and report what the detectors make of it.
     fn poll_logs(&mut self) {
-        let Some(logs) = &mut self.logs else { return };
         let mut alerts = Vec::new();
-        logs.poll(&mut alerts);
+        self.sources.poll(&mut alerts);
         self.report_detections(alerts);
     }
 
     /// Write and record detections, with the log cursors they were read up to.
-    fn report_detections(&mut self, alerts: Vec<crate::web::Alert>) {
-        let Some(logs) = &self.logs else { return };
-        let cursors = logs.cursors();
+    fn report_detections(&mut self, alerts: Vec<crate::detect::Alert>) {
+        let cursors = self.sources.cursors();
         if alerts.is_empty() && cursors == self.saved_cursors {
             return;
         }
@@ -540,13 +537,11 @@ impl<'c> Daemon<'c> {
         }
         // Sinks restart too: files are reopened, secrets read again.
         self.restart_sinks(&policy);
-        self.logs = match self.logs.take() {
-            Some(logs) => logs.reopen(&policy),
-            None => FollowedLogs::open(&self.baseline, &policy).unwrap_or_else(|e| {
-                tracing::error!("logs not followed: {e}");
-                None
-            }),
-        };
+        let carried = self.sources.cursors().into_iter().collect();
+        self.sources = Sources::open(&self.baseline, &policy, &carried).unwrap_or_else(|e| {
+            tracing::error!("detections stopped: {e}");
+            Sources::default()
+        });
         self.skip = unreported(self.config, &policy);
         self.policy = policy;
         self.watch_roots_that_are_not_folders();
@@ -578,10 +573,11 @@ impl<'c> Daemon<'c> {
                     "baseline {} was replaced: switching to it",
                     self.config.db.display()
                 );
-                self.logs = FollowedLogs::open(&baseline, &policy).unwrap_or_else(|e| {
-                    tracing::error!("logs not followed: {e}");
-                    None
-                });
+                self.sources = Sources::open(&baseline, &policy, &Default::default())
+                    .unwrap_or_else(|e| {
+                        tracing::error!("detections stopped: {e}");
+                        Sources::default()
+                    });
                 self.saved_cursors.clear();
                 self.baseline = baseline;
                 self.restart_sinks(&policy);
@@ -620,12 +616,8 @@ impl<'c> Daemon<'c> {
             self.reported,
             self.overflows
         );
-        if let Some(logs) = &self.logs {
-            status.push_str(&format!(
-                "; {}, {} detections",
-                logs.status(),
-                self.detections
-            ));
+        if let Some(sources) = self.sources.status() {
+            status.push_str(&format!("; {sources}, {} detections", self.detections));
         }
         if let Some(sinks) = self.sinks.status() {
             status.push_str("; ");

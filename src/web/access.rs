@@ -8,7 +8,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::traffic::Traffic;
-use super::{Alert, FileRef, Input, WebDetectors, WebSettings};
+use super::{FileRef, Input, WebDetectors, WebSettings};
+use crate::detect::source::Source as DetectionSource;
+use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
 use crate::logs::follow::{Cursor, Follower, Line};
@@ -141,15 +143,18 @@ pub struct FollowedLogs {
 const TIE_DAYS: i64 = 30;
 
 impl FollowedLogs {
-    /// `None` when the policy reads no log. Starts from the cursors saved in the
-    /// baseline, and knows the file events recorded there.
-    pub fn open(baseline: &Baseline, policy: &Policy) -> Result<Option<FollowedLogs>> {
+    /// `None` when the policy reads no log. Starts from `cursors` (the saved ones), and
+    /// knows the file events recorded in the baseline.
+    pub fn open(
+        baseline: &Baseline,
+        policy: &Policy,
+        cursors: &HashMap<String, Cursor>,
+    ) -> Result<Option<FollowedLogs>> {
         if policy.logs.is_empty() {
             return Ok(None);
         }
-        let cursors = baseline.log_cursors()?;
         let mut logs = FollowedLogs {
-            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
+            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors.clone()),
             access: AccessLogs::new(&policy.logs, &policy.web, false),
         };
         let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
@@ -161,23 +166,10 @@ impl FollowedLogs {
         logs.access.add_file_events(&files);
         Ok(Some(logs))
     }
+}
 
-    /// The same logs under a reloaded policy, from where these stopped.
-    pub fn reopen(self, policy: &Policy) -> Option<FollowedLogs> {
-        if policy.logs.is_empty() {
-            return None;
-        }
-        let cursors = self.follower.cursors().into_iter().collect();
-        let mut access = AccessLogs::new(&policy.logs, &policy.web, false);
-        access.detectors.correlator = self.access.detectors.correlator;
-        Some(FollowedLogs {
-            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
-            access,
-        })
-    }
-
-    /// Read what was written since the last poll; detections go to `out`.
-    pub fn poll(&mut self, out: &mut Vec<Alert>) {
+impl DetectionSource for FollowedLogs {
+    fn poll(&mut self, out: &mut Vec<Alert>) {
         let access = &mut self.access;
         self.follower.poll(&mut |line| access.line(line, out));
         for warning in self.follower.warnings.drain(..) {
@@ -185,26 +177,23 @@ impl FollowedLogs {
         }
     }
 
-    /// No more lines for now (`now_ms`: the wall clock, or `i64::MAX` when done).
-    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+    fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
         self.access.flush(now_ms, out);
     }
 
-    /// A file event just reported, live (`now_ms`: the wall clock) or by this verify.
-    pub fn add_file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {
+    fn file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {
         if let Some(file) = FileRef::from_event(event) {
             self.access.detectors.add_file(file, live_now_ms);
         }
     }
 
-    pub fn cursors(&self) -> Vec<(String, Cursor)> {
+    fn cursors(&self) -> Vec<(String, Cursor)> {
         self.follower.cursors()
     }
 
-    /// For the daemon's status: lines read, lines not understood, counters dropped.
-    pub fn status(&self) -> String {
+    fn status(&self) -> String {
         let (lines, unparsed) = self.access.counts();
-        let mut status = format!("{lines} log lines read");
+        let mut status = format!("{lines} access-log lines read");
         if unparsed > 0 {
             status.push_str(&format!(" ({unparsed} not understood)"));
         }

@@ -19,38 +19,13 @@ use chrono::{DateTime, TimeZone, Utc};
 use ipnet::IpNet;
 
 use crate::detect::window::{at_threshold, Fired, Tracker};
-use crate::detect::{Category, Detection, Evidence, Fields, WebFields, MAX_EVIDENCE};
+use crate::detect::{Alert, Category, Detection, Evidence, Fields, WebFields, MAX_EVIDENCE};
 use crate::logs::record::AccessRecord;
 use crate::policy::Severity;
 use classify::{Flags, Signatures};
 use correlate::Hit;
 pub use correlate::{Correlator, FileRef};
 pub use settings::{DetectorSettings, WebSettings};
-
-/// A detection with what the policy says of it; the driver makes it an event.
-#[derive(Debug)]
-pub struct Alert {
-    /// The event id it will have (so later detections can name it in `related`).
-    pub id: String,
-    pub detection: Detection,
-    pub severity: Severity,
-    pub rule: String,
-    pub reasons: Vec<String>,
-}
-
-impl Alert {
-    pub fn into_event(self, source: crate::event::Source, host: &str) -> crate::event::Event {
-        crate::event::Event::from_detection(
-            self.id,
-            self.detection,
-            self.severity,
-            self.rule,
-            self.reasons,
-            source,
-            host,
-        )
-    }
-}
 
 /// One record as the detectors see it: the parsed fields, the raw line and its log.
 pub struct Input<'r, 'a> {
