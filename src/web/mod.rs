@@ -69,10 +69,11 @@ const MAX_TARGET: usize = 512;
 const MAX_LINE: usize = 8192;
 
 impl Aggregate {
-    /// Count one request; `target` as logged, of which `paths` keeps the path (the
-    /// query, where injections are, is in the evidence).
-    fn add(&mut self, input: &Input<'_, '_>, target: &str) {
+    /// Count one request; `paths` keeps the path of its target (the query, where
+    /// injections are, is in the evidence).
+    fn add(&mut self, input: &Input<'_, '_>) {
         let r = input.record;
+        let target: &str = &r.target;
         *self.statuses.entry(r.status).or_default() += 1;
         let path = target.split('?').next().unwrap_or(target);
         if self.paths.len() < MAX_EVIDENCE && !self.paths.iter().any(|p| p == path) {
@@ -252,7 +253,6 @@ impl WebDetectors {
             .signatures
             .classify(&r.method, &r.target, r.user_agent.as_deref());
         let flags = request.flags;
-        let target: &str = &r.target;
         let client = host_net(r.client);
         let allowed = self.allow.iter().any(|n| n.contains(&r.client));
 
@@ -260,17 +260,8 @@ impl WebDetectors {
         let error_min = u64::from(self.detectors[slot::ERROR_BURST].tracker.limits().threshold);
         let failing = self.errors.add(at, r.status, r.client, error_min);
         if r.status >= 500 {
-            let decide = |_: &Aggregate, _: bool| failing;
-            self.feed(
-                slot::ERROR_BURST,
-                (global(), 0),
-                at,
-                None,
-                input,
-                target,
-                decide,
-                out,
-            );
+            let key = (global(), 0);
+            self.feed(slot::ERROR_BURST, key, None, input, |_, _| failing, out);
         }
         let mut hits = Vec::new();
         self.correlator.observe(input, input.docroot, &mut hits);
@@ -280,84 +271,39 @@ impl WebDetectors {
         if allowed {
             return;
         }
-        let path_hash = hash_of(&request.path);
+        let path = Some(hash_of(&request.path));
         let is_4xx = (400..500).contains(&r.status);
         let bursty = !flags.static_asset;
+        let served_tag = u64::from(served(r));
+        let login_failure = (flags.login && r.status == 200) || (r.status == 401 && bursty);
 
         if flags.sensitive {
-            let tag = u64::from(served(r));
             let decide = |a: &Aggregate, reached: bool| reached || a.served > 0;
             self.feed(
                 slot::SENSITIVE,
-                (client, tag),
-                at,
-                Some(path_hash),
+                (client, served_tag),
+                path,
                 input,
-                target,
                 decide,
                 out,
             );
         }
-        if flags.backdoor {
-            let tag = u64::from(served(r));
-            self.feed(
-                slot::BACKDOOR,
-                (client, tag),
-                at,
-                Some(path_hash),
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-        }
-        if flags.admin && r.status == 404 {
-            self.feed(
-                slot::ADMIN,
-                (client, 0),
-                at,
-                Some(path_hash),
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-        }
-        if flags.traversal {
-            self.feed(
-                slot::TRAVERSAL,
-                (client, 0),
-                at,
-                None,
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-        }
-        if flags.sqli {
-            self.feed(
-                slot::SQLI,
-                (client, 0),
-                at,
-                None,
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-        }
-        if flags.xss {
-            self.feed(
-                slot::XSS,
-                (client, 0),
-                at,
-                None,
-                input,
-                target,
-                at_threshold,
-                out,
-            );
+        // (applies, detector, subject tag, distinct key): the detectors that report at
+        // their threshold.
+        let plain = [
+            (flags.backdoor, slot::BACKDOOR, served_tag, path),
+            (flags.admin && r.status == 404, slot::ADMIN, 0, path),
+            (flags.traversal, slot::TRAVERSAL, 0, None),
+            (flags.sqli, slot::SQLI, 0, None),
+            (flags.xss, slot::XSS, 0, None),
+            (is_4xx && bursty, slot::NOT_FOUND, 0, path),
+            (login_failure, slot::BRUTE_FORCE, 0, None),
+            (bursty, slot::FLOOD, 0, None),
+        ];
+        for (applies, slot, tag, distinct) in plain {
+            if applies {
+                self.feed(slot, (client, tag), distinct, input, at_threshold, out);
+            }
         }
         if flags.scanner_agent || flags.probe_kinds() > 0 || (is_4xx && bursty) {
             let bits = probe_bits(&flags);
@@ -365,67 +311,14 @@ impl WebDetectors {
             let decide = move |a: &Aggregate, reached: bool| {
                 agent || reached || (a.probe_bits | bits).count_ones() >= SCANNER_PROBE_KINDS
             };
-            self.feed_with(
-                slot::SCANNER,
-                (client, 0),
-                at,
-                Some(path_hash),
-                input,
-                target,
-                |a| a.probe_bits |= bits,
-                decide,
-                out,
-            );
-        }
-        if is_4xx && bursty {
-            self.feed(
-                slot::NOT_FOUND,
-                (client, 0),
-                at,
-                Some(path_hash),
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-        }
-        let login_failure = (flags.login && r.status == 200) || (r.status == 401 && bursty);
-        if login_failure {
-            self.feed(
-                slot::BRUTE_FORCE,
-                (client, 0),
-                at,
-                None,
-                input,
-                target,
-                at_threshold,
-                out,
-            );
+            let update = |a: &mut Aggregate| a.probe_bits |= bits;
+            out.extend(self.feed_with(slot::SCANNER, (client, 0), path, input, update, decide));
         }
         if bursty {
-            self.feed(
-                slot::FLOOD,
-                (client, 0),
-                at,
-                None,
-                input,
-                target,
-                at_threshold,
-                out,
-            );
-            let network = network_of(r.client);
+            let network = (network_of(r.client), 0);
             let decide =
                 |a: &Aggregate, reached: bool| reached && a.clients.len() >= FLOOD_NETWORK_CLIENTS;
-            self.feed(
-                slot::FLOOD_NET,
-                (network, 0),
-                at,
-                None,
-                input,
-                target,
-                decide,
-                out,
-            );
+            self.feed(slot::FLOOD_NET, network, None, input, decide, out);
         }
     }
 
@@ -470,16 +363,12 @@ impl WebDetectors {
                 let (Some(input), false) = (input, allowed) else {
                     return;
                 };
-                let at = input.record.ts.timestamp_millis();
                 let key = (host_net(input.record.client), hash_of(&file.path));
-                let target: &str = &input.record.target;
-                self.feed_with(
+                let alert = self.feed_with(
                     slot::WEBSHELL_ACCESS,
                     key,
-                    at,
                     None,
                     input,
-                    target,
                     |a| {
                         if a.tied.is_none() {
                             if !a.files.contains(&file.path) {
@@ -491,8 +380,8 @@ impl WebDetectors {
                         }
                     },
                     at_threshold,
-                    out,
                 );
+                out.extend(alert);
             }
             Hit::Planted { file, write } => {
                 let detector = &self.detectors[slot::PLANTED];
@@ -509,47 +398,42 @@ impl WebDetectors {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One observation of `key` by the detector in `slot`, at the record's time.
     fn feed(
         &mut self,
         slot: usize,
         key: Key,
-        at: i64,
         distinct: Option<u64>,
         input: &Input<'_, '_>,
-        target: &str,
         decide: impl FnOnce(&Aggregate, bool) -> bool,
         out: &mut Vec<Alert>,
     ) {
-        self.feed_with(slot, key, at, distinct, input, target, |_| {}, decide, out)
+        out.extend(self.feed_with(slot, key, distinct, input, |_| {}, decide));
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// `feed`, with a detector-specific update of the aggregate; returns the report.
     fn feed_with(
         &mut self,
         slot: usize,
         key: Key,
-        at: i64,
         distinct: Option<u64>,
         input: &Input<'_, '_>,
-        target: &str,
         update: impl FnOnce(&mut Aggregate),
         decide: impl FnOnce(&Aggregate, bool) -> bool,
-        out: &mut Vec<Alert>,
-    ) {
+    ) -> Option<Alert> {
         let detector = &mut self.detectors[slot];
         if !detector.settings.enabled {
-            return;
+            return None;
         }
         // Rates see every request: naming files on disk is for the probes.
         let name_files = !matches!(slot, slot::FLOOD | slot::FLOOD_NET | slot::ERROR_BURST);
         let fired = detector.tracker.observe(
             &key,
-            at,
+            input.record.ts.timestamp_millis(),
             distinct,
             || evidence_line(input.log, input.line),
             |a| {
-                a.add(input, target);
+                a.add(input);
                 if name_files {
                     a.name_file(input);
                 }
@@ -557,9 +441,7 @@ impl WebDetectors {
             },
             decide,
         );
-        if let Some(fired) = fired {
-            out.push(report(detector, slot, key.0, fired));
-        }
+        fired.map(|fired| report(detector, slot, key.0, fired))
     }
 }
 

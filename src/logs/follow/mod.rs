@@ -376,6 +376,19 @@ pub fn split_lines(
 ) -> io::Result<Consumed> {
     buffer.clear();
     let mut consumed = Consumed { bytes: 0, lines: 0 };
+    // Hands out one line (unless it is the rest of a line already cut) and counts it.
+    let mut hand = |bytes: &[u8], skipping: bool, consumed: &mut Consumed| {
+        if !skipping {
+            consumed.lines += 1;
+            each(Line {
+                source,
+                file: name,
+                number: first_line + consumed.lines,
+                bytes,
+            });
+        }
+        consumed.bytes += bytes.len() as u64;
+    };
     let mut skipping = false;
     let mut eof = false;
     while !eof {
@@ -392,46 +405,20 @@ pub fn split_lines(
         let mut from = 0;
         while let Some(nl) = memchr::memchr(b'\n', &buffer[from..]) {
             let end = from + nl + 1;
-            if !skipping {
-                consumed.lines += 1;
-                each(Line {
-                    source,
-                    file: name,
-                    number: first_line + consumed.lines,
-                    bytes: &buffer[from..end],
-                });
-            }
+            hand(&buffer[from..end], skipping, &mut consumed);
             skipping = false;
-            consumed.bytes += (end - from) as u64;
             from = end;
         }
         buffer.drain(..from);
         if buffer.len() >= MAX_LINE {
-            if !skipping {
-                consumed.lines += 1;
-                each(Line {
-                    source,
-                    file: name,
-                    number: first_line + consumed.lines,
-                    bytes: &buffer[..MAX_LINE],
-                });
-            }
+            hand(&buffer[..MAX_LINE], skipping, &mut consumed);
+            consumed.bytes += (buffer.len() - MAX_LINE) as u64;
             skipping = true;
-            consumed.bytes += buffer.len() as u64;
             buffer.clear();
         }
     }
     if to_the_end && !buffer.is_empty() {
-        if !skipping {
-            consumed.lines += 1;
-            each(Line {
-                source,
-                file: name,
-                number: first_line + consumed.lines,
-                bytes: buffer,
-            });
-        }
-        consumed.bytes += buffer.len() as u64;
+        hand(buffer, skipping, &mut consumed);
         buffer.clear();
     }
     Ok(consumed)
