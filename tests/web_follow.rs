@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::web::benign::*;
@@ -320,32 +319,14 @@ fn verify_analyses_only_what_was_logged_after_init_and_ties_uploads_to_files() {
     }
 }
 
-/// The published schemas, when fetched (tests/schemas/fetch.sh), else a skip.
-fn schemas() -> Option<String> {
-    let fields = std::env::var("FIM_ECS_FIELDS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/schemas/ecs_flat.json").to_owned()
-    });
-    let python_ok = std::process::Command::new("python3")
-        .args(["-c", "import jsonschema, ocsf_json_schema"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if Path::new(&fields).exists() && python_ok {
-        return Some(fields);
-    }
-    assert!(
-        std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(),
-        "schemas missing: run tests/schemas/fetch.sh target/schemas"
-    );
-    eprintln!("skipped: run tests/schemas/fetch.sh target/schemas to validate");
-    None
-}
-
 #[test]
 fn detections_validate_as_ecs_alerts_and_ocsf_detection_findings() {
     if !have(&[NGINX, "openssl", "curl"]) {
         return;
     }
-    let Some(fields) = schemas() else { return };
+    let Some(fields) = common::schemas() else {
+        return;
+    };
     let env = Env::new();
     write_site(&env.root);
     let nginx = Nginx::start(&env.base, &env.root, LogFormat::Combined);
@@ -367,30 +348,13 @@ fn detections_validate_as_ecs_alerts_and_ocsf_detection_findings() {
     let events = env.verify();
     let detections = events.iter().filter(|e| e["category"] == "web").count();
     assert!(detections >= 3, "{events:#?}");
-    let check = |args: &[&str]| {
-        let out = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/schemas/validate.py"
-            ))
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
-    let ocsf_report = check(&["ocsf", ocsf.to_str().unwrap()]);
+    let ocsf_report = common::validate(&["ocsf", ocsf.to_str().unwrap()]);
     assert!(
         ocsf_report.contains(&format!("detection_finding: {detections}\n")),
         "{ocsf_report}"
     );
     assert!(ocsf_report.contains(&format!("{} ocsf events checked, 0 problems", events.len())));
-    let ecs_report = check(&["ecs", ecs.to_str().unwrap(), &fields]);
+    let ecs_report = common::validate(&["ecs", ecs.to_str().unwrap(), &fields]);
     assert!(
         ecs_report.contains(&format!("alert: {detections}\n")),
         "{ecs_report}"
