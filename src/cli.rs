@@ -94,10 +94,22 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
+    /// Run the log detectors over existing access logs, start to end (plain or gzip).
+    #[command(after_help = "Exit code 0: nothing detected; 1: detections (printed as events).\n\n\
+        Without --policy the web detectors run with their defaults on combined-format logs. \
+        With --db, detections are recorded in that baseline's history and tied to its file \
+        events (planted-file, webshell-access).\n\n\
+        Examples:\n  \
+        fim analyze /var/log/nginx/access.log /var/log/nginx/access.log.2.gz\n  \
+        fim analyze --format text --log-format vhost_combined /var/log/apache2/other_vhosts_access.log\n  \
+        fim analyze --policy /etc/fim/site.toml --db /var/lib/fim/fim.db /var/log/nginx/access.log.1")]
+    Analyze(AnalyzeArgs),
+
     /// Print the recorded event history as JSON Lines.
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
         fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
+        fim events --db baselines/www.db --category web --kind planted-file\n  \
         fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
     Events(EventsArgs),
 }
@@ -153,6 +165,35 @@ pub struct VerifyArgs {
     /// jsonl: one JSON event per line; text: a report for humans.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Policy whose `[web]` settings and `[[log]]` formats and docroots apply (a LOG
+    /// matching a `[[log]]` path takes its format and docroot).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Record the detections in this baseline's history and tie them to its file events.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// The logs' format: combined, common, vhost_combined, json, or an nginx
+    /// `log_format` / Apache `LogFormat` string (overrides the policy's).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Append events to FILE instead of writing them to stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// jsonl: one JSON event per line; text: the detections and a traffic summary.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+
+    /// Access logs to read.
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,9 +264,13 @@ pub struct EventsArgs {
     #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 
-    /// Only events of this kind.
-    #[arg(long, value_name = "KIND", value_parser = ["new", "modified", "deleted"])]
+    /// Only events of this kind (new, modified, deleted, or a detection such as sqli).
+    #[arg(long, value_name = "KIND")]
     pub kind: Option<String>,
+
+    /// Only events of this category.
+    #[arg(long, value_name = "CATEGORY", value_parser = ["file", "web", "auth", "process", "service", "host"])]
+    pub category: Option<String>,
 
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]

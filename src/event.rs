@@ -1,9 +1,12 @@
-//! Events as the contract fixes them: one JSON object per line.
+//! Events as the contract fixes them: one JSON object per line. Every event has the
+//! same header (id, time, severity, rule, reasons, source, host) and a body of its
+//! family: a file change, or a detection (`crate::detect`).
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::detect::Detection;
 use crate::diff::Finding;
 use crate::fs::path as bpath;
 use crate::fs::{Attr, Attrs, FileType};
@@ -14,6 +17,7 @@ use crate::policy::{Kind, Severity};
 pub enum Source {
     Verify,
     Watch,
+    Analyze,
 }
 
 impl Source {
@@ -21,6 +25,7 @@ impl Source {
         match self {
             Source::Verify => "verify",
             Source::Watch => "watch",
+            Source::Analyze => "analyze",
         }
     }
 }
@@ -29,17 +34,29 @@ impl Source {
 pub struct Event {
     pub id: String,
     pub ts: DateTime<Utc>,
+    pub severity: Severity,
+    pub rule: Option<String>,
+    pub reasons: Vec<String>,
+    pub source: Source,
+    pub host: String,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    File(FileChange),
+    Detection(Detection),
+}
+
+/// A difference between two states of one entry (category `file`).
+#[derive(Debug, Clone)]
+pub struct FileChange {
     pub kind: Kind,
     pub path: Vec<u8>,
     pub file_type: FileType,
     pub changes: Vec<Attr>,
     pub old: Option<Attrs>,
     pub new: Option<Attrs>,
-    pub severity: Severity,
-    pub rule: Option<String>,
-    pub reasons: Vec<String>,
-    pub source: Source,
-    pub host: String,
 }
 
 impl Event {
@@ -50,19 +67,42 @@ impl Event {
             .or(finding.old.as_ref())
             .map_or(FileType::File, |a| a.file_type);
         Event {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: new_id(),
             ts: Utc::now(),
-            kind: finding.kind,
-            path: finding.path,
-            file_type,
-            changes: finding.changes.iter().collect(),
-            old: finding.old,
-            new: finding.new,
             severity: finding.severity,
             rule: finding.rule,
             reasons: finding.reasons,
             source,
             host: host.to_owned(),
+            body: Body::File(FileChange {
+                kind: finding.kind,
+                path: finding.path,
+                file_type,
+                changes: finding.changes.iter().collect(),
+                old: finding.old,
+                new: finding.new,
+            }),
+        }
+    }
+
+    pub fn from_detection(
+        id: String,
+        detection: Detection,
+        severity: Severity,
+        rule: String,
+        reasons: Vec<String>,
+        source: Source,
+        host: &str,
+    ) -> Event {
+        Event {
+            id,
+            ts: Utc::now(),
+            severity,
+            rule: Some(rule),
+            reasons,
+            source,
+            host: host.to_owned(),
+            body: Body::Detection(detection),
         }
     }
 
@@ -70,33 +110,74 @@ impl Event {
         self.ts.timestamp_millis()
     }
 
-    pub fn path_bytes(&self) -> &[u8] {
-        &self.path
+    /// The file change, for events of category `file`.
+    pub fn file(&self) -> Option<&FileChange> {
+        match &self.body {
+            Body::File(change) => Some(change),
+            Body::Detection(_) => None,
+        }
     }
 
-    pub fn path_lossy(&self) -> std::borrow::Cow<'_, str> {
-        bpath::lossy(&self.path)
+    pub fn category(&self) -> &'static str {
+        match &self.body {
+            Body::File(_) => "file",
+            Body::Detection(d) => d.category.as_str(),
+        }
+    }
+
+    /// The event's kind: a change kind for files, the detection otherwise.
+    pub fn kind(&self) -> &str {
+        match &self.body {
+            Body::File(change) => change.kind.as_str(),
+            Body::Detection(d) => d.kind,
+        }
+    }
+
+    /// The path the history indexes the event by (empty for detections).
+    pub fn path_bytes(&self) -> &[u8] {
+        self.file().map_or(&[], |f| &f.path)
     }
 
     pub fn to_json(&self) -> String {
-        let wire = Wire {
+        let header = Header {
             id: &self.id,
             ts: format_ts(self.ts),
-            kind: self.kind,
-            path: self.path_lossy(),
-            path_bytes: non_utf8_base64(&self.path),
-            file_type: self.file_type,
-            changes: (self.kind == Kind::Modified).then_some(&self.changes),
-            old: self.old.as_ref().map(AttrsWire::from),
-            new: self.new.as_ref().map(AttrsWire::from),
+            category: self.category(),
             severity: self.severity,
             rule: self.rule.as_deref(),
             reasons: &self.reasons,
             source: self.source,
             host: &self.host,
         };
-        serde_json::to_string(&wire).expect("an event always serializes")
+        let result = match &self.body {
+            Body::File(change) => serde_json::to_string(&FileWire {
+                header,
+                kind: change.kind,
+                path: change.path_lossy(),
+                path_bytes: non_utf8_base64(&change.path),
+                file_type: change.file_type,
+                changes: (change.kind == Kind::Modified).then_some(&change.changes),
+                old: change.old.as_ref().map(AttrsWire::from),
+                new: change.new.as_ref().map(AttrsWire::from),
+            }),
+            Body::Detection(detection) => serde_json::to_string(&DetectionWire {
+                header,
+                detection,
+            }),
+        };
+        result.expect("an event always serializes")
     }
+}
+
+impl FileChange {
+    pub fn path_lossy(&self) -> std::borrow::Cow<'_, str> {
+        bpath::lossy(&self.path)
+    }
+}
+
+/// UUIDv7: unique, and ordered by creation time.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// RFC 3339 UTC with exactly three fraction digits.
@@ -118,10 +199,31 @@ fn non_utf8_base64(bytes: &[u8]) -> Option<String> {
         .then(|| base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
+/// The fields every event has; flattened into each family's wire form.
 #[derive(Serialize)]
-struct Wire<'a> {
+struct Header<'a> {
     id: &'a str,
     ts: String,
+    category: &'static str,
+    severity: Severity,
+    rule: Option<&'a str>,
+    reasons: &'a [String],
+    source: Source,
+    host: &'a str,
+}
+
+#[derive(Serialize)]
+struct DetectionWire<'a> {
+    #[serde(flatten)]
+    header: Header<'a>,
+    #[serde(flatten)]
+    detection: &'a Detection,
+}
+
+#[derive(Serialize)]
+struct FileWire<'a> {
+    #[serde(flatten)]
+    header: Header<'a>,
     kind: Kind,
     path: std::borrow::Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,11 +236,6 @@ struct Wire<'a> {
     old: Option<AttrsWire<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     new: Option<AttrsWire<'a>>,
-    severity: Severity,
-    rule: Option<&'a str>,
-    reasons: &'a [String],
-    source: Source,
-    host: &'a str,
 }
 
 #[derive(Serialize)]

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod compare;
+pub mod detect;
 pub mod diff;
 pub mod error;
 pub mod event;
@@ -13,11 +14,13 @@ pub mod exit;
 pub mod fs;
 pub mod heuristics;
 pub mod keys;
+pub mod logs;
 pub mod policy;
 pub mod progress;
 pub mod scan;
 pub mod sink;
 pub mod store;
 pub mod watch;
+pub mod web;
 
 pub use error::{Error, Result};

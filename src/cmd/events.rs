@@ -8,7 +8,6 @@ use crate::cli::EventsArgs;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::fs::path as bpath;
-use crate::policy::Kind;
 use crate::store::{Baseline, EventQuery};
 
 pub fn run(args: &EventsArgs) -> Result<i32> {
@@ -27,11 +26,8 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
         .transpose()?;
     let query = EventQuery {
         since_ms: args.since.map(|t| t.timestamp_millis()),
-        kind: args.kind.as_deref().map(|k| match k {
-            "new" => Kind::New,
-            "modified" => Kind::Modified,
-            _ => Kind::Deleted,
-        }),
+        kind: args.kind.clone(),
+        category: args.category.clone(),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -38,6 +38,7 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
         baseline.insert(&entry)
     })?;
+    baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
     let written = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
     progress.finish("init", &format!("{note}; baseline {}", written.display()));

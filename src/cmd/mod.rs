@@ -2,6 +2,7 @@
 //! live in the library; this is where they are wired together with the operator's UI.
 
 mod accept;
+mod analyze;
 mod events;
 mod init;
 mod keygen;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(command) => policy::run(&command)?,
         Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
+        Command::Analyze(args) => analyze::run(&args)?,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{skip_outputs, Format, Output, Sinks};
 use crate::store::{own_files, Baseline, SealCheck};
+use crate::web::access::FollowedLogs;
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
 /// events in the outbox (for the next run, or `fim watch`): a cron job must end.
@@ -45,23 +46,37 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     drop(known);
 
     let host = hostname();
-    let events: Vec<Event> = comparison
+    let mut events: Vec<Event> = comparison
         .findings
         .into_iter()
         .map(|f| Event::from_finding(f, Source::Verify, &host))
         .collect();
+    let differences = events.len();
+    // The logs, from where the previous run stopped to their end.
+    let mut cursors = Vec::new();
+    if let Some(mut logs) = FollowedLogs::open(&baseline, &policy)? {
+        for event in &events {
+            logs.add_file_event(event, None);
+        }
+        let mut alerts = Vec::new();
+        logs.poll(&mut alerts);
+        logs.flush(i64::MAX, &mut alerts);
+        events.extend(alerts.into_iter().map(|a| a.into_event(Source::Verify, &host)));
+        cursors = logs.cursors();
+    }
     // The report comes first, and each of the two is attempted whatever happens to the
     // other: a history that cannot be recorded (a full disk) must not hide the
     // differences, and a closed output must not lose them from the history.
     let written = events.iter().try_for_each(|event| output.write(event));
-    let recorded = baseline.record_events(&events);
+    let recorded = baseline.record(&events, &[], &cursors);
     written.and(recorded)?;
     for left_behind in sinks.drain(SINK_BUDGET) {
         tracing::warn!("{left_behind}");
     }
     let summary = format!(
-        "{}; baseline {} (blake3 {})",
-        summary(&events),
+        "{}{}; baseline {} (blake3 {})",
+        summary(&events[..differences]),
+        detections_note(events.len() - differences),
         db.display(),
         baseline.file_blake3()
     );
@@ -77,12 +92,25 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     })
 }
 
+fn detections_note(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "; 1 detection".into(),
+        n => format!("; {n} detections"),
+    }
+}
+
 fn summary(events: &[Event]) -> String {
     use crate::policy::Kind;
     if events.is_empty() {
         return "no differences".into();
     }
-    let count = |kind| events.iter().filter(|e| e.kind == kind).count();
+    let count = |kind| {
+        events
+            .iter()
+            .filter(|e| e.file().is_some_and(|f| f.kind == kind))
+            .count()
+    };
     format!(
         "{} difference{}: {} new, {} modified, {} deleted",
         events.len(),

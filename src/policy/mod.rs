@@ -2,6 +2,7 @@
 //! severe a change is. Parsed from TOML with every key checked, so a typo is an error
 //! rather than a silently unmonitored path.
 
+pub mod detect;
 pub mod matcher;
 pub mod sink;
 
@@ -18,6 +19,7 @@ use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
 use matcher::{BadPattern, Globs, Pattern};
+pub use detect::LogSpec;
 pub use sink::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,6 +97,10 @@ struct RawPolicy {
     /// Checked by `SinkSpec::from_table`, which names the keys each type takes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sink: Vec<Spanned<toml::Table>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    log: Vec<detect::RawLog>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<Spanned<detect::RawWeb>>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -221,6 +227,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     pub heuristics: Heuristics,
     pub sinks: Vec<SinkSpec>,
+    /// The access logs the web detectors read.
+    pub logs: Vec<LogSpec>,
+    pub web: crate::web::WebSettings,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -307,6 +316,8 @@ impl Policy {
             rules: part.rules,
             heuristics,
             sinks: part.sinks,
+            logs: part.logs,
+            web: part.web,
         })
     }
 
@@ -399,6 +410,8 @@ struct Part {
     rules: Vec<Rule>,
     signatures: Vec<Signature>,
     sinks: Vec<SinkSpec>,
+    logs: Vec<LogSpec>,
+    web: crate::web::WebSettings,
 }
 
 /// Policies a policy may include, nested.
@@ -527,6 +540,8 @@ impl Part {
             }
             sinks.push(spec);
         }
+        let logs = detect::logs(&raw.log, &fail)?;
+        let web = detect::web(raw.web.as_ref(), &fail)?;
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -562,6 +577,8 @@ impl Part {
             rules,
             signatures,
             sinks,
+            logs,
+            web,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -642,6 +659,24 @@ impl Part {
         self.raw.rule.extend(raw.rule);
         self.raw.signature.extend(raw.signature);
         self.raw.sink.extend(raw.sink);
+        for log in other.logs {
+            if self.logs.iter().any(|mine| mine.path == log.path) {
+                return Err(fail(
+                    offset,
+                    format!("log path {} is listed twice (also in an included policy)", log.path),
+                ));
+            }
+            self.logs.push(log);
+        }
+        self.raw.log.extend(raw.log);
+        self.web.merge(other.web);
+        self.raw.web = match (self.raw.web.take(), raw.web) {
+            (Some(mine), Some(theirs)) => {
+                let span = mine.span();
+                Some(Spanned::new(span, mine.into_inner().merge(theirs.into_inner())))
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
         Ok(())
     }
 }

@@ -30,7 +30,8 @@ pub struct DigestBuilder<'a> {
     total: usize,
     suppressed: usize,
     top: (u8, String),
-    groups: BTreeMap<String, Group>,
+    /// (is a detection group, watch root or category) → its events.
+    groups: BTreeMap<(bool, String), Group>,
 }
 
 impl<'a> DigestBuilder<'a> {
@@ -65,8 +66,12 @@ impl<'a> DigestBuilder<'a> {
         let severity = field("severity");
         let rank = severity_id(severity);
         self.top = self.top.clone().max((rank, severity.to_owned()));
-        let root = root_of(field("path"), self.roots).to_owned();
-        let group = self.groups.entry(root).or_default();
+        // Files are grouped by watch root, detections by category, after the files.
+        let key = match field("category") {
+            "" | "file" => (false, root_of(field("path"), self.roots).to_owned()),
+            category => (true, category.to_owned()),
+        };
+        let group = self.groups.entry(key).or_default();
         group
             .counts
             .entry(Reverse(rank))
@@ -94,19 +99,20 @@ impl<'a> DigestBuilder<'a> {
 
     pub fn finish(mut self) -> Digest {
         let mut body = String::new();
-        for (root, group) in &mut self.groups {
+        for ((detections, name), group) in &mut self.groups {
             group.listed.sort();
-            let noun = if group.total == 1 { "file" } else { "files" };
             let counts: Vec<String> = group
                 .counts
                 .values()
                 .map(|(s, n)| format!("{} {s}", thousands(*n)))
                 .collect();
-            body.push_str(&format!(
-                "{} {noun} changed under {root}: {}",
-                thousands(group.total),
-                counts.join(", ")
-            ));
+            let heading = match (*detections, group.total == 1) {
+                (false, true) => format!("1 file changed under {name}"),
+                (false, false) => format!("{} files changed under {name}", thousands(group.total)),
+                (true, true) => format!("1 {name} detection"),
+                (true, false) => format!("{} {name} detections", thousands(group.total)),
+            };
+            body.push_str(&format!("{heading}: {}", counts.join(", ")));
             if group.total > self.list {
                 body.push_str(&format!("; first {} listed", self.list));
             }

@@ -8,6 +8,7 @@ mod deliver;
 mod digest;
 mod email;
 mod file;
+mod finding;
 mod http;
 pub mod schema;
 mod secret;
@@ -19,7 +20,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Body, Event};
 use crate::policy::sink::SinkType;
 use crate::policy::SinkSpec;
 use crate::scan::Skip;
@@ -103,16 +104,27 @@ pub(crate) fn open_append(path: &Path) -> io::Result<std::fs::File> {
 }
 
 fn text_line(event: &Event) -> String {
-    let mut line = format!(
-        "{:<9} {:<8} {}",
-        event.kind.as_str(),
-        event.severity.as_str(),
-        event.path_lossy().escape_debug()
-    );
-    if !event.changes.is_empty() {
-        let names: Vec<_> = event.changes.iter().map(|a| a.as_str()).collect();
-        line.push_str(&format!("  [{}]", names.join(", ")));
-    }
+    let mut line = match &event.body {
+        Body::File(change) => {
+            let mut line = format!(
+                "{:<9} {:<8} {}",
+                change.kind.as_str(),
+                event.severity.as_str(),
+                change.path_lossy().escape_debug()
+            );
+            if !change.changes.is_empty() {
+                let names: Vec<_> = change.changes.iter().map(|a| a.as_str()).collect();
+                line.push_str(&format!("  [{}]", names.join(", ")));
+            }
+            line
+        }
+        Body::Detection(d) => format!(
+            "{:<9} {:<8} {}",
+            d.kind,
+            event.severity.as_str(),
+            d.summary.escape_debug()
+        ),
+    };
     if let Some(rule) = &event.rule {
         line.push_str(&format!("  rule={rule}"));
     }

@@ -2,24 +2,35 @@
 //! outbox) field by field; the README has the same table for humans.
 //! - `ecs`: Elastic Common Schema 8.x, as Auditbeat's file_integrity module writes it.
 //! - `ocsf`: OCSF 1.1.0 File System Activity (class_uid 1001).
+//!
+//! Detections have their own mappings, in `finding`.
 
 use serde_json::{json, Map, Value};
 
+use super::finding;
 use crate::policy::sink::SinkFormat;
 
 pub const ECS_VERSION: &str = "8.11.0";
 pub const OCSF_VERSION: &str = "1.1.0";
 
-/// `event` (the contract's JSON object) in `format`.
+/// `event` (the contract's JSON object) in `format`; detections (every category but
+/// `file`) are mapped by `finding`.
 pub fn render(format: SinkFormat, event: &Value) -> Value {
+    let detection = is_detection(event);
     match format {
         SinkFormat::Fim => event.clone(),
+        SinkFormat::Ecs if detection => finding::ecs(event),
+        SinkFormat::Ocsf if detection => finding::ocsf(event),
         SinkFormat::Ecs => ecs(event),
         SinkFormat::Ocsf => ocsf(event),
     }
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+fn is_detection(event: &Value) -> bool {
+    !matches!(str_of(event, "category"), "" | "file")
+}
+
+pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
@@ -163,8 +174,20 @@ fn ecs(event: &Value) -> Value {
 /// One line for humans, e.g. `modified file /etc/passwd (content, size)`. Control
 /// characters in a name are escaped: a hostile name cannot forge lines of a message.
 pub fn summary(event: &Value) -> String {
-    let path: String = str_of(event, "path")
-        .chars()
+    if is_detection(event) {
+        return finding::summary(event);
+    }
+    let path = escape_controls(str_of(event, "path"));
+    let mut line = format!("{} {} {path}", str_of(event, "kind"), str_of(event, "type"),);
+    let changes = changes(event);
+    if !changes.is_empty() {
+        line.push_str(&format!(" ({})", changes.join(", ")));
+    }
+    line
+}
+
+pub(super) fn escape_controls(text: &str) -> String {
+    text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {
                 c.escape_default().collect()
@@ -173,13 +196,7 @@ pub fn summary(event: &Value) -> String {
             };
             escaped
         })
-        .collect();
-    let mut line = format!("{} {} {path}", str_of(event, "kind"), str_of(event, "type"),);
-    let changes = changes(event);
-    if !changes.is_empty() {
-        line.push_str(&format!(" ({})", changes.join(", ")));
-    }
-    line
+        .collect()
 }
 
 fn ocsf(event: &Value) -> Value {
@@ -271,7 +288,7 @@ fn ocsf(event: &Value) -> Value {
     out
 }
 
-fn ocsf_severity(id: u8) -> &'static str {
+pub(super) fn ocsf_severity(id: u8) -> &'static str {
     match id {
         1 => "Informational",
         2 => "Low",
@@ -282,7 +299,7 @@ fn ocsf_severity(id: u8) -> &'static str {
     }
 }
 
-fn rfc3339_ms(text: &str) -> Option<i64> {
+pub(super) fn rfc3339_ms(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.timestamp_millis())

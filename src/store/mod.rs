@@ -4,6 +4,7 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+mod cursors;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -17,10 +18,11 @@ use schema::Rows;
 use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::logs::follow::Cursor;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry};
-use crate::policy::{Kind, Policy};
+use crate::policy::Policy;
 use crate::scan::Skip;
 
 /// What a baseline says about itself.
@@ -45,7 +47,8 @@ pub struct Audit {
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub since_ms: Option<i64>,
-    pub kind: Option<Kind>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
 }
 
 /// An open, checked baseline.
@@ -342,15 +345,22 @@ impl Baseline {
 
     /// Append events to the history, in one transaction.
     pub fn record_events(&mut self, events: &[Event]) -> Result<()> {
-        self.record(events, &[])
+        self.record(events, &[], &[])
+    }
+
+    /// The log follower's saved cursors, by path.
+    pub fn log_cursors(&self) -> Result<std::collections::HashMap<String, Cursor>> {
+        cursors::load(&self.conn).map_err(|e| self.err(e))
     }
 
     /// Append events and apply observations to the watch daemon's observed state, in
     /// one transaction: the history and the state it was computed from never disagree.
+    /// The log cursors the events' lines were read up to are saved with them.
     pub fn record(
         &mut self,
         events: &[Event],
         observed: &[(Vec<u8>, Option<Attrs>)],
+        log_cursors: &[(String, Cursor)],
     ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| db_error(&path, e);
@@ -367,7 +377,7 @@ impl Baseline {
                     .execute(params![
                         event.id,
                         event.ts_ms(),
-                        event.kind.as_str(),
+                        event.kind(),
                         event.path_bytes(),
                         event.source.as_str(),
                         event.to_json(),
@@ -391,6 +401,7 @@ impl Baseline {
                 }
                 .map_err(err)?;
             }
+            cursors::save(&tx, log_cursors).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
@@ -415,11 +426,12 @@ impl Baseline {
             .prepare(
                 "SELECT path, json FROM events
                  WHERE (?1 IS NULL OR ts_ms >= ?1) AND (?2 IS NULL OR kind = ?2)
+                   AND (?3 IS NULL OR coalesce(json_extract(json, '$.category'), 'file') = ?3)
                  ORDER BY seq",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
-            .query(params![query.since_ms, query.kind.map(Kind::as_str)])
+            .query(params![query.since_ms, query.kind, query.category])
             .map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let path: Vec<u8> = row.get(0).map_err(|e| self.err(e))?;
@@ -427,6 +439,25 @@ impl Baseline {
             each(&path, &json)?;
         }
         Ok(())
+    }
+
+    /// The recorded file events requests may be tied to (new entries, and changes with
+    /// reasons) since `since_ms`, as JSON, oldest first.
+    pub fn file_events_to_tie(&self, since_ms: i64) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT json FROM events
+                 WHERE ts_ms >= ?1 AND path != x''
+                   AND (kind = 'new' OR json_extract(json, '$.reasons[0]') IS NOT NULL)
+                 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([since_ms], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e));
+        rows
     }
 
     /// Replace the baseline entries under `scopes` (every entry when `None`) with what
@@ -703,6 +734,11 @@ impl NewBaseline {
             stmt.execute([key, value]).map_err(err)?;
         }
         Ok(())
+    }
+
+    /// The log cursors a new baseline starts from (each log at its current end).
+    pub fn log_cursors(&mut self, log_cursors: &[(String, Cursor)]) -> Result<()> {
+        cursors::save(self.conn(), log_cursors).map_err(|e| db_error(&self.temp, e))
     }
 
     pub fn insert(&mut self, entry: &Entry) -> Result<()> {

@@ -24,6 +24,7 @@ use crate::policy::Policy;
 use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, Baseline, SealCheck};
+use crate::web::access::FollowedLogs;
 use debounce::Debouncer;
 use inotify::{Change, Watcher};
 use readiness::Notifier;
@@ -41,6 +42,9 @@ const BATCH: Duration = Duration::from_millis(5);
 /// While some directories cannot be watched (the inotify limit), they are covered by
 /// a rescan at least this often.
 const LIMITED_RESCAN: Duration = Duration::from_secs(60);
+
+/// How often the followed logs are read: new lines are seen within a second.
+const LOG_POLL: Duration = Duration::from_millis(250);
 
 /// How long a stopping daemon waits for sinks in the middle of a delivery (within the
 /// 2 s a service manager allows; an unfinished batch is sent again at the next start).
@@ -60,6 +64,8 @@ pub fn run(config: &Config) -> Result<()> {
     // Watches are placed by the reconcile scan itself, before each directory is
     // listed: nothing changed during start-up is lost.
     daemon.look(None)?;
+    // Lines written while the daemon was down are analysed before READY.
+    daemon.poll_logs();
     daemon.watch_roots_that_are_not_folders();
     daemon.warn_near_watch_limit();
     release_free_memory();
@@ -96,6 +102,12 @@ struct Daemon<'c> {
     /// When the last look ended, and until when the next one waits (bursts).
     last_look: Instant,
     hold_until: Instant,
+    /// The `[[log]]`s and their detectors.
+    logs: Option<FollowedLogs>,
+    next_log_poll: Instant,
+    /// The cursors last saved, so an idle poll writes nothing.
+    saved_cursors: Vec<(String, crate::logs::follow::Cursor)>,
+    detections: u64,
 }
 
 impl<'c> Daemon<'c> {
@@ -105,6 +117,7 @@ impl<'c> Daemon<'c> {
         let sinks = Sinks::prepare(&config.db, &policy.sinks, policy.root_names())?.start();
         let skip = unreported(config, &policy);
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
+        let logs = FollowedLogs::open(&baseline, &policy)?;
         let mut daemon = Daemon {
             config,
             baseline_id: file_id(&config.db),
@@ -128,6 +141,10 @@ impl<'c> Daemon<'c> {
             last_look: Instant::now(),
             hold_until: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
+            logs,
+            next_log_poll: Instant::now(),
+            saved_cursors: Vec::new(),
+            detections: 0,
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -179,6 +196,10 @@ impl<'c> Daemon<'c> {
                 self.housekeeping();
                 self.next_tick = now + self.tick;
             }
+            if self.logs.is_some() && now >= self.next_log_poll {
+                self.poll_logs();
+                self.next_log_poll = now + LOG_POLL;
+            }
             if self.next_rescan.is_some_and(|at| now >= at) {
                 tracing::info!("periodic rescan");
                 self.debouncer.rescan_everything();
@@ -205,6 +226,7 @@ impl<'c> Daemon<'c> {
             self.debouncer.next_due(),
             self.next_rescan,
             Some(self.next_tick),
+            self.logs.is_some().then_some(self.next_log_poll),
         ]
         .into_iter()
         .flatten()
@@ -300,6 +322,11 @@ impl<'c> Daemon<'c> {
             let status = self.status();
             self.notifier.status(&status, false);
         }
+        if let Some(logs) = &mut self.logs {
+            let mut alerts = Vec::new();
+            logs.flush(chrono::Utc::now().timestamp_millis(), &mut alerts);
+            self.report_detections(alerts);
+        }
         let findings = self.self_files.check();
         if findings.is_empty() {
             return;
@@ -322,12 +349,54 @@ impl<'c> Daemon<'c> {
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
         let written = events.iter().try_for_each(|e| self.output.write(e));
-        let recorded = self.baseline.record(&events, observed);
+        let recorded = self.baseline.record(&events, observed, &[]);
         if recorded.is_ok() && !events.is_empty() {
             self.sinks.wake();
         }
         self.reported += events.len() as u64;
+        if let Some(logs) = &mut self.logs {
+            let now = chrono::Utc::now().timestamp_millis();
+            for event in &events {
+                logs.add_file_event(event, Some(now));
+            }
+        }
         written.and(recorded).map(|()| events.len())
+    }
+
+    /// Read the logs' new lines and report what the detectors make of them.
+    fn poll_logs(&mut self) {
+        let Some(logs) = &mut self.logs else { return };
+        let mut alerts = Vec::new();
+        logs.poll(&mut alerts);
+        self.report_detections(alerts);
+    }
+
+    /// Write and record detections, with the log cursors they were read up to.
+    fn report_detections(&mut self, alerts: Vec<crate::web::Alert>) {
+        let Some(logs) = &self.logs else { return };
+        let cursors = logs.cursors();
+        if alerts.is_empty() && cursors == self.saved_cursors {
+            return;
+        }
+        let events: Vec<Event> = alerts
+            .into_iter()
+            .map(|a| a.into_event(Source::Watch, &self.host))
+            .collect();
+        let written = events.iter().try_for_each(|e| self.output.write(e));
+        let recorded = self.baseline.record(&events, &[], &cursors);
+        match &recorded {
+            Ok(()) => {
+                self.saved_cursors = cursors;
+                if !events.is_empty() {
+                    self.sinks.wake();
+                }
+            }
+            Err(e) => tracing::error!("{e}"),
+        }
+        if let Err(e) = written {
+            tracing::error!("{e}");
+        }
+        self.detections += events.len() as u64;
     }
 
     /// `look`, logging a failure instead of stopping the daemon: detection goes on.
@@ -435,6 +504,13 @@ impl<'c> Daemon<'c> {
         }
         // Sinks restart too: files are reopened, secrets read again.
         self.restart_sinks(&policy);
+        self.logs = match self.logs.take() {
+            Some(logs) => logs.reopen(&policy),
+            None => FollowedLogs::open(&self.baseline, &policy).unwrap_or_else(|e| {
+                tracing::error!("logs not followed: {e}");
+                None
+            }),
+        };
         self.skip = unreported(self.config, &policy);
         self.policy = policy;
         self.watch_roots_that_are_not_folders();
@@ -458,6 +534,11 @@ impl<'c> Daemon<'c> {
                     "baseline {} was replaced: switching to it",
                     self.config.db.display()
                 );
+                self.logs = FollowedLogs::open(&baseline, &policy).unwrap_or_else(|e| {
+                    tracing::error!("logs not followed: {e}");
+                    None
+                });
+                self.saved_cursors.clear();
                 self.baseline = baseline;
                 self.restart_sinks(&policy);
                 self.skip = unreported(self.config, &policy);
@@ -495,6 +576,9 @@ impl<'c> Daemon<'c> {
             self.reported,
             self.overflows
         );
+        if let Some(logs) = &self.logs {
+            status.push_str(&format!("; {}, {} detections", logs.status(), self.detections));
+        }
         if let Some(sinks) = self.sinks.status() {
             status.push_str("; ");
             status.push_str(&sinks);

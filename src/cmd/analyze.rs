@@ -1,0 +1,122 @@
+//! `fim analyze LOG...`: the web detectors over whole log files, for incident
+//! response, replays and benchmarks. The same detectors as `watch` and `verify`; only
+//! the lines come from files read start to end.
+
+use std::path::Path;
+
+use crate::cli::AnalyzeArgs;
+use crate::error::{Error, Result};
+use crate::event::{hostname, Event, Source};
+use crate::exit;
+use crate::logs::parse::LogFormat;
+use crate::logs::whole::read_whole;
+use crate::policy::{LogSpec, Policy};
+use crate::sink::{Format, Output};
+use crate::store::Baseline;
+use crate::web::access::AccessLogs;
+use crate::web::WebSettings;
+
+pub fn run(args: &AnalyzeArgs) -> Result<i32> {
+    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    let format = args
+        .log_format
+        .as_deref()
+        .map(|f| {
+            LogFormat::from_policy(f)
+                .map(|format| (format, f.to_owned()))
+                .map_err(|e| Error::Usage(format!("--log-format {f:?}: {e}")))
+        })
+        .transpose()?;
+    let specs: Vec<LogSpec> = args
+        .logs
+        .iter()
+        .map(|log| spec_for(log, policy.as_ref(), format.as_ref()))
+        .collect();
+    let web = policy.as_ref().map_or_else(WebSettings::default, |p| p.web.clone());
+    let mut access = AccessLogs::new(&specs, &web, args.format == Format::Text);
+    let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
+    if let Some(baseline) = &baseline {
+        let files: Vec<serde_json::Value> = baseline
+            .file_events_to_tie(i64::MIN)?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        access.add_file_events(&files);
+    }
+    let mut output = Output::open(args.output.as_deref(), args.format)?;
+    let host = hostname();
+    let mut events: Vec<Event> = Vec::new();
+    let mut alerts = Vec::new();
+    let mut written: Result<()> = Ok(());
+    let mut emit = |alerts: &mut Vec<crate::web::Alert>, events: &mut Vec<Event>| {
+        for alert in alerts.drain(..) {
+            let event = alert.into_event(Source::Analyze, &host);
+            if written.is_ok() {
+                written = output.write(&event);
+            }
+            events.push(event);
+        }
+    };
+    for (index, log) in args.logs.iter().enumerate() {
+        read_whole(log, index, &mut |line| {
+            access.line(line, &mut alerts);
+            if !alerts.is_empty() {
+                emit(&mut alerts, &mut events);
+            }
+        })
+        .map_err(|e| Error::io(log, e))?;
+    }
+    access.flush(i64::MAX, &mut alerts);
+    emit(&mut alerts, &mut events);
+    let recorded = match &mut baseline {
+        Some(baseline) => baseline.record_events(&events),
+        None => Ok(()),
+    };
+    written.and(recorded)?;
+    let (lines, unparsed) = access.counts();
+    if output.format() == Format::Text {
+        output.write_line("")?;
+        for line in access.traffic_lines() {
+            output.write_line(&line)?;
+        }
+    }
+    tracing::info!(
+        "{} detections in {lines} lines ({unparsed} not understood)",
+        events.len()
+    );
+    Ok(if events.is_empty() {
+        exit::CLEAN
+    } else {
+        exit::DIFFERENCES
+    })
+}
+
+/// A LOG takes the format and docroot of the policy's `[[log]]` whose path matches it;
+/// `--log-format` wins over both.
+fn spec_for(log: &Path, policy: Option<&Policy>, format: Option<&(LogFormat, String)>) -> LogSpec {
+    let name = log.to_string_lossy().into_owned();
+    let matching = policy.and_then(|p| {
+        p.logs.iter().find(|spec| {
+            spec.path == name
+                || globset::Glob::new(&spec.path)
+                    .is_ok_and(|g| g.compile_matcher().is_match(log))
+        })
+    });
+    let docroot = matching.and_then(|m| m.docroot.clone()).or_else(|| {
+        policy
+            .filter(|p| p.watches.len() == 1)
+            .map(|p| crate::fs::path::lossy(&p.watches[0].root).into_owned())
+    });
+    let (format, format_text) = match (format, matching) {
+        (Some((f, text)), _) => (f.clone(), text.clone()),
+        (None, Some(m)) => (m.format.clone(), m.format_text.clone()),
+        (None, None) => (LogFormat::Combined, "combined".into()),
+    };
+    LogSpec {
+        path: name,
+        format,
+        format_text,
+        docroot,
+        trusted_proxies: matching.map(|m| m.trusted_proxies.clone()).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,85 @@
+//! Detections: what fim concludes from records (log lines, and later logins,
+//! processes, probes). A detector is a pure function of the records it is fed and of
+//! its windowed counters (`window`); the same detectors run under `watch`, `verify`
+//! and `analyze`, which differ only in where the records come from.
+
+pub mod window;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::event::format_ts;
+
+/// The family of a detection: the event's `category`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Category {
+    Web,
+    Auth,
+    Process,
+    Service,
+    Host,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Web => "web",
+            Category::Auth => "auth",
+            Category::Process => "process",
+            Category::Service => "service",
+            Category::Host => "host",
+        }
+    }
+}
+
+/// The contract's common detection fields, and the family's own.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    #[serde(skip)]
+    pub category: Category,
+    pub kind: &'static str,
+    pub summary: String,
+    pub count: u64,
+    #[serde(serialize_with = "ts")]
+    pub first_ts: DateTime<Utc>,
+    #[serde(serialize_with = "ts")]
+    pub last_ts: DateTime<Utc>,
+    pub evidence: Vec<Evidence>,
+    pub related: Vec<String>,
+    #[serde(flatten)]
+    pub fields: Fields,
+}
+
+/// One raw line that caused a detection.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Evidence {
+    pub file: std::sync::Arc<str>,
+    pub line: String,
+}
+
+/// The most evidence lines an event carries (the contract).
+pub const MAX_EVIDENCE: usize = 20;
+
+/// Family-specific fields.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Fields {
+    Web(WebFields),
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct WebFields {
+    pub client: Option<String>,
+    pub vhost: Option<String>,
+    pub log: String,
+    pub statuses: BTreeMap<String, u64>,
+    pub paths: Vec<String>,
+    pub user_agent: Option<String>,
+    pub files: Vec<String>,
+}
+
+fn ts<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_ts(*ts))
+}

@@ -1,0 +1,191 @@
+//! The detection tables of a policy: `[[log]]` (which access logs to read, in which
+//! format, serving which tree) and `[web]` (the web detectors' allow list and
+//! per-detector settings). Checked when the policy is read, with the line of the
+//! offending table.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::Severity;
+use crate::logs::parse::LogFormat;
+use crate::web::settings::{configurable, Override};
+use crate::web::WebSettings;
+
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    path: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    docroot: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    trusted_proxies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+pub(super) struct RawWeb {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    allow: Vec<Spanned<String>>,
+    /// `[web.KIND]` tables; the names are checked against the detectors.
+    #[serde(flatten)]
+    detectors: BTreeMap<String, RawDetector>,
+}
+
+impl RawWeb {
+    /// An including policy's settings win; allow lists add up.
+    pub(super) fn merge(mut self, theirs: RawWeb) -> RawWeb {
+        self.allow.extend(theirs.allow);
+        for (kind, d) in theirs.detectors {
+            self.detectors.entry(kind).or_insert(d);
+        }
+        self
+    }
+}
+
+#[derive(Deserialize, Serialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDetector {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    severity: Option<Severity>,
+    /// The rule name events carry (the kind, unless renamed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cooldown: Option<String>,
+}
+
+/// One `[[log]]` table, checked.
+#[derive(Clone, Debug)]
+pub struct LogSpec {
+    /// Absolute; may be a glob.
+    pub path: String,
+    pub format: LogFormat,
+    /// The format as written (for messages and `analyze --log-format`).
+    pub format_text: String,
+    /// The tree its requests are served from.
+    pub docroot: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+type Fail<'f> = &'f dyn Fn(usize, String) -> crate::Error;
+
+pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>> {
+    let mut out: Vec<LogSpec> = Vec::with_capacity(raw.len());
+    for log in raw {
+        let at = log.path.span().start;
+        let path = log.path.get_ref();
+        if !path.starts_with('/') {
+            return Err(fail(at, format!("log path {path:?} is not absolute")));
+        }
+        if let Err(e) = globset::Glob::new(path) {
+            return Err(fail(at, format!("log path {path:?}: {}", e.kind())));
+        }
+        if out.iter().any(|other| other.path == *path) {
+            return Err(fail(at, format!("log path {path} is listed twice")));
+        }
+        let format_text = log
+            .format
+            .as_ref()
+            .map_or("combined".to_owned(), |f| f.get_ref().clone());
+        let format = LogFormat::from_policy(&format_text).map_err(|e| {
+            let at = log.format.as_ref().map_or(at, |f| f.span().start);
+            fail(at, format!("log format: {e}"))
+        })?;
+        let docroot = match &log.docroot {
+            Some(d) if !d.get_ref().starts_with('/') => {
+                return Err(fail(
+                    d.span().start,
+                    format!("docroot {:?} is not absolute", d.get_ref()),
+                ))
+            }
+            Some(d) => Some(d.get_ref().trim_end_matches('/').to_owned()),
+            None => None,
+        };
+        let trusted_proxies = log
+            .trusted_proxies
+            .iter()
+            .map(|c| cidr(c.get_ref()).map_err(|m| fail(c.span().start, m)))
+            .collect::<crate::Result<Vec<_>>>()?;
+        out.push(LogSpec {
+            path: path.clone(),
+            format,
+            format_text,
+            docroot,
+            trusted_proxies,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn web(raw: Option<&Spanned<RawWeb>>, fail: Fail<'_>) -> crate::Result<WebSettings> {
+    let Some(raw) = raw else {
+        return Ok(WebSettings::default());
+    };
+    let at = raw.span().start;
+    let raw = raw.get_ref();
+    let allow = raw
+        .allow
+        .iter()
+        .map(|c| cidr(c.get_ref()).map_err(|m| fail(c.span().start, m)))
+        .collect::<crate::Result<Vec<_>>>()?;
+    let mut overrides = HashMap::new();
+    for (kind, d) in &raw.detectors {
+        if !configurable().any(|k| k == kind) {
+            let known: Vec<&str> = configurable().collect();
+            return Err(fail(
+                at,
+                format!(
+                    "[web.{kind}]: no such detector (known: allow, {})",
+                    known.join(", ")
+                ),
+            ));
+        }
+        let duration = |what: &str, text: &Option<String>| -> crate::Result<Option<Duration>> {
+            text.as_deref()
+                .map(|t| {
+                    humantime::parse_duration(t).map_err(|e| {
+                        fail(at, format!("[web.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"))
+                    })
+                })
+                .transpose()
+        };
+        if d.threshold == Some(0) {
+            return Err(fail(at, format!("[web.{kind}] threshold must be at least 1")));
+        }
+        let window = duration("window", &d.window)?;
+        if window.is_some_and(|w| w.is_zero()) {
+            return Err(fail(at, format!("[web.{kind}] window must be longer than 0 s")));
+        }
+        overrides.insert(
+            kind.clone(),
+            Override {
+                enabled: d.enabled,
+                severity: d.severity,
+                name: d.name.clone(),
+                threshold: d.threshold,
+                window,
+                cooldown: duration("cooldown", &d.cooldown)?,
+            },
+        );
+    }
+    Ok(WebSettings { allow, overrides })
+}
+
+/// A CIDR, or a single address.
+pub fn cidr(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{text:?} is not an address or a CIDR such as 192.0.2.0/24"))
+}

@@ -1,0 +1,204 @@
+//! The schemas of detections (every category but `file`):
+//! - ECS 8.x alert (`event.kind: alert`), with `source.ip`, `url.original`,
+//!   `http.response.status_code`, `user_agent.original`, …, and the rest under `fim.*`;
+//! - OCSF 1.1.0 Detection Finding (class_uid 2004).
+
+use serde_json::{json, Map, Value};
+
+use super::schema::{escape_controls, ocsf_severity, rfc3339_ms, severity_id, str_of, ECS_VERSION, OCSF_VERSION};
+
+/// ECS `event.category` and `event.type` of a detection.
+fn ecs_category(event: &Value) -> (&'static str, &'static str) {
+    match (str_of(event, "category"), str_of(event, "kind")) {
+        ("web", "error-burst") => ("web", "error"),
+        ("web", _) => ("web", "access"),
+        ("auth", kind) if kind.starts_with("login") || kind == "root-login" => ("authentication", "start"),
+        ("auth", _) => ("authentication", "info"),
+        ("process", _) => ("process", "info"),
+        ("service", _) => ("network", "connection"),
+        ("host", "security-updates" | "reboot-required") => ("package", "info"),
+        _ => ("host", "info"),
+    }
+}
+
+/// The client as an address, when it is one (a network aggregate is a CIDR).
+fn client_ip(event: &Value) -> Option<&str> {
+    event
+        .get("client")
+        .and_then(Value::as_str)
+        .filter(|c| c.parse::<std::net::IpAddr>().is_ok())
+}
+
+/// The most frequent status of the matched requests.
+fn main_status(event: &Value) -> Option<u64> {
+    event
+        .get("statuses")
+        .and_then(Value::as_object)?
+        .iter()
+        .max_by_key(|(_, n)| n.as_u64().unwrap_or(0))
+        .and_then(|(status, _)| status.parse().ok())
+}
+
+fn first_str<'a>(event: &'a Value, key: &str) -> Option<&'a str> {
+    event.get(key)?.as_array()?.first()?.as_str()
+}
+
+pub(super) fn ecs(event: &Value) -> Value {
+    let (category, kind) = ecs_category(event);
+    let severity = str_of(event, "severity");
+    let mut out = json!({
+        "@timestamp": str_of(event, "ts"),
+        "ecs": { "version": ECS_VERSION },
+        "event": {
+            "id": str_of(event, "id"),
+            "kind": "alert",
+            "category": [category],
+            "type": [kind],
+            "action": str_of(event, "kind"),
+            "module": "fim",
+            "dataset": format!("fim.{}", str_of(event, "category")),
+            "severity": severity_id(severity),
+            "start": str_of(event, "first_ts"),
+            "end": str_of(event, "last_ts"),
+            "reason": str_of(event, "summary"),
+        },
+        "message": str_of(event, "summary"),
+        "host": { "name": str_of(event, "host") },
+        "agent": { "type": "fim", "version": env!("CARGO_PKG_VERSION") },
+    });
+    if let Some(rule) = event.get("rule").and_then(Value::as_str) {
+        out["rule"] = json!({ "name": rule });
+    }
+    match (client_ip(event), event.get("client").and_then(Value::as_str)) {
+        (Some(ip), _) => {
+            out["source"] = json!({ "ip": ip, "address": ip });
+            out["related"] = json!({ "ip": [ip] });
+        }
+        (None, Some(network)) => out["source"] = json!({ "address": network }),
+        _ => {}
+    }
+    if let Some(user) = event.get("user").and_then(Value::as_str) {
+        out["user"] = json!({ "name": user });
+        out["related"]["user"] = json!([user]);
+    }
+    if let Some(path) = first_str(event, "paths") {
+        out["url"] = json!({ "original": path });
+    }
+    if let Some(status) = main_status(event) {
+        out["http"] = json!({ "response": { "status_code": status } });
+    }
+    if let Some(ua) = event.get("user_agent").and_then(Value::as_str) {
+        out["user_agent"] = json!({ "original": ua });
+    }
+    if let Some(file) = first_str(event, "files") {
+        out["file"] = json!({ "path": file });
+    }
+    if let Some(log) = event.get("log").and_then(Value::as_str).filter(|l| !l.is_empty()) {
+        out["log"] = json!({ "file": { "path": log } });
+    }
+    // Everything else of the contract's event, as fim names it.
+    let mut fim = Map::new();
+    for key in [
+        "count", "evidence", "related", "reasons", "statuses", "paths", "files", "vhost", "client",
+        "service", "source", "severity", "first_ts", "last_ts",
+    ] {
+        if let Some(value) = event.get(key).filter(|v| !v.is_null()) {
+            fim.insert(key.into(), value.clone());
+        }
+    }
+    out["fim"] = Value::Object(fim);
+    out
+}
+
+pub(super) fn ocsf(event: &Value) -> Value {
+    let severity = str_of(event, "severity");
+    let severity_id = severity_id(severity);
+    let time = rfc3339_ms(str_of(event, "ts")).unwrap_or(0);
+    let first = rfc3339_ms(str_of(event, "first_ts")).unwrap_or(time);
+    let last = rfc3339_ms(str_of(event, "last_ts")).unwrap_or(time);
+    let ip = client_ip(event);
+    let endpoint = ip.map(|ip| json!({ "ip": ip }));
+    let evidences: Vec<Value> = event
+        .get("evidence")
+        .and_then(Value::as_array)
+        .map(|lines| {
+            lines
+                .iter()
+                .map(|line| {
+                    let mut e = json!({ "data": line });
+                    if let Some(endpoint) = &endpoint {
+                        e["src_endpoint"] = endpoint.clone();
+                    }
+                    e
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut observables = vec![json!({ "name": "host", "type_id": 1, "type": "Hostname", "value": str_of(event, "host") })];
+    if let Some(ip) = ip {
+        observables.push(json!({ "name": "client", "type_id": 2, "type": "IP Address", "value": ip }));
+    }
+    if let Some(user) = event.get("user").and_then(Value::as_str) {
+        observables.push(json!({ "name": "user", "type_id": 4, "type": "User Name", "value": user }));
+    }
+    if let Some(file) = first_str(event, "files") {
+        observables.push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
+    }
+    let related: Vec<Value> = event
+        .get("related")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(|id| json!({ "uid": id })).collect())
+        .unwrap_or_default();
+    let mut finding = json!({
+        "uid": str_of(event, "id"),
+        "title": str_of(event, "summary"),
+        "desc": str_of(event, "summary"),
+        "types": [str_of(event, "kind")],
+        "first_seen_time": first,
+        "last_seen_time": last,
+        "analytic": { "type_id": 1, "type": "Rule", "name": str_of(event, "rule"), "category": str_of(event, "category") },
+    });
+    if !related.is_empty() {
+        finding["related_events"] = Value::Array(related);
+    }
+    let mut unmapped = Map::new();
+    for (key, value) in event.as_object().into_iter().flatten() {
+        if !matches!(key.as_str(), "id" | "ts" | "severity" | "summary" | "evidence" | "host" | "rule" | "count") {
+            unmapped.insert(key.clone(), value.clone());
+        }
+    }
+    json!({
+        "activity_id": 1,
+        "activity_name": "Create",
+        "category_uid": 2,
+        "category_name": "Findings",
+        "class_uid": 2004,
+        "class_name": "Detection Finding",
+        "type_uid": 200401,
+        "type_name": "Detection Finding: Create",
+        "severity_id": severity_id,
+        "severity": ocsf_severity(severity_id),
+        "status_id": 1,
+        "status": "New",
+        "time": time,
+        "start_time": first,
+        "end_time": last,
+        "count": event.get("count").and_then(Value::as_u64).unwrap_or(1),
+        "message": str_of(event, "summary"),
+        "finding_info": finding,
+        "evidences": evidences,
+        "observables": observables,
+        "metadata": {
+            "uid": str_of(event, "id"),
+            "version": OCSF_VERSION,
+            "product": { "name": "fim", "vendor_name": "fim", "version": env!("CARGO_PKG_VERSION") },
+            "log_name": str_of(event, "source"),
+        },
+        "unmapped": unmapped,
+    })
+}
+
+/// One line for humans: the kind and the detection's own summary.
+pub(super) fn summary(event: &Value) -> String {
+    format!("{}: {}", str_of(event, "kind"), escape_controls(str_of(event, "summary")))
+}

@@ -1,0 +1,227 @@
+//! Access logs, from line to detection: the line is parsed with its log's format and
+//! judged by the web detectors. `watch`, `verify` and `analyze` all feed lines here;
+//! they differ only in where the lines come from (the follower, or whole files).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::traffic::Traffic;
+use super::{Alert, FileRef, Input, WebDetectors, WebSettings};
+use crate::error::Result;
+use crate::event::Event;
+use crate::logs::follow::{Cursor, Follower, Line};
+use crate::logs::parse::Parser;
+use crate::policy::{LogSpec, Policy};
+use crate::store::Baseline;
+
+/// Unparsable lines warned about per log before going quiet (they are still counted).
+const WARNINGS_PER_LOG: u32 = 5;
+
+pub struct AccessLogs {
+    sources: Vec<Source>,
+    pub detectors: WebDetectors,
+    traffic: Option<Traffic>,
+    lines: u64,
+    unparsed: u64,
+    warned: HashMap<Arc<str>, u32>,
+}
+
+struct Source {
+    parser: Parser,
+    docroot: Option<String>,
+}
+
+impl AccessLogs {
+    /// `traffic`: also keep the status/client/404 summary (`analyze --format text`).
+    pub fn new(specs: &[LogSpec], web: &WebSettings, traffic: bool) -> AccessLogs {
+        AccessLogs {
+            sources: specs
+                .iter()
+                .map(|s| Source {
+                    parser: Parser::new(s.format.clone(), s.trusted_proxies.clone()),
+                    docroot: s.docroot.clone(),
+                })
+                .collect(),
+            detectors: WebDetectors::new(web),
+            traffic: traffic.then(Traffic::default),
+            lines: 0,
+            unparsed: 0,
+            warned: HashMap::new(),
+        }
+    }
+
+    /// The follower's patterns: each spec's path, by index.
+    pub fn patterns(specs: &[LogSpec]) -> Vec<(String, usize)> {
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.path.clone(), i))
+            .collect()
+    }
+
+    pub fn line(&mut self, line: Line<'_>, out: &mut Vec<Alert>) {
+        self.lines += 1;
+        let Some(source) = self.sources.get(line.source) else {
+            return;
+        };
+        let bytes = line.bytes.strip_suffix(b"\n").unwrap_or(line.bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        match source.parser.parse(bytes) {
+            Ok(record) => {
+                if let Some(traffic) = &mut self.traffic {
+                    traffic.add(&record);
+                }
+                let input = Input {
+                    record: &record,
+                    line: bytes,
+                    log: line.file,
+                    docroot: source.docroot.as_deref(),
+                };
+                self.detectors.observe(&input, out);
+            }
+            Err(e) => {
+                self.unparsed += 1;
+                let warned = self.warned.entry(line.file.clone()).or_default();
+                *warned += 1;
+                if *warned <= WARNINGS_PER_LOG {
+                    tracing::warn!(
+                        "{}:{}: line not understood ({e}), skipped{}",
+                        line.file,
+                        line.number,
+                        if *warned == WARNINGS_PER_LOG {
+                            "; further ones in this log are counted, not shown"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.detectors.flush(now_ms, out);
+    }
+
+    /// File events (recorded JSON) to tie requests to.
+    pub fn add_file_events<'j>(&mut self, events: impl IntoIterator<Item = &'j Value>) {
+        for event in events {
+            if let Some(file) = FileRef::from_json(event) {
+                self.detectors.add_file(file, None);
+            }
+        }
+    }
+
+    /// Lines read, and lines not understood.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.lines, self.unparsed)
+    }
+
+    pub fn traffic_lines(&self) -> Vec<String> {
+        self.traffic
+            .as_ref()
+            .map(|t| t.lines(self.unparsed))
+            .unwrap_or_default()
+    }
+}
+
+/// The policy's `[[log]]`s followed from their cursors: `verify` reads them once,
+/// `watch` again and again.
+pub struct FollowedLogs {
+    follower: Follower,
+    access: AccessLogs,
+}
+
+/// File events older than this are not tied to requests any more.
+const TIE_DAYS: i64 = 30;
+
+impl FollowedLogs {
+    /// `None` when the policy reads no log. Starts from the cursors saved in the
+    /// baseline, and knows the file events recorded there.
+    pub fn open(baseline: &Baseline, policy: &Policy) -> Result<Option<FollowedLogs>> {
+        if policy.logs.is_empty() {
+            return Ok(None);
+        }
+        let cursors = baseline.log_cursors()?;
+        let mut logs = FollowedLogs {
+            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
+            access: AccessLogs::new(&policy.logs, &policy.web, false),
+        };
+        let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
+        let files: Vec<Value> = baseline
+            .file_events_to_tie(since)?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        logs.access.add_file_events(&files);
+        Ok(Some(logs))
+    }
+
+    /// The same logs under a reloaded policy, from where these stopped.
+    pub fn reopen(self, policy: &Policy) -> Option<FollowedLogs> {
+        if policy.logs.is_empty() {
+            return None;
+        }
+        let cursors = self.follower.cursors().into_iter().collect();
+        let mut access = AccessLogs::new(&policy.logs, &policy.web, false);
+        access.detectors.correlator = self.access.detectors.correlator;
+        Some(FollowedLogs {
+            follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors),
+            access,
+        })
+    }
+
+    /// Read what was written since the last poll; detections go to `out`.
+    pub fn poll(&mut self, out: &mut Vec<Alert>) {
+        let access = &mut self.access;
+        self.follower.poll(&mut |line| access.line(line, out));
+        for warning in self.follower.warnings.drain(..) {
+            tracing::warn!("{warning}");
+        }
+    }
+
+    /// No more lines for now (`now_ms`: the wall clock, or `i64::MAX` when done).
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.access.flush(now_ms, out);
+    }
+
+    /// A file event just reported, live (`now_ms`: the wall clock) or by this verify.
+    pub fn add_file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {
+        if let Some(file) = FileRef::from_event(event) {
+            self.access.detectors.add_file(file, live_now_ms);
+        }
+    }
+
+    pub fn cursors(&self) -> Vec<(String, Cursor)> {
+        self.follower.cursors()
+    }
+
+    /// For the daemon's status: lines read, lines not understood, counters dropped.
+    pub fn status(&self) -> String {
+        let (lines, unparsed) = self.access.counts();
+        let mut status = format!("{lines} log lines read");
+        if unparsed > 0 {
+            status.push_str(&format!(" ({unparsed} not understood)"));
+        }
+        let dropped = self.access.detectors.dropped();
+        if dropped > 0 {
+            status.push_str(&format!(", {dropped} counters dropped at the memory cap"));
+        }
+        status
+    }
+}
+
+/// The cursors `fim init` records: every log at its current end.
+pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
+    if policy.logs.is_empty() {
+        return Vec::new();
+    }
+    let mut follower = Follower::new(AccessLogs::patterns(&policy.logs), HashMap::new());
+    follower.skip_to_end();
+    follower.cursors()
+}

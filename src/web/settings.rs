@@ -1,0 +1,129 @@
+//! The web detectors' settings: documented defaults (CrowdSec's scenario thresholds
+//! where it has one), overridden per detector by the policy's `[web.KIND]` tables.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::detect::window::Limits;
+use crate::policy::Severity;
+
+/// Every detector, in the order `WebDetectors` keeps them. `flood-network` is the
+/// per-/24 and /64 side of `flood`, set by the same `[web.flood]` table.
+pub const KINDS: [&str; 14] = [
+    "sensitive-file-probe",
+    "backdoor-probe",
+    "admin-probe",
+    "scanner",
+    "path-traversal",
+    "sqli",
+    "xss",
+    "not-found-burst",
+    "brute-force",
+    "flood",
+    "flood-network",
+    "error-burst",
+    "webshell-access",
+    "planted-file",
+];
+
+/// The kinds a policy may configure.
+pub fn configurable() -> impl Iterator<Item = &'static str> {
+    KINDS.into_iter().filter(|k| *k != "flood-network")
+}
+
+const MIN: i64 = 60_000;
+
+/// (kind, threshold, window ms, severity): the defaults, also in the README.
+const DEFAULTS: [(&str, u32, i64, Severity); 14] = [
+    ("sensitive-file-probe", 4, 5_000, Severity::Medium),
+    ("backdoor-probe", 1, MIN, Severity::Medium),
+    ("admin-probe", 2, MIN, Severity::Low),
+    ("scanner", 30, MIN, Severity::Medium),
+    ("path-traversal", 1, MIN, Severity::High),
+    ("sqli", 1, MIN, Severity::High),
+    ("xss", 1, MIN, Severity::Medium),
+    ("not-found-burst", 10, 10_000, Severity::Low),
+    ("brute-force", 5, 10_000, Severity::High),
+    ("flood", 200, 10_000, Severity::Medium),
+    ("flood-network", 400, 10_000, Severity::Medium),
+    ("error-burst", 20, MIN, Severity::High),
+    ("webshell-access", 1, MIN, Severity::Critical),
+    ("planted-file", 1, MIN, Severity::Critical),
+];
+
+/// The contract's default cooldown.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorSettings {
+    pub enabled: bool,
+    pub severity: Severity,
+    /// The name events carry in `rule`.
+    pub rule: String,
+    pub limits: Limits,
+}
+
+/// What the policy sets for one detector; `None` keeps the default.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Override {
+    pub enabled: Option<bool>,
+    pub severity: Option<Severity>,
+    pub name: Option<String>,
+    pub threshold: Option<u32>,
+    pub window: Option<Duration>,
+    pub cooldown: Option<Duration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebSettings {
+    /// Clients never reported.
+    pub allow: Vec<IpNet>,
+    pub overrides: HashMap<String, Override>,
+}
+
+impl WebSettings {
+    /// An including policy's settings win; allow lists add up.
+    pub fn merge(&mut self, theirs: WebSettings) {
+        self.allow.extend(theirs.allow);
+        for (kind, o) in theirs.overrides {
+            self.overrides.entry(kind).or_insert(o);
+        }
+    }
+
+    pub fn detector(&self, kind: &str) -> DetectorSettings {
+        let (_, threshold, window_ms, severity) = DEFAULTS
+            .iter()
+            .find(|(k, ..)| *k == kind)
+            .copied()
+            .expect("a known detector");
+        let (own, scale) = match kind {
+            "flood-network" => (self.overrides.get("flood"), 2),
+            kind => (self.overrides.get(kind), 1),
+        };
+        let own = own.cloned().unwrap_or_default();
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        DetectorSettings {
+            enabled: own.enabled.unwrap_or(true),
+            severity: own.severity.unwrap_or(severity),
+            rule: own.name.unwrap_or_else(|| match kind {
+                "flood-network" => "flood".into(),
+                kind => kind.into(),
+            }),
+            limits: Limits {
+                threshold: own.threshold.map_or(threshold, |t| t.saturating_mul(scale)),
+                window_ms: own.window.map_or(window_ms, ms),
+                cooldown_ms: ms(own.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
+            },
+        }
+    }
+}
+
+/// Defaults as a table for `fim policy explain` and the README:
+/// (kind, threshold, window, severity).
+pub fn defaults() -> impl Iterator<Item = (&'static str, u32, Duration, Severity)> {
+    DEFAULTS
+        .into_iter()
+        .map(|(k, t, w, s)| (k, t, Duration::from_millis(w as u64), s))
+}
