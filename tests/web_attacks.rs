@@ -24,6 +24,11 @@ fn site(env: &Env, format: LogFormat) -> (Nginx, Vec<String>) {
     (Nginx::start(&env.base, &env.root, format), pages)
 }
 
+/// The site's policy (watching its docroot, as an operator's would) with `tables`.
+fn site_policy(env: &Env, tables: &str) -> std::path::PathBuf {
+    env.write_policy(&format!("[[watch]]\npath = \"ROOT\"\n\n{tables}"))
+}
+
 fn analyze_log(log: &Path) -> Vec<Value> {
     analyze(&[log.to_str().unwrap()], &[log])
 }
@@ -204,16 +209,13 @@ fn hand_made_probes_are_traversal_xss_backdoor_admin_and_sensitive_files() {
     let events = analyze_log(&nginx.log);
     check_probes(&events);
     // With the docroot known, the served .env is named on disk.
-    let policy = env.base.join("analyze.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[[log]]\npath = \"{}\"\ndocroot = \"{}\"\n",
-            nginx.log.display(),
-            env.root.display()
+    let policy = site_policy(
+        &env,
+        &format!(
+            "[[log]]\npath = \"{}\"\ndocroot = \"ROOT\"\n",
+            nginx.log.display()
         ),
-    )
-    .unwrap();
+    );
     let with_docroot = analyze(
         &[
             "--policy",
@@ -233,14 +235,13 @@ fn hand_made_probes_are_traversal_xss_backdoor_admin_and_sensitive_files() {
         "{served:#}"
     );
     // An allowed network is never reported.
-    std::fs::write(
-        &policy,
-        format!(
+    let policy = site_policy(
+        &env,
+        &format!(
             "[[log]]\npath = \"{}\"\n\n[web]\nallow = [\"{SENSITIVE}/32\", \"127.0.0.22/31\"]\n",
             nginx.log.display()
         ),
-    )
-    .unwrap();
+    );
     let allowed = analyze(
         &[
             "--policy",
@@ -367,13 +368,11 @@ fn json_logs_by_name_and_by_their_log_format_template() {
     probes(&nginx);
     let log = nginx.log.to_str().unwrap();
     check_probes(&analyze(&["--log-format", "json", log], &[&nginx.log]));
-    let policy = env.base.join("json.toml");
     let template = toml::Value::String(JSON_LOG_FORMAT.to_owned());
-    std::fs::write(
-        &policy,
-        format!("[[log]]\npath = \"{log}\"\nformat = {template}\n"),
-    )
-    .unwrap();
+    let policy = site_policy(
+        &env,
+        &format!("[[log]]\npath = \"{log}\"\nformat = {template}\n"),
+    );
     check_probes(&analyze(
         &["--policy", policy.to_str().unwrap(), log],
         &[&nginx.log],
@@ -417,4 +416,35 @@ fn text_report_has_status_classes_and_top_clients() {
             .any(|l| l.contains(BROWSER) && l.split_whitespace().any(|w| w == "60")),
         "{text}"
     );
+}
+
+#[test]
+fn detector_tables_switch_and_tune_detectors() {
+    if !have(&[NGINX, "openssl", "curl"]) {
+        return;
+    }
+    let env = Env::new();
+    let (nginx, _) = site(&env, LogFormat::Combined);
+    tools::probe_admin(&nginx);
+    tools::probe_backdoors(&nginx);
+    let log = nginx.log.to_str().unwrap();
+    assert_has(&analyze_log(&nginx.log), ADMIN, &["admin-probe"]);
+    // `[web.KIND]` tables alone, without a `[web]` header: valid TOML, the usual way.
+    let policy = site_policy(
+        &env,
+        &format!(
+            "[[log]]\npath = \"{log}\"\n\n[web.admin-probe]\nenabled = false\n\n\
+             [web.backdoor-probe]\nseverity = \"low\"\nname = \"webshell-names\"\n"
+        ),
+    );
+    let run = common::fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events = analyze(&["--policy", policy.to_str().unwrap(), log], &[&nginx.log]);
+    assert!(
+        !kinds_for(&events, ADMIN).contains("admin-probe"),
+        "{events:#?}"
+    );
+    let backdoor = &detections(&events, "backdoor-probe", BACKDOOR)[0];
+    assert_eq!(backdoor["severity"], "low", "{backdoor:#}");
+    assert_eq!(backdoor["rule"], "webshell-names", "{backdoor:#}");
 }

@@ -23,6 +23,8 @@ path = "ROOT"
 path = "LOG"
 docroot = "ROOT"
 
+[web]
+
 [web.backdoor-probe]
 threshold = 1
 window = "10s"
@@ -142,6 +144,8 @@ fn rotation_by_rename_and_by_copytruncate_loses_no_line_and_reads_none_twice() {
     wait_probes(&mut d, 1..21);
     // copytruncate: the file is copied, then cut to zero and written from the start.
     site.nginx.logrotate("copytruncate");
+    // fim sees the file shrink before it grows again (see the next test for when not).
+    std::thread::sleep(Duration::from_secs(1));
     probe(&site.nginx, 21..31);
     wait_probes(&mut d, 21..31);
     std::thread::sleep(Duration::from_millis(500));
@@ -151,6 +155,23 @@ fn rotation_by_rename_and_by_copytruncate_loses_no_line_and_reads_none_twice() {
     for e in seen.iter().filter(|e| e["category"] == "web") {
         check_detection(e, "watch", &[]);
     }
+}
+
+/// After a copytruncate, nginx writes on at once: by the time fim looks, the file may
+/// have grown past where fim had read. Its first bytes are not the ones fim read: the
+/// lines from the start are new.
+#[test]
+fn lines_written_right_after_a_copytruncate_are_all_read() {
+    let Some(site) = site() else { return };
+    let mut d = Daemon::start(&site.env, &policy_arg(&site));
+    probe(&site.nginx, 1..11);
+    wait_probes(&mut d, 1..11);
+    site.nginx.logrotate("copytruncate");
+    probe(&site.nginx, 11..26);
+    wait_probes(&mut d, 11..26);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, _, seen) = d.stop();
+    once_each(&seen, 1..26);
 }
 
 #[test]
@@ -225,12 +246,11 @@ fn check_planted(e: &Value, file_event: &Value, planted: &Path) {
         "not tied to {}: {e:#}",
         file_event["id"]
     );
+    // A path may carry its query string.
     assert!(
-        e["paths"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p == "/wp-content/uploads/2026/x.php"),
+        e["paths"].as_array().unwrap().iter().any(
+            |p| p.as_str().unwrap().split('?').next() == Some("/wp-content/uploads/2026/x.php")
+        ),
         "{e:#}"
     );
     assert!(
