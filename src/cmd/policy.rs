@@ -38,6 +38,26 @@ pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
                     format!(" ({})", sinks.join(", "))
                 }
             );
+            for log in &policy.logs {
+                println!(
+                    "log {}: format {}, docroot {}{}",
+                    log.path,
+                    log.format_text,
+                    log.docroot.as_deref().unwrap_or("unknown"),
+                    match log.trusted_proxies.len() {
+                        0 => String::new(),
+                        n => format!(", {n} trusted proxies"),
+                    }
+                );
+            }
+            if !policy.logs.is_empty() {
+                let off: Vec<&str> = crate::web::settings::configurable()
+                    .filter(|k| !policy.web.detector(k).enabled)
+                    .collect();
+                if !off.is_empty() {
+                    println!("web detectors off: {}", off.join(", "));
+                }
+            }
             for watch in policy.watches.iter().filter(|w| !w.optional) {
                 let root = bpath::as_path(&watch.root);
                 if std::fs::symlink_metadata(root).is_err() {

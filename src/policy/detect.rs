@@ -214,3 +214,97 @@ pub(super) fn merge_web(mut mine: toml::Table, theirs: toml::Table) -> toml::Tab
     }
     mine
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::policy::Policy;
+
+    fn parse(text: &str) -> crate::Result<Policy> {
+        Policy::parse(text, Path::new("p.toml"))
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).err().expect("rejected").to_string()
+    }
+
+    const WATCH: &str = "[[watch]]\npath = \"/var/www/html\"\n";
+
+    #[test]
+    fn a_log_is_served_from_the_only_watch_root_unless_it_says() {
+        let p = parse(&format!(
+            "{WATCH}[[log]]\npath = \"/var/log/nginx/*.log\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.logs[0].docroot.as_deref(), Some("/var/www/html"));
+        assert_eq!(p.logs[0].format_text, "combined");
+        let p = parse(&format!(
+            "{WATCH}[[log]]\npath = \"/l\"\ndocroot = \"/srv/site/\"\nformat = \"json\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.logs[0].docroot.as_deref(), Some("/srv/site"));
+    }
+
+    #[test]
+    fn detector_settings_are_checked_with_their_line() {
+        let p = parse(&format!(
+            "{WATCH}\n[web]\nallow = [\"192.0.2.0/24\", \"2001:db8::1\"]\n\n[web.sqli]\nenabled = false\n\n[web.flood]\nthreshold = 50\nwindow = \"5s\"\nname = \"dos\"\n"
+        ))
+        .unwrap();
+        assert_eq!(p.web.allow.len(), 2);
+        assert!(!p.web.detector("sqli").enabled);
+        let flood = p.web.detector("flood");
+        assert_eq!((flood.limits.threshold, flood.limits.window_ms), (50, 5000));
+        assert_eq!(flood.rule, "dos");
+        assert_eq!(p.web.detector("flood-network").limits.threshold, 100);
+
+        let unknown = error_of(&format!("{WATCH}\n[web.sqly]\nenabled = true\n"));
+        assert!(
+            unknown.contains("p.toml:4") && unknown.contains("no such detector"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("sqli"), "{unknown}");
+        let typo = error_of(&format!("{WATCH}\n[web.sqli]\ntreshold = 1\n"));
+        assert!(typo.contains("treshold"), "{typo}");
+        let cidr = error_of(&format!("{WATCH}\n[web]\nallow = [\"192.0.2.0/33\"]\n"));
+        assert!(
+            cidr.contains("p.toml:4") && cidr.contains("192.0.2.0/33"),
+            "{cidr}"
+        );
+        let zero = error_of(&format!("{WATCH}[web.xss]\nthreshold = 0\n"));
+        assert!(zero.contains("at least 1"), "{zero}");
+    }
+
+    #[test]
+    fn bad_log_tables_are_rejected_with_their_line() {
+        let relative = error_of(&format!("{WATCH}\n[[log]]\npath = \"access.log\"\n"));
+        assert!(
+            relative.contains("p.toml:5") && relative.contains("not absolute"),
+            "{relative}"
+        );
+        let twice = error_of(&format!(
+            "{WATCH}[[log]]\npath = \"/l\"\n[[log]]\npath = \"/l\"\n"
+        ));
+        assert!(twice.contains("twice"), "{twice}");
+        let format = error_of(&format!(
+            "{WATCH}[[log]]\npath = \"/l\"\nformat = \"$request\"\n"
+        ));
+        assert!(
+            format.contains("p.toml:5") && format.contains("log format"),
+            "{format}"
+        );
+        let proxy = error_of(&format!(
+            "{WATCH}[[log]]\npath = \"/l\"\ntrusted_proxies = [\"proxy\"]\n"
+        ));
+        assert!(proxy.contains("\"proxy\""), "{proxy}");
+        let key = error_of(&format!("{WATCH}[[log]]\npath = \"/l\"\ndocrot = \"/x\"\n"));
+        assert!(key.contains("docrot"), "{key}");
+    }
+
+    #[test]
+    fn a_policy_of_detector_settings_alone_is_valid_for_analyze() {
+        assert!(parse("[web.sqli]\nenabled = false\n").is_ok());
+        assert!(error_of("default_severity = \"low\"\n").contains("watches nothing"));
+    }
+}

@@ -305,6 +305,14 @@ impl Policy {
         } else {
             text.to_owned()
         };
+        // A log's requests are served from the only watched tree, unless it says.
+        let mut part = part;
+        if let [only] = part.watches.as_slice() {
+            let root = bpath::lossy(&only.root).into_owned();
+            for log in part.logs.iter_mut().filter(|l| l.docroot.is_none()) {
+                log.docroot = Some(root.clone());
+            }
+        }
         let raw_heuristics = part.raw.heuristics.clone().unwrap_or_default();
         let mut signatures = Vec::new();
         if raw_heuristics.builtin_signatures != Some(false) {
