@@ -55,6 +55,8 @@ struct Followed {
     source: usize,
     file: Option<File>,
     cursor: Cursor,
+    /// The last error reading it, said once until it changes or reading works again.
+    failing: Option<String>,
 }
 
 pub struct Follower {
@@ -127,8 +129,15 @@ impl Follower {
         self.discover(false);
         let buffer = &mut self.buffer;
         for f in &mut self.files {
-            if let Err(e) = follow(f, buffer, each) {
-                self.warnings.push(format!("{}: {e}", f.path.display()));
+            match follow(f, buffer, each) {
+                Ok(()) => f.failing = None,
+                Err(e) => {
+                    let message = format!("{}: {e}", f.path.display());
+                    if f.failing.as_ref() != Some(&message) {
+                        self.warnings.push(message.clone());
+                        f.failing = Some(message);
+                    }
+                }
             }
         }
     }
@@ -154,6 +163,7 @@ impl Follower {
                     source: *source,
                     file: None,
                     cursor,
+                    failing: None,
                 });
             }
             if first_time {
@@ -266,7 +276,9 @@ fn follow(
     }
     // The log was renamed away or deleted: the open file is read to its end.
     if let Some(file) = f.file.take() {
-        read_from(&file, f, buffer, each, true)?;
+        // What cannot be read of the old file is lost either way: the new one must
+        // still be read.
+        let _ = read_from(&file, f, buffer, each, true);
         f.cursor = Cursor::default();
     }
     if now.is_none() {

@@ -206,3 +206,23 @@ fn huge_and_non_utf8_lines() {
     assert_eq!(read[1], "after");
     assert!(read[2].ends_with(" bytes"));
 }
+
+#[test]
+fn an_unreadable_log_is_warned_about_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    append(&log, &lines(0..1));
+    let mut f = follower_of(&log, started(&log));
+    // A folder where the log was: it cannot be read, poll after poll.
+    fs::remove_file(&log).unwrap();
+    fs::create_dir(&log).unwrap();
+    let mut warnings = 0;
+    for _ in 0..3 {
+        f.poll(&mut |_| {});
+        warnings += f.warnings.drain(..).count();
+    }
+    assert_eq!(warnings, 1);
+    fs::remove_dir(&log).unwrap();
+    append(&log, &lines(1..2));
+    assert_eq!(poll(&mut f), expect(1..2), "read again once it is a log");
+}
