@@ -226,7 +226,7 @@ mod tests {
     }
 
     fn error_of(text: &str) -> String {
-        parse(text).err().expect("rejected").to_string()
+        parse(text).expect_err("rejected").to_string()
     }
 
     const WATCH: &str = "[[watch]]\npath = \"/var/www/html\"\n";
