@@ -115,6 +115,11 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Take critically suspicious entries (a webshell, a server directive that runs
+    /// uploads) into the baseline anyway; without it, init refuses them.
+    #[arg(long)]
+    pub accept_suspicious: bool,
+
     /// Seal the baseline with this private key (from `fim keygen`).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
@@ -208,6 +213,11 @@ pub struct AcceptArgs {
     /// Accept the current state of everything watched.
     #[arg(long, conflicts_with = "paths")]
     pub all: bool,
+
+    /// Take critically suspicious entries (a webshell, a server directive that runs
+    /// uploads) in anyway; without it, accept refuses them and changes nothing.
+    #[arg(long)]
+    pub accept_suspicious: bool,
 
     /// Files or directories (recursively) to accept.
     #[arg(value_name = "PATH")]

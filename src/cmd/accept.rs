@@ -1,12 +1,21 @@
 //! `fim accept`: take the current state of paths (or everything) into the baseline.
+//!
+//! The scope is compared with the baseline first, as `verify` compares it: what is
+//! taken in is listed, its suspicious entries are assessed (see `intake`), and only
+//! then is the baseline changed, in one transaction.
 
-use super::{scan_with_progress, warnings_note, Ui};
+use std::io::IsTerminal;
+
+use super::{intake, warnings_note, Ui};
 use crate::cli::AcceptArgs;
+use crate::compare::{compare, subtree, State};
 use crate::error::{Error, Result};
 use crate::event::format_ts;
 use crate::exit;
 use crate::fs::path as bpath;
+use crate::fs::Entry;
 use crate::keys;
+use crate::progress::{plural, Progress};
 use crate::scan::Target;
 use crate::store::{own_files, Audit, Baseline, SealCheck};
 
@@ -16,7 +25,7 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let policy = baseline.recorded_policy()?;
     // Nothing is changed in a baseline that does not pass its own check.
     let check = SealCheck::choose(args.verify_key.as_deref(), &policy)?;
-    drop(baseline.load_entries(&check)?);
+    let mut known = baseline.load_entries(&check)?;
     let sign = args
         .sign_key
         .as_deref()
@@ -49,20 +58,18 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
                     abs.display()
                 )));
             }
+            // A typo must not pass for an accepted deletion.
+            if !known.contains_key(&bytes) && std::fs::symlink_metadata(&abs).is_err() {
+                return Err(Error::Usage(format!(
+                    "{}: neither in the baseline nor on disk; nothing to accept",
+                    abs.display()
+                )));
+            }
             scopes.push(bytes);
         }
         Some(scopes)
     };
 
-    let audit = Audit {
-        ts: format_ts(chrono::Utc::now()),
-        user: operator(),
-        reason: args.reason.clone(),
-        paths: match &scopes {
-            None => vec!["--all".to_owned()],
-            Some(s) => s.iter().map(|p| bpath::lossy(p).into_owned()).collect(),
-        },
-    };
     let targets: Option<Vec<Target>> = scopes.as_ref().map(|scopes| {
         scopes
             .iter()
@@ -72,23 +79,71 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
             })
             .collect()
     });
-    let mut scanned = None;
+    let mut progress = Progress::new("accept", None, ui.quiet);
+    let comparison = compare(&policy, &skip, &mut known, targets.as_deref(), None, |a| {
+        progress.entry(a)
+    })?;
+    progress.stop();
+    let taken = intake::events(comparison.findings);
+    intake::list_taken(ui, &taken);
+    let suspicious = intake::check_suspicious(ui, "accept", taken, args.accept_suspicious)?;
+
+    let audit = Audit {
+        ts: format_ts(chrono::Utc::now()),
+        user: operator(),
+        reason: reason(args)?,
+        paths: match &scopes {
+            None => vec!["--all".to_owned()],
+            Some(s) => s.iter().map(|p| bpath::lossy(p).into_owned()).collect(),
+        },
+    };
     let written = baseline.accept(scopes.as_deref(), &audit, sign.as_ref(), |put| {
-        let targets = targets.as_deref();
-        scanned = Some(scan_with_progress(
-            ui, "accept", &policy, &skip, targets, put,
-        )?);
+        for entry in in_scopes(known, scopes.as_deref()) {
+            put(entry)?;
+        }
         Ok(())
     })?;
-    if let Some((progress, summary)) = scanned {
-        let note = warnings_note(&summary);
-        let taken = format!(
-            "{written} entries taken into the baseline by {}",
-            audit.user
-        );
-        progress.finish("accept", &format!("{note}; {taken}"));
-    }
+    baseline.record_events(&suspicious)?;
+    let note = warnings_note(&comparison.summary);
+    let taken = format!(
+        "{} under the accepted paths now in the baseline, accepted by {}",
+        plural(written, "entry", "entries"),
+        audit.user
+    );
+    progress.finish("accept", &format!("{note}; {taken}"));
     Ok(exit::CLEAN)
+}
+
+/// The entries of the current state inside `scopes` (all when `None`), each once.
+fn in_scopes(mut state: State, scopes: Option<&[Vec<u8>]>) -> impl Iterator<Item = Entry> {
+    if let Some(scopes) = scopes {
+        let mut inside = State::new();
+        for scope in scopes {
+            let below: Vec<Vec<u8>> = subtree(&state, scope).cloned().collect();
+            for path in below.into_iter().chain([scope.clone()]) {
+                if let Some(attrs) = state.remove(&path) {
+                    inside.insert(path, attrs);
+                }
+            }
+        }
+        state = inside;
+    }
+    state.into_iter().map(|(path, attrs)| Entry { path, attrs })
+}
+
+/// `--reason`, else asked for on a terminal (an accept is audited: the reason is what
+/// the next reader of the trail needs), else none.
+fn reason(args: &AcceptArgs) -> Result<Option<String>> {
+    if args.reason.is_some() || !std::io::stdin().is_terminal() {
+        return Ok(args.reason.clone());
+    }
+    eprint!("Reason for this accept (kept in the audit trail): ");
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("<stdin>", e))?;
+    let line = line.trim();
+    Ok((!line.is_empty()).then(|| line.to_owned()))
 }
 
 /// Who is accepting: the human behind sudo when there is one.

@@ -4,6 +4,7 @@
 mod accept;
 mod events;
 mod init;
+mod intake;
 mod keygen;
 mod policy;
 mod verify;

@@ -12,6 +12,7 @@ mod http;
 pub mod schema;
 mod secret;
 mod syslog;
+pub mod text;
 mod worker;
 
 use std::fs::OpenOptions;
@@ -72,7 +73,7 @@ impl Output {
     pub fn write(&mut self, event: &Event) -> Result<()> {
         let line = match self.format {
             Format::Jsonl => event.to_json(),
-            Format::Text => text_line(event),
+            Format::Text => text::line(&serde_json::from_str(&event.to_json()).unwrap_or_default()),
         };
         self.write_line(&line)
     }
@@ -100,21 +101,4 @@ pub(crate) fn open_append(path: &Path) -> io::Result<std::fs::File> {
         .open(path)?;
     fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
     Ok(file)
-}
-
-fn text_line(event: &Event) -> String {
-    let mut line = format!(
-        "{:<9} {:<8} {}",
-        event.kind.as_str(),
-        event.severity.as_str(),
-        event.path_lossy().escape_debug()
-    );
-    if !event.changes.is_empty() {
-        let names: Vec<_> = event.changes.iter().map(|a| a.as_str()).collect();
-        line.push_str(&format!("  [{}]", names.join(", ")));
-    }
-    if let Some(rule) = &event.rule {
-        line.push_str(&format!("  rule={rule}"));
-    }
-    line
 }
