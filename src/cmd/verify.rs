@@ -94,10 +94,12 @@ fn summary(events: &[Event]) -> String {
         Severity::Info,
     ]
     .into_iter()
-    .filter_map(|s| match events.iter().filter(|e| e.severity == s).count() {
-        0 => None,
-        n => Some(format!("{n} {}", s.as_str())),
-    })
+    .filter_map(
+        |s| match events.iter().filter(|e| e.severity == s).count() {
+            0 => None,
+            n => Some(format!("{n} {}", s.as_str())),
+        },
+    )
     .collect();
     format!(
         "{} difference{}: {} new, {} modified, {} deleted; {}",

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod pty;
+
 pub struct Env {
     _dir: tempfile::TempDir,
     pub base: PathBuf,
