@@ -94,11 +94,13 @@ pub enum Command {
     #[command(subcommand)]
     Policy(PolicyCommand),
 
-    /// Print the recorded event history as JSON Lines.
+    /// Print the recorded event history (JSON Lines, or text), or the accept audit trail.
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
-        fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
-        fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
+        fim events --db baselines/www.db --since 24h --format text\n  \
+        fim events --db baselines/www.db --since 2026-11-25 --kind modified\n  \
+        fim events --db baselines/www.db --path '/var/www/html/**/*.php'\n  \
+        fim events --db baselines/www.db --accepts --format text")]
     Events(EventsArgs),
 }
 
@@ -229,8 +231,9 @@ pub struct EventsArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Only events detected at or after this RFC 3339 time.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    /// Only events detected at or after this time: RFC 3339 (2026-11-25T19:13:00Z), a
+    /// date (2026-11-25, from local midnight), or a time ago (90m, 24h, 7d).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 
     /// Only events of this kind.
@@ -240,10 +243,39 @@ pub struct EventsArgs {
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]
     pub path: Option<String>,
+
+    /// jsonl: every recorded event, one JSON object per line; text: one line each for
+    /// people, a difference that every verify recorded again shown once with a count.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+
+    /// The accept audit trail instead: when, who, why, which paths, how many entries.
+    #[arg(long, conflicts_with_all = ["kind", "path"])]
+    pub accepts: bool,
 }
 
-fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("not an RFC 3339 time such as 2026-11-25T19:13:00Z: {e}"))
+/// `--since`: an RFC 3339 time, a plain date (local midnight), or a duration ago.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        return chrono::Local
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("{s}: no such local time"));
+    }
+    if let Ok(ago) = humantime::parse_duration(s) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| Utc::now().checked_sub_signed(ago))
+            .ok_or_else(|| format!("{s}: too far back"));
+    }
+    Err(format!(
+        "not a time: give RFC 3339 (2026-11-25T19:13:00Z), a date (2026-11-25) \
+         or a time ago (24h, 7d)"
+    ))
 }

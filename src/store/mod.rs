@@ -4,6 +4,7 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+mod history;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -11,6 +12,7 @@ pub mod seal;
 
 use std::path::{Path, PathBuf};
 
+pub use history::AcceptRecord;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
 
