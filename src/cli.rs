@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no progress bar, no summary.
+    /// Only errors on stderr: no progress, summary or warning lines.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -83,6 +83,8 @@ pub enum Command {
         Example:\n  fim keygen --out /root/fim-keys --passphrase"
     )]
     Keygen {
+        /// The directory to write fim.key and fim.pub into (created if missing; an
+        /// existing key is never overwritten).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Ask for a passphrase (twice) to encrypt the private key.
@@ -137,8 +139,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Use this policy instead of the one recorded in the baseline (`watch` rereads it
-    /// on SIGHUP).
+    /// Use this policy file instead of the one recorded in the baseline.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
@@ -170,6 +171,7 @@ pub enum PolicyCommand {
         Example:\n  fim policy check policies/wordpress.toml"
     )]
     Check {
+        /// The policy file to check.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
@@ -183,12 +185,14 @@ pub enum PolicyCommand {
         fim policy explain --db /var/lib/fim/fim.db /var/www/html/wp-content/uploads/x.jpg.php"
     )]
     Explain {
+        /// Explain this policy file instead of the one recorded in the baseline.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
 
         #[command(flatten)]
         db: DbArg,
 
+        /// The paths to explain (absolute or relative; they need not exist).
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },

@@ -156,3 +156,95 @@ fn the_accept_history_is_readable() {
         .stdout
         .is_empty());
 }
+
+#[test]
+fn help_texts_fill_the_gaps_and_promise_nothing_absent() {
+    let help = |args: &[&str]| {
+        let run = fim(args);
+        run.success();
+        run.stdout
+    };
+    assert!(help(&["keygen", "--help"]).contains("The directory to write fim.key and fim.pub into"));
+    assert!(help(&["policy", "check", "--help"]).contains("The policy file to check"));
+    let explain = help(&["policy", "explain", "--help"]);
+    assert!(
+        explain.contains("Explain this policy file instead of the one recorded"),
+        "{explain}"
+    );
+    assert!(explain.contains("The paths to explain"), "{explain}");
+    let verify = help(&["verify", "--help"]);
+    assert!(
+        !verify.contains("SIGHUP") && !verify.contains("`watch`"),
+        "{verify}"
+    );
+    for command in ["events", "keygen", "watch", "verify"] {
+        let text = help(&[command, "--help"]);
+        assert!(!text.contains("progress bar"), "{command}: {text}");
+        assert!(text.contains("-q, --quiet"), "{command}: {text}");
+    }
+}
+
+#[test]
+fn summaries_count_in_good_grammar() {
+    let env = Env::new();
+    let file = env.path("index.php");
+    let run = env.fim(&["init", file.to_str().unwrap()]);
+    run.success();
+    assert!(run.stderr.contains("fim init: 1 entry, "), "{}", run.stderr);
+    // Nothing to hash: no speed is made up.
+    let empty = Env::new();
+    let dir = empty.base.join("empty");
+    fs::create_dir(&dir).unwrap();
+    let run = empty.fim(&["init", dir.to_str().unwrap()]);
+    run.success();
+    assert!(
+        run.stderr.contains("1 entry, nothing hashed, in "),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("MB/s"), "{}", run.stderr);
+    // An unknown sink key is answered with every key the sink takes.
+    let policy = env.write_policy("[[watch]]\npath = \"ROOT\"\n[[sink]]\ntype = \"file\"\npath = \"/tmp/x\"\nformt = \"ecs\"\n");
+    let run = fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown key `formt`")
+            && ["path", "name", "format", "min_severity"]
+                .iter()
+                .all(|k| run.stderr.contains(k)),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_speed_is_the_scans_not_that_of_sink_retries() {
+    let env = Env::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n[[sink]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\n"
+    ));
+    fs::write(env.path("index.php"), "<?php echo 'changed';\n").unwrap();
+    let started = std::time::Instant::now();
+    let run = env.fim(&["verify"]);
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(run.code, 1);
+    assert!(took > 2.0, "the sink was retried: {took} s");
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("fim verify: "))
+        .unwrap();
+    let secs: f64 = line
+        .split(" in ")
+        .nth(1)
+        .and_then(|rest| rest.split(" s").next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(secs < took / 2.0, "{line} (the run took {took:.1} s)");
+    assert!(!run.stderr.contains("1 events"), "{}", run.stderr);
+}

@@ -455,7 +455,7 @@ fn slack_gets_one_digest_per_burst() {
     let count = d.drain().len();
     assert!(
         texts[0].contains(&format!(
-            "{count} files changed under {root}: {count} medium; first 20 listed"
+            "{count} changes under {root}: {count} medium; first 20 listed"
         )),
         "{}",
         texts[0]

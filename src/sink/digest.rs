@@ -96,14 +96,19 @@ impl<'a> DigestBuilder<'a> {
         let mut body = String::new();
         for (root, group) in &mut self.groups {
             group.listed.sort();
-            let noun = if group.total == 1 { "file" } else { "files" };
+            // Folders, links and files alike: each is a change, not a file.
+            let noun = if group.total == 1 {
+                "change"
+            } else {
+                "changes"
+            };
             let counts: Vec<String> = group
                 .counts
                 .values()
                 .map(|(s, n)| format!("{} {s}", thousands(*n)))
                 .collect();
             body.push_str(&format!(
-                "{} {noun} changed under {root}: {}",
+                "{} {noun} under {root}: {}",
                 thousands(group.total),
                 counts.join(", ")
             ));
@@ -198,9 +203,9 @@ mod tests {
             digest.subject,
             "fim on web1: 5,216 changes, critical the highest"
         );
-        assert!(digest.body.contains("1 file changed under /etc: 1 high\n"));
+        assert!(digest.body.contains("1 change under /etc: 1 high\n"));
         assert!(digest.body.contains(
-            "5,215 files changed under /var/www/html: 1 critical, 5,214 medium; first 20 listed\n\
+            "5,215 changes under /var/www/html: 1 critical, 5,214 medium; first 20 listed\n\
              - critical new file /var/www/html/up/x.php — webshell\n\
              - medium new file /var/www/html/f0\n\
              - medium new file /var/www/html/f1\n"
