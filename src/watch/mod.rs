@@ -4,6 +4,7 @@
 //! restart reports what changed while the daemon was down.
 
 mod debounce;
+mod fresh;
 mod inotify;
 mod readiness;
 mod selfcheck;
@@ -25,6 +26,7 @@ use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, Baseline, SealCheck};
 use debounce::Debouncer;
+use fresh::FreshDirs;
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
@@ -80,6 +82,7 @@ struct Daemon<'c> {
     observed: State,
     watcher: Watcher,
     debouncer: Debouncer,
+    fresh: FreshDirs,
     output: Output,
     sinks: Dispatch,
     /// The sinks' last state sent in `STATUS=`.
@@ -114,6 +117,7 @@ impl<'c> Daemon<'c> {
             observed,
             watcher,
             debouncer: Debouncer::default(),
+            fresh: FreshDirs::default(),
             output,
             sinks,
             sinks_status: None,
@@ -343,7 +347,7 @@ impl<'c> Daemon<'c> {
         let started = Instant::now();
         let watcher = &self.watcher;
         let hook = |fd: BorrowedFd<'_>, path: &[u8]| watcher.add(fd, path);
-        let comparison = compare(
+        let mut comparison = compare(
             &self.policy,
             &self.skip,
             &mut self.observed,
@@ -351,6 +355,7 @@ impl<'c> Daemon<'c> {
             Some(&hook),
             |_| {},
         )?;
+        self.fresh.fold(&mut comparison.findings, Instant::now());
         let gone_dirs: Vec<Vec<u8>> = comparison
             .findings
             .iter()
