@@ -278,8 +278,9 @@ fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
             .and_then(|ago| Utc::now().checked_sub_signed(ago))
             .ok_or_else(|| format!("{s}: too far back"));
     }
-    Err(format!(
+    Err(
         "not a time: give RFC 3339 (2026-11-25T19:13:00Z), a date (2026-11-25) \
          or a time ago (24h, 7d)"
-    ))
+            .to_owned(),
+    )
 }

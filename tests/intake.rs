@@ -17,17 +17,18 @@ fn plant(env: &Env) {
     fs::write(env.path("wp-content/uploads/.htaccess"), HANDLER).unwrap();
 }
 
-fn init_args(env: &Env) -> Vec<String> {
-    vec!["init".into(), env.root.to_str().unwrap().into()]
+/// `fim init ROOT` with the default policy, plus `extra`.
+fn init(env: &Env, extra: &[&str]) -> Run {
+    let mut args = vec!["init", env.root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    env.fim(&args)
 }
 
 #[test]
 fn init_refuses_a_compromised_tree_unless_told() {
     let env = Env::new();
     plant(&env);
-    let args = init_args(&env);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = env.fim(&args);
+    let run = init(&env, &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let error: Vec<&str> = run
         .stderr
@@ -45,9 +46,7 @@ fn init_refuses_a_compromised_tree_unless_told() {
     assert!(error[0].contains("--accept-suspicious"), "{}", error[0]);
     assert!(!env.db.exists(), "no baseline was written");
 
-    let mut told = args.clone();
-    told.push("--accept-suspicious");
-    let run = env.fim(&told);
+    let run = init(&env, &["--accept-suspicious"]);
     run.success();
     // Every suspicious entry is listed, with its reasons, and recorded as an event.
     assert!(
@@ -74,9 +73,7 @@ fn init_refuses_a_compromised_tree_unless_told() {
 fn init_lists_and_records_what_is_suspicious_but_not_critical() {
     let env = Env::new();
     fs::write(env.path("logo.jpg.php"), "<?php echo 'logo';\n").unwrap();
-    let args = init_args(&env);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = env.fim(&args);
+    let run = init(&env, &[]);
     run.success();
     assert!(
         run.stderr.contains("1 suspicious entry")
@@ -90,9 +87,7 @@ fn init_lists_and_records_what_is_suspicious_but_not_critical() {
     assert_eq!(history[0]["severity"], "high");
     // A clean tree says nothing and records nothing.
     let clean = Env::new();
-    let args = init_args(&clean);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let run = clean.fim(&args);
+    let run = init(&clean, &[]);
     run.success();
     assert!(!run.stderr.contains("suspicious"), "{}", run.stderr);
     assert!(clean.fim(&["events"]).success().events().is_empty());

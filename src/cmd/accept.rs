@@ -110,7 +110,8 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
         plural(written, "entry", "entries"),
         audit.user
     );
-    progress.finish("accept", &format!("{note}; {taken}"));
+    let recorded = intake::recorded_note(&suspicious);
+    progress.finish("accept", &format!("{note}; {taken}{recorded}"));
     Ok(exit::CLEAN)
 }
 

@@ -53,7 +53,11 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         Baseline::open(&written)?.record_events(&suspicious)?;
     }
     let note = warnings_note(&summary);
-    progress.finish("init", &format!("{note}; baseline {}", written.display()));
+    let recorded = intake::recorded_note(&suspicious);
+    progress.finish(
+        "init",
+        &format!("{note}; baseline {}{recorded}", written.display()),
+    );
     Ok(exit::CLEAN)
 }
 

@@ -94,3 +94,14 @@ pub fn check_suspicious(
          or pass --accept-suspicious to take {them} in anyway"
     )))
 }
+
+/// "; 2 suspicious entries recorded in the history", or nothing.
+pub fn recorded_note(suspicious: &[Event]) -> String {
+    match suspicious.len() {
+        0 => String::new(),
+        n => format!(
+            "; {} recorded in the history (fim events)",
+            crate::progress::plural(n as u64, "suspicious entry", "suspicious entries")
+        ),
+    }
+}

@@ -148,7 +148,7 @@ fn deliver(
                     tracing::warn!(
                         "sink {key}: delivery failed ({error}); {} in the outbox; \
                          attempt {failures}, next in {:.1?}",
-                        plural(waiting as u64, "event waits", "events wait"),
+                        plural(waiting, "event waits", "events wait"),
                         pause
                     );
                 }
@@ -234,7 +234,7 @@ impl Dispatch {
                     "sink {} failing ({}, {} waiting: {error})",
                     w.key,
                     plural(h.failures as u64, "attempt", "attempts"),
-                    plural(h.waiting as u64, "event", "events")
+                    plural(h.waiting, "event", "events")
                 ))
             })
             .collect();
@@ -339,7 +339,7 @@ impl Sinks {
                 left.push(format!(
                     "sink {}: not delivered ({error}); {} in the outbox for the next run or `fim watch`",
                     worker.key,
-                    plural(h.waiting as u64, "event waits", "events wait")
+                    plural(h.waiting, "event waits", "events wait")
                 ));
             } else if let Some(pid) = h.held_by {
                 left.push(format!(
