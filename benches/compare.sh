@@ -63,7 +63,7 @@ CONF
     b3=$(mean "$tree" "cd $tree && find . -type f -print0 | xargs -0 b3sum")
     ainit=$(mean "$tree" "aide --init -c $DATA/$name.aide.conf")
     acheck=$(mean "$tree" "aide --check -c $DATA/$name.aide.conf")
-    finit=$(mean "$tree" "$FIM init -q --force --db $db $tree")
+    finit=$(mean "$tree" "$FIM init -q --force --accept-suspicious --db $db $tree")
     fverify=$(mean "$tree" "$FIM verify -q --db $db")
     rss=$(peak_rss_mb "$FIM" verify -q --db "$db")
     bpe=$(( $(stat -c %s "$db") / entries ))

@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr: no progress bar, no summary.
+    /// Only errors on stderr: no progress, summary or warning lines.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -86,6 +86,8 @@ pub enum Command {
         Example:\n  fim keygen --out /root/fim-keys --passphrase"
     )]
     Keygen {
+        /// The directory to write fim.key and fim.pub into (created if missing; an
+        /// existing key is never overwritten).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Ask for a passphrase (twice) to encrypt the private key.
@@ -110,12 +112,14 @@ pub enum Command {
     )]
     Analyze(AnalyzeArgs),
 
-    /// Print the recorded event history as JSON Lines.
+    /// Print the recorded event history (JSON Lines, or text), or the accept audit trail.
     #[command(after_help = "Examples:\n  \
         fim events --db baselines/www.db\n  \
-        fim events --db baselines/www.db --since 2026-11-25T00:00:00Z --kind modified\n  \
+        fim events --db baselines/www.db --since 24h --format text\n  \
+        fim events --db baselines/www.db --since 2026-11-25 --kind modified\n  \
+        fim events --db baselines/www.db --path '/var/www/html/**/*.php'\n  \
         fim events --db baselines/www.db --category web --kind planted-file\n  \
-        fim events --db baselines/www.db --path '/var/www/html/**/*.php'")]
+        fim events --db baselines/www.db --accepts --format text")]
     Events(EventsArgs),
 
     /// Print a shell completion script on stdout.
@@ -152,6 +156,11 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Take critically suspicious entries (a webshell, a server directive that runs
+    /// uploads) into the baseline anyway; without it, init refuses them.
+    #[arg(long)]
+    pub accept_suspicious: bool,
+
     /// Seal the baseline with this private key (from `fim keygen`).
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
@@ -167,8 +176,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Use this policy instead of the one recorded in the baseline (`watch` rereads it
-    /// on SIGHUP).
+    /// Use this policy file instead of the one recorded in the baseline.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 
@@ -239,6 +247,7 @@ pub enum PolicyCommand {
         Example:\n  fim policy check policies/wordpress.toml"
     )]
     Check {
+        /// The policy file to check.
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
@@ -252,12 +261,14 @@ pub enum PolicyCommand {
         fim policy explain --db /var/lib/fim/fim.db /var/www/html/wp-content/uploads/x.jpg.php"
     )]
     Explain {
+        /// Explain this policy file instead of the one recorded in the baseline.
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
 
         #[command(flatten)]
         db: DbArg,
 
+        /// The paths to explain (absolute or relative; they need not exist).
         #[arg(value_name = "PATH", required = true)]
         paths: Vec<PathBuf>,
     },
@@ -320,6 +331,11 @@ pub struct AcceptArgs {
     #[arg(long, conflicts_with = "paths")]
     pub all: bool,
 
+    /// Take critically suspicious entries (a webshell, a server directive that runs
+    /// uploads) in anyway; without it, accept refuses them and changes nothing.
+    #[arg(long)]
+    pub accept_suspicious: bool,
+
     /// Files or directories (recursively) to accept.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -330,8 +346,9 @@ pub struct EventsArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Only events detected at or after this RFC 3339 time.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    /// Only events detected at or after this time: RFC 3339 (2026-11-25T19:13:00Z), a
+    /// date (2026-11-25, from local midnight), or a time ago (90m, 24h, 7d).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
     pub since: Option<chrono::DateTime<chrono::Utc>>,
 
     /// Only events of this kind (new, modified, deleted, or a detection such as sqli).
@@ -345,6 +362,15 @@ pub struct EventsArgs {
     /// Only events whose absolute path matches this glob (`*` stays within a directory, `**` crosses).
     #[arg(long, value_name = "GLOB")]
     pub path: Option<String>,
+
+    /// jsonl: every recorded event, one JSON object per line; text: one line each for
+    /// people, a difference that every verify recorded again shown once with a count.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+
+    /// The accept audit trail instead: when, who, why, which paths, how many entries.
+    #[arg(long, conflicts_with_all = ["kind", "path"])]
+    pub accepts: bool,
 }
 
 /// A duration such as "1h" or "15m".
@@ -352,8 +378,29 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("not a duration such as 1h or 15m: {e}"))
 }
 
-fn parse_rfc3339(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("not an RFC 3339 time such as 2026-11-25T19:13:00Z: {e}"))
+/// `--since`: an RFC 3339 time, a plain date (local midnight), or a duration ago.
+fn parse_since(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        return chrono::Local
+            .from_local_datetime(&midnight)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| format!("{s}: no such local time"));
+    }
+    if let Ok(ago) = humantime::parse_duration(s) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| Utc::now().checked_sub_signed(ago))
+            .ok_or_else(|| format!("{s}: too far back"));
+    }
+    Err(
+        "not a time: give RFC 3339 (2026-11-25T19:13:00Z), a date (2026-11-25) \
+         or a time ago (24h, 7d)"
+            .to_owned(),
+    )
 }

@@ -144,8 +144,24 @@ fn missing_roots(
     missing
 }
 
+/// What the heuristics think of entries taken in as they are (`init`): each entry is
+/// graded as a new one would be, and the suspicious ones are returned, by path.
+pub fn assess_new(policy: &Policy, entries: Vec<crate::fs::Entry>) -> Vec<Finding> {
+    if !policy.heuristics.enabled {
+        return Vec::new();
+    }
+    let mut findings: Vec<Finding> = entries
+        .into_iter()
+        .filter_map(|e| diff(policy, &e.path, None, Some(e.attrs), AttrSet::EMPTY))
+        .collect();
+    findings.sort_by(|a, b| a.path.cmp(&b.path));
+    assess_all(policy, &mut findings);
+    findings.retain(|f| !f.reasons.is_empty());
+    findings
+}
+
 /// The paths strictly below `dir` in `state`.
-fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
+pub fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec<u8>> {
     let (start, end) = bpath::subtree_bounds(dir);
     state.range(start..end).map(|(path, _)| path)
 }
@@ -225,6 +241,7 @@ fn assess_all(policy: &Policy, findings: &mut [Finding]) {
             );
             for reason in reasons {
                 finding.severity = finding.severity.max(reason.severity);
+                finding.suspicion = finding.suspicion.max(Some(reason.severity));
                 finding.reasons.push(reason.text);
             }
         });

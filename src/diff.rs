@@ -46,6 +46,9 @@ pub struct Finding {
     pub rule: Option<String>,
     /// Why the entry looks suspicious (heuristics); filled in by the comparison.
     pub reasons: Vec<String>,
+    /// The severity of the strongest of those reasons (whatever the rule says):
+    /// `init` and `accept` refuse to take in what is critically suspicious.
+    pub suspicion: Option<Severity>,
 }
 
 /// Compare the two observations of the entry at `path`, not comparing `masked`
@@ -82,6 +85,7 @@ pub fn diff(
         severity: verdict.severity,
         rule: verdict.rule.map(str::to_owned),
         reasons: Vec::new(),
+        suspicion: None,
     })
 }
 

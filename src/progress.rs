@@ -13,6 +13,9 @@ pub struct Progress {
     pub entries: u64,
     pub bytes: u64,
     quiet: bool,
+    /// How long the scan took, fixed when the bar is cleared: the speed is the
+    /// scan's, not that of what follows (writing the report, retrying sinks).
+    took: Option<Duration>,
 }
 
 impl Progress {
@@ -48,6 +51,7 @@ impl Progress {
             entries: 0,
             bytes: 0,
             quiet,
+            took: None,
         }
     }
 
@@ -62,20 +66,36 @@ impl Progress {
         }
     }
 
-    /// Clear the bar and print `fim VERB: N entries, X MB hashed in S s (R MB/s)SUFFIX`.
-    pub fn finish(&self, verb: &str, suffix: &str) {
+    /// The scan is over: clear the bar (before anything else is printed on the
+    /// terminal) and fix its duration.
+    pub fn stop(&mut self) {
         self.bar.finish_and_clear();
+        self.took.get_or_insert_with(|| self.started.elapsed());
+    }
+
+    /// Stop, and print `fim VERB: N entries, X MB hashed in S s (R MB/s)SUFFIX`.
+    pub fn finish(mut self, verb: &str, suffix: &str) {
+        self.stop();
         if self.quiet {
             return;
         }
-        let secs = self.started.elapsed().as_secs_f64();
-        eprintln!(
-            "fim {verb}: {} entries, {} hashed in {secs:.2} s ({:.0} MB/s){suffix}",
-            self.entries,
-            human_bytes(self.bytes),
-            self.bytes as f64 / 1e6 / secs.max(1e-9)
-        );
+        let secs = self.took.unwrap_or_default().as_secs_f64();
+        let entries = plural(self.entries, "entry", "entries");
+        let hashed = match self.bytes {
+            0 => format!("nothing hashed, in {secs:.2} s"),
+            b => format!(
+                "{} hashed in {secs:.2} s ({:.0} MB/s)",
+                human_bytes(b),
+                b as f64 / 1e6 / secs.max(1e-9)
+            ),
+        };
+        eprintln!("fim {verb}: {entries}, {hashed}{suffix}");
     }
+}
+
+/// "1 entry", "2 entries".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn human_bytes(bytes: u64) -> String {

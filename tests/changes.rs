@@ -107,7 +107,7 @@ fn chmod_with_setuid_reports_mode() {
 #[test]
 fn chown_reports_uid_and_gid() {
     if !is_root() {
-        eprintln!("skipped: chown needs root (CI runs as root)");
+        skip("chown needs root (CI runs as root)", None);
         return;
     }
     let env = Env::new();
@@ -259,7 +259,7 @@ fn xattr_added_reports_xattrs() {
         rustix::fs::XattrFlags::empty(),
     ) {
         Err(rustix::io::Errno::NOTSUP) => {
-            eprintln!("skipped: this filesystem has no user extended attributes");
+            skip("this filesystem has no user extended attributes", None);
             return;
         }
         other => other.unwrap(),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{scan_with_progress, warnings_note, Ui};
+use super::{intake, scan_with_progress, warnings_note, Ui};
 use crate::cli::InitArgs;
 use crate::error::{Error, Result};
 use crate::event::{format_ts, hostname};
@@ -10,7 +10,7 @@ use crate::exit;
 use crate::fs::path as bpath;
 use crate::keys;
 use crate::policy::Policy;
-use crate::store::{own_files, Meta, NewBaseline};
+use crate::store::{own_files, Baseline, Meta, NewBaseline};
 
 pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
@@ -42,15 +42,29 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         .transpose()?;
     let mut baseline = NewBaseline::create(db, args.force, &meta)?;
     let skip = own_files(db);
-    let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
-        baseline.insert(&entry)
+    // Every entry is kept for the heuristics, which grade it as a new one: a site that
+    // is already compromised must not be baselined silently.
+    let mut taken = Vec::new();
+    let (mut progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
+        baseline.insert(&entry)?;
+        if policy.heuristics.enabled {
+            taken.push(entry);
+        }
+        Ok(())
     })?;
+    progress.stop();
+    let assessed = intake::events(crate::compare::assess_new(&policy, taken));
+    let suspicious = intake::check_suspicious(ui, "init", assessed, args.accept_suspicious)?;
     baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
     let seal = baseline.finish(sign.as_ref())?;
+    if !suspicious.is_empty() {
+        Baseline::open(db)?.record_events(&suspicious)?;
+    }
     let note = warnings_note(&summary);
+    let recorded = intake::recorded_note(&suspicious);
     progress.finish(
         "init",
-        &format!("{note}; baseline {}, seal {seal}", db.display()),
+        &format!("{note}; baseline {}, seal {seal}{recorded}", db.display()),
     );
     Ok(exit::CLEAN)
 }

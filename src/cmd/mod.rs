@@ -6,6 +6,7 @@ mod analyze;
 mod docs;
 mod events;
 mod init;
+mod intake;
 mod keygen;
 mod policy;
 mod policy_update;

@@ -48,6 +48,8 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         progress.entry(attrs)
     })?;
     drop(known);
+    // The bar is cleared before the report: on a terminal both share the screen.
+    progress.stop();
 
     let host = hostname();
     let mut events: Vec<Event> = comparison
@@ -106,8 +108,9 @@ fn detections_note(n: usize) -> String {
     }
 }
 
+/// "3 differences: 1 new, 2 modified, 0 deleted; 1 critical, 2 medium".
 fn summary(events: &[Event]) -> String {
-    use crate::policy::Kind;
+    use crate::policy::{Kind, Severity};
     if events.is_empty() {
         return "no differences".into();
     }
@@ -117,12 +120,28 @@ fn summary(events: &[Event]) -> String {
             .filter(|e| e.file().is_some_and(|f| f.kind == kind))
             .count()
     };
+    let by_severity: Vec<String> = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ]
+    .into_iter()
+    .filter_map(
+        |s| match events.iter().filter(|e| e.severity == s).count() {
+            0 => None,
+            n => Some(format!("{n} {}", s.as_str())),
+        },
+    )
+    .collect();
     format!(
-        "{} difference{}: {} new, {} modified, {} deleted",
+        "{} difference{}: {} new, {} modified, {} deleted; {}",
         events.len(),
         if events.len() == 1 { "" } else { "s" },
         count(Kind::New),
         count(Kind::Modified),
-        count(Kind::Deleted)
+        count(Kind::Deleted),
+        by_severity.join(", ")
     )
 }

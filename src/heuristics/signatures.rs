@@ -22,6 +22,11 @@ pub struct RawSignature {
     pub severity: Option<Severity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<String>>,
+    /// A string the sampled content must hold for the pattern to be tried at all: `<?`
+    /// for PHP, whose code runs only inside its tags. A fast pre-check: `init` looks
+    /// at every file of a tree, and most hold no PHP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +43,7 @@ pub struct Signature {
     pub severity: Severity,
     regex: regex::bytes::Regex,
     files: Option<GlobSet>,
+    needs: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl Signature {
@@ -80,14 +86,23 @@ impl Signature {
             severity: raw.severity.unwrap_or(Severity::Critical),
             regex,
             files,
+            needs: match raw.needs.as_deref() {
+                Some("") => return Err(format!("signature {}: `needs` is empty", raw.id)),
+                Some(needle) => Some(memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
+                None => None,
+            },
         })
     }
 
     /// Does the sampled content of the file `name` match?
     pub fn matches(&self, name: &str, sample: &Sample) -> bool {
+        let lacks_needed = |needs: &memchr::memmem::Finder<'_>| {
+            needs.find(&sample.head).is_none() && needs.find(&sample.tail).is_none()
+        };
         self.files
             .as_ref()
             .is_none_or(|set| set.is_match(as_path(name.as_bytes())))
+            && !self.needs.as_ref().is_some_and(lacks_needed)
             && (self.regex.is_match(&sample.head) || self.regex.is_match(&sample.tail))
     }
 }
@@ -115,6 +130,34 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn needs_spares_the_pattern_only_where_the_whole_file_lacks_it() {
+        let raw = RawSignature {
+            id: "exec".into(),
+            description: String::new(),
+            pattern: r"system\(\$_GET".into(),
+            severity: None,
+            files: None,
+            needs: Some("<?".into()),
+        };
+        let sig = Signature::compile(&raw).unwrap();
+        let sample = |head: &str, tail: &str| Sample {
+            head: head.as_bytes().to_vec(),
+            tail: tail.as_bytes().to_vec(),
+        };
+        assert!(sig.matches("a.php", &sample("<?php system($_GET['c']);", "")));
+        assert!(!sig.matches("a.rs", &sample("// system($_GET['c'])", "")));
+        // Head and tail of a large file are read: the tag may be in either.
+        assert!(sig.matches("big.php", &sample("<?php", "system($_GET['c']);")));
+        assert!(sig.matches("big.php", &sample("<html>", "<?php system($_GET['c']);")));
+        assert!(!sig.matches("big.js", &sample("<html>", "system($_GET['c']);")));
+        let empty = RawSignature {
+            needs: Some(String::new()),
+            ..raw
+        };
+        assert!(Signature::compile(&empty).is_err());
+    }
 
     #[test]
     fn builtin_signatures_compile_with_unique_ids() {

@@ -172,10 +172,14 @@ impl SinkSpec {
                 || (COMMON_KEYS.contains(&key.as_str())
                     && (kind.is_human() || !HUMAN_KEYS.contains(&key.as_str())));
             if !known {
+                let common = COMMON_KEYS
+                    .iter()
+                    .filter(|k| **k != "type" && (kind.is_human() || !HUMAN_KEYS.contains(k)));
+                let takes: Vec<&str> = own.iter().chain(common).copied().collect();
                 return Err(format!(
                     "unknown key `{key}` for a {} sink (it takes {})",
                     kind.as_str(),
-                    own.join(", ")
+                    takes.join(", ")
                 ));
             }
         }

@@ -107,8 +107,9 @@ impl<'a> DigestBuilder<'a> {
                 .map(|(s, n)| format!("{} {s}", thousands(*n)))
                 .collect();
             let heading = match (*detections, group.total == 1) {
-                (false, true) => format!("1 file changed under {name}"),
-                (false, false) => format!("{} files changed under {name}", thousands(group.total)),
+                // Folders, links and files alike: each is a change, not a file.
+                (false, true) => format!("1 change under {name}"),
+                (false, false) => format!("{} changes under {name}", thousands(group.total)),
                 (true, true) => format!("1 {name} detection"),
                 (true, false) => format!("{} {name} detections", thousands(group.total)),
             };
@@ -204,9 +205,9 @@ mod tests {
             digest.subject,
             "fim on web1: 5,216 changes, critical the highest"
         );
-        assert!(digest.body.contains("1 file changed under /etc: 1 high\n"));
+        assert!(digest.body.contains("1 change under /etc: 1 high\n"));
         assert!(digest.body.contains(
-            "5,215 files changed under /var/www/html: 1 critical, 5,214 medium; first 20 listed\n\
+            "5,215 changes under /var/www/html: 1 critical, 5,214 medium; first 20 listed\n\
              - critical new file /var/www/html/up/x.php — webshell\n\
              - medium new file /var/www/html/f0\n\
              - medium new file /var/www/html/f1\n"

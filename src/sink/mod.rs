@@ -13,13 +13,14 @@ mod http;
 pub mod schema;
 mod secret;
 mod syslog;
+pub mod text;
 mod worker;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::event::{Body, Event};
+use crate::event::Event;
 use crate::policy::sink::SinkType;
 use crate::policy::SinkSpec;
 use crate::scan::Skip;
@@ -75,7 +76,7 @@ impl Output {
     pub fn write(&mut self, event: &Event) -> Result<()> {
         let line = match self.format {
             Format::Jsonl => event.to_json(),
-            Format::Text => text_line(event),
+            Format::Text => text::line(&serde_json::from_str(&event.to_json()).unwrap_or_default()),
         };
         self.write_line(&line)
     }
@@ -125,32 +126,4 @@ impl Output {
     pub fn format(&self) -> Format {
         self.format
     }
-}
-
-fn text_line(event: &Event) -> String {
-    let mut line = match &event.body {
-        Body::File(change) => {
-            let mut line = format!(
-                "{:<9} {:<8} {}",
-                change.kind.as_str(),
-                event.severity.as_str(),
-                change.path_lossy().escape_debug()
-            );
-            if !change.changes.is_empty() {
-                let names: Vec<_> = change.changes.iter().map(|a| a.as_str()).collect();
-                line.push_str(&format!("  [{}]", names.join(", ")));
-            }
-            line
-        }
-        Body::Detection(d) => format!(
-            "{:<9} {:<8} {}",
-            d.kind,
-            event.severity.as_str(),
-            d.summary.escape_debug()
-        ),
-    };
-    if let Some(rule) = &event.rule {
-        line.push_str(&format!("  rule={rule}"));
-    }
-    line
 }

@@ -3,6 +3,7 @@
 //! only records events and wakes the threads. Failures back off exponentially with
 //! jitter up to the sink's `retry_max`; the events wait in the outbox meanwhile.
 
+use crate::progress::plural;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -145,8 +146,9 @@ fn deliver(
                 // does not flood the log.
                 if failures == 1 || failures % 10 == 0 {
                     tracing::warn!(
-                        "sink {key}: delivery failed ({error}); {waiting} events wait in the outbox; \
+                        "sink {key}: delivery failed ({error}); {} in the outbox; \
                          attempt {failures}, next in {:.1?}",
+                        plural(waiting, "event waits", "events wait"),
                         pause
                     );
                 }
@@ -229,8 +231,10 @@ impl Dispatch {
                 // One line: STATUS= is a newline-separated protocol.
                 let error = error.replace(['\n', '\r'], " ");
                 Some(format!(
-                    "sink {} failing ({} attempts, {} events waiting: {error})",
-                    w.key, h.failures, h.waiting
+                    "sink {} failing ({}, {} waiting: {error})",
+                    w.key,
+                    plural(h.failures as u64, "attempt", "attempts"),
+                    plural(h.waiting, "event", "events")
                 ))
             })
             .collect();
@@ -333,8 +337,9 @@ impl Sinks {
             let h = lock(&worker.health);
             if let Some(error) = &h.last_error {
                 left.push(format!(
-                    "sink {}: not delivered ({error}); {} events wait in the outbox for the next run or `fim watch`",
-                    worker.key, h.waiting
+                    "sink {}: not delivered ({error}); {} in the outbox for the next run or `fim watch`",
+                    worker.key,
+                    plural(h.waiting, "event waits", "events wait")
                 ));
             } else if let Some(pid) = h.held_by {
                 left.push(format!(

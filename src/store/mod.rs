@@ -5,6 +5,7 @@
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
 mod cursors;
+mod history;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -13,6 +14,7 @@ mod update;
 
 use std::path::{Path, PathBuf};
 
+pub use history::AcceptRecord;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
 pub use update::{warn_if_unrecorded, PolicyUpdate};

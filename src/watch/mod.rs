@@ -4,6 +4,7 @@
 //! restart reports what changed while the daemon was down.
 
 mod debounce;
+mod fresh;
 mod health;
 mod inotify;
 mod readiness;
@@ -27,6 +28,7 @@ use crate::scan::{Skip, Target};
 use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use debounce::Debouncer;
+use fresh::FreshDirs;
 use health::{max_user_watches, release_free_memory, Health};
 use inotify::{Change, Watcher};
 use readiness::Notifier;
@@ -101,6 +103,7 @@ struct Daemon<'c> {
     observed: State,
     watcher: Watcher,
     debouncer: Debouncer,
+    fresh: FreshDirs,
     output: Output,
     sinks: Dispatch,
     /// The sinks' last state sent in `STATUS=`.
@@ -143,6 +146,7 @@ impl<'c> Daemon<'c> {
             observed,
             watcher,
             debouncer: Debouncer::default(),
+            fresh: FreshDirs::default(),
             output,
             sinks,
             sinks_status: None,
@@ -441,7 +445,7 @@ impl<'c> Daemon<'c> {
         let started = Instant::now();
         let watcher = &self.watcher;
         let hook = |fd: BorrowedFd<'_>, path: &[u8]| watcher.add(fd, path);
-        let comparison = compare(
+        let mut comparison = compare(
             &self.policy,
             &self.skip,
             &mut self.observed,
@@ -449,6 +453,7 @@ impl<'c> Daemon<'c> {
             Some(&hook),
             |_| {},
         )?;
+        self.fresh.fold(&mut comparison.findings, Instant::now());
         let gone_dirs: Vec<Vec<u8>> = comparison
             .findings
             .iter()

@@ -80,6 +80,7 @@ impl SelfFiles {
                 severity: Severity::Critical,
                 rule: Some(RULE.to_owned()),
                 reasons: vec![format!("{} changed under the running daemon", file.what)],
+                suspicion: Some(Severity::Critical),
             });
             file.last = now;
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod pty;
 pub mod web;
 
 pub struct Env {
@@ -183,6 +184,31 @@ pub fn reasons(event: &Value) -> Vec<&str> {
 
 pub fn blake3_hex(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Say on one line, past the test harness's capture, that the test is skipped and
+/// why; fails instead when CI forbids this skip by setting `require`.
+pub fn skip(why: &str, require: Option<&str>) {
+    if let Some(var) = require {
+        assert!(
+            std::env::var_os(var).is_none(),
+            "{why}, and {var} is set: this test may not be skipped here"
+        );
+    }
+    use std::io::Write;
+    // The harness captures `eprintln!` of passing tests; a skip must be seen.
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
+/// Can python3 import these modules? Asked quietly: a missing module is a skip to
+/// report on one line, not a traceback in the test output.
+pub fn python_has(modules: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 pub fn is_root() -> bool {

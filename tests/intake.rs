@@ -1,0 +1,194 @@
+//! What `init` and `accept` take into a baseline: a site that is already compromised
+//! is never baselined silently, and `accept` says what it takes in.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+const WEBSHELL: &str = "<?php system($_GET['c']); ?>\n";
+const HANDLER: &str = "AddHandler application/x-httpd-php .jpg\n";
+
+/// A tree holding a webshell and an `.htaccess` that makes uploaded images run as PHP.
+fn plant(env: &Env) {
+    fs::create_dir_all(env.path("wp-content/uploads")).unwrap();
+    fs::write(env.path("sys.php"), WEBSHELL).unwrap();
+    fs::write(env.path("wp-content/uploads/.htaccess"), HANDLER).unwrap();
+}
+
+/// `fim init ROOT` with the default policy, plus `extra`.
+fn init(env: &Env, extra: &[&str]) -> Run {
+    let mut args = vec!["init", env.root.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    env.fim(&args)
+}
+
+#[test]
+fn init_refuses_a_compromised_tree_unless_told() {
+    let env = Env::new();
+    plant(&env);
+    let run = init(&env, &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let error: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("fim: "))
+        .collect();
+    assert_eq!(error.len(), 1, "one line: {}", run.stderr);
+    for planted in ["sys.php", "wp-content/uploads/.htaccess"] {
+        assert!(
+            error[0].contains(env.path(planted).to_str().unwrap()),
+            "{}",
+            error[0]
+        );
+    }
+    assert!(error[0].contains("--accept-suspicious"), "{}", error[0]);
+    assert!(!env.db.exists(), "no baseline was written");
+
+    let run = init(&env, &["--accept-suspicious"]);
+    run.success();
+    // Every suspicious entry is listed, with its reasons, and recorded as an event.
+    assert!(
+        run.stderr.contains("2 suspicious entries")
+            && run.stderr.contains("signature exec-request")
+            && run.stderr.contains("signature handler-override"),
+        "{}",
+        run.stderr
+    );
+    let history = env.fim(&["events"]).success().events();
+    assert_eq!(history.len(), 2, "{history:#?}");
+    let shell = event_for(&history, &env.path("sys.php"));
+    assert_eq!(shell["kind"], "new");
+    assert_eq!(shell["severity"], "critical");
+    assert_eq!(shell["source"], "verify");
+    assert_eq!(reasons(shell), ["signature exec-request"]);
+    let htaccess = event_for(&history, &env.path("wp-content/uploads/.htaccess"));
+    assert_eq!(reasons(htaccess), ["signature handler-override"]);
+    // Baselined: verify has nothing to say about them any more.
+    assert!(env.verify().is_empty());
+}
+
+#[test]
+fn init_lists_and_records_what_is_suspicious_but_not_critical() {
+    let env = Env::new();
+    fs::write(env.path("logo.jpg.php"), "<?php echo 'logo';\n").unwrap();
+    let run = init(&env, &[]);
+    run.success();
+    assert!(
+        run.stderr.contains("1 suspicious entry")
+            && run.stderr.contains("logo.jpg.php")
+            && run.stderr.contains("double extension .jpg.php"),
+        "{}",
+        run.stderr
+    );
+    let history = env.fim(&["events"]).success().events();
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(history[0]["severity"], "high");
+    // A clean tree says nothing and records nothing.
+    let clean = Env::new();
+    let run = init(&clean, &[]);
+    run.success();
+    assert!(!run.stderr.contains("suspicious"), "{}", run.stderr);
+    assert!(clean.fim(&["events"]).success().events().is_empty());
+}
+
+#[test]
+fn accept_all_does_not_take_webshells_in_quietly() {
+    let env = Env::new();
+    env.init();
+    plant(&env);
+    fs::write(env.path("style.css"), "body { color: red }\n").unwrap();
+    let run = env.fim(&["accept", "--all", "--reason", "release"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(env.path("sys.php").to_str().unwrap())
+            && run.stderr.contains("--accept-suspicious"),
+        "{}",
+        run.stderr
+    );
+    // Nothing changed: the differences are all still reported.
+    let events = env.verify();
+    event_for(&events, &env.path("sys.php"));
+    event_for(&events, &env.path("style.css"));
+
+    let run = env.fim(&[
+        "accept",
+        "--all",
+        "--reason",
+        "release",
+        "--accept-suspicious",
+    ]);
+    run.success();
+    // What was taken in is listed, each difference on its line.
+    assert!(run.stderr.contains("taking in "), "{}", run.stderr);
+    for (kind, taken) in [
+        ("new", "sys.php"),
+        ("new", "wp-content/uploads/.htaccess"),
+        ("modified", "style.css"),
+    ] {
+        let path = env.path(taken);
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with(kind)
+                    && l.contains(&format!(" {}", path.display()))),
+            "{taken}: {}",
+            run.stderr
+        );
+    }
+    assert!(env.verify().is_empty());
+    let recorded: Vec<_> = env
+        .fim(&["events"])
+        .success()
+        .events()
+        .into_iter()
+        .filter(|e| e["reasons"].as_array().is_some_and(|r| !r.is_empty()))
+        .collect();
+    assert!(
+        recorded
+            .iter()
+            .any(|e| e["path"] == env.path("sys.php").to_str().unwrap() && e["source"] == "verify"),
+        "{recorded:#?}"
+    );
+}
+
+#[test]
+fn accept_of_a_path_neither_in_the_baseline_nor_on_disk_is_an_error() {
+    let env = Env::new();
+    env.init();
+    let typo = env.path("indx.php");
+    let run = env.fim(&["accept", "--reason", "deploy", typo.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(typo.to_str().unwrap())
+            && run.stderr.contains("neither in the baseline nor on disk"),
+        "{}",
+        run.stderr
+    );
+    // A new file (on disk only) and a deleted one (in the baseline only) are accepted.
+    fs::write(env.path("new.html"), "<p>new</p>\n").unwrap();
+    fs::remove_file(env.path("style.css")).unwrap();
+    let run = env.fim(&[
+        "accept",
+        env.path("new.html").to_str().unwrap(),
+        env.path("style.css").to_str().unwrap(),
+    ]);
+    run.success();
+    assert!(
+        run.stderr.contains("taking in 2 differences"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "new       medium   {}",
+            env.path("new.html").display()
+        )) && run.stderr.contains(&format!(
+            "deleted   medium   {}",
+            env.path("style.css").display()
+        )),
+        "{}",
+        run.stderr
+    );
+}
