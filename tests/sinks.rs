@@ -523,9 +523,9 @@ fn email_digest_reaches_an_smtp_server() {
     if !have(PYTHON, "python3 with aiosmtpd") {
         return;
     }
-    if !python_has("aiosmtpd") {
+    if !python_has(PYTHON, "aiosmtpd") {
         skip(
-            "python3 has no aiosmtpd module (apt-get install python3-aiosmtpd)",
+            "/usr/bin/python3 has no aiosmtpd module (apt-get install python3-aiosmtpd)",
             Some("FIM_REQUIRE_SINK_SERVERS"),
         );
         return;

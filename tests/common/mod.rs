@@ -202,8 +202,9 @@ pub fn skip(why: &str, require: Option<&str>) {
 
 /// Can python3 import these modules? Asked quietly: a missing module is a skip to
 /// report on one line, not a traceback in the test output.
-pub fn python_has(modules: &str) -> bool {
-    Command::new("python3")
+/// Whether `python` (a path, or a name on PATH) imports `modules`, asked quietly.
+pub fn python_has(python: &str, modules: &str) -> bool {
+    Command::new(python)
         .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
