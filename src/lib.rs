@@ -22,5 +22,6 @@ pub mod sink;
 pub mod store;
 pub mod watch;
 pub mod web;
+pub mod auth;
 
 pub use error::{Error, Result};

@@ -45,7 +45,7 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let (progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
         baseline.insert(&entry)
     })?;
-    baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
+    baseline.log_cursors(&crate::detect::source::cursors_at_end(&policy))?;
     let seal = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
     progress.finish(

@@ -5,6 +5,7 @@
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
 mod cursors;
+mod logins;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
+pub use logins::LoginSource;
 pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;

@@ -8,7 +8,7 @@ mod clf;
 mod json;
 mod template;
 mod text;
-mod time;
+pub(crate) mod time;
 
 use std::borrow::Cow;
 
