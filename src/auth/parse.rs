@@ -22,7 +22,7 @@ pub struct AuthRecord<'a> {
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
 pub enum Action<'a> {
-    /// An authentication that failed (a password, a key, PAM, too many attempts).
+    /// An authentication that failed (a password, a key, PAM).
     Failed,
     /// A user name that does not exist was tried.
     InvalidUser,
@@ -148,9 +148,10 @@ fn sshd(msg: &str) -> Option<Parts<'_>> {
         .strip_prefix("error: maximum authentication attempts exceeded for ")
         .or_else(|| msg.strip_prefix("maximum authentication attempts exceeded for "))
     {
+        // The disconnect after the last `Failed ...` line: not one more failure.
         let rest = rest.strip_prefix("invalid user ").unwrap_or(rest);
         let (user, client) = from_port(rest)?;
-        return Some((svc, Action::Failed, Some(user), client));
+        return Some((svc, Action::Disconnected, Some(user), client));
     }
     if let Some(rest) = msg.strip_prefix("error: PAM: Authentication failure for ") {
         // Keyboard-interactive through PAM: no `Failed password` line follows it.

@@ -35,7 +35,7 @@ fn openssh_messages_of_debian_12_and_9_8() {
     let r = one("2026-12-01T10:00:00Z web sshd[9]: Received disconnect from 192.0.2.9 port 22:11: Bye Bye [preauth]");
     assert_eq!((r.action, r.user, r.client), (Action::Disconnected, None, addr("192.0.2.9")));
     let r = one("2026-12-01T10:00:00Z web sshd[9]: error: maximum authentication attempts exceeded for root from 192.0.2.9 port 22 ssh2 [preauth]");
-    assert_eq!(r.action, Action::Failed);
+    assert_eq!((r.action, r.user), (Action::Disconnected, Some("root")));
     let r = one("2026-12-01T10:00:00Z web sshd[9]: error: PAM: Authentication failure for illegal user x from 192.0.2.9");
     assert_eq!((r.action, r.user, r.client), (Action::Failed, Some("x"), addr("192.0.2.9")));
 }
