@@ -3,6 +3,7 @@
 //! The data flows policy → scan (walk, hash) → store (baseline) → diff → event → sink;
 //! `cmd` wires those steps together per subcommand.
 
+pub mod auth;
 pub mod cli;
 pub mod cmd;
 pub mod compare;
@@ -22,6 +23,5 @@ pub mod sink;
 pub mod store;
 pub mod watch;
 pub mod web;
-pub mod auth;
 
 pub use error::{Error, Result};

@@ -56,7 +56,13 @@ fn a_real_sshd_attacked_then_logged_into() {
     let events = env.verify();
     assert_eq!(
         kinds(&events),
-        ["brute-force", "login-after-failures", "login-new-source", "root-login", "user-enumeration"],
+        [
+            "brute-force",
+            "login-after-failures",
+            "login-new-source",
+            "root-login",
+            "user-enumeration"
+        ],
         "{events:#?}"
     );
     let after = of_kind(&events, "login-after-failures");
@@ -67,11 +73,21 @@ fn a_real_sshd_attacked_then_logged_into() {
     assert_eq!(after["client"], "127.0.0.1");
     assert_eq!(after["service"], "sshd");
     let last = after["evidence"].as_array().unwrap().last().unwrap();
-    assert!(last["line"].as_str().unwrap().contains("Accepted publickey for root"), "{after:#}");
+    assert!(
+        last["line"]
+            .as_str()
+            .unwrap()
+            .contains("Accepted publickey for root"),
+        "{after:#}"
+    );
     assert!(after["count"].as_u64().unwrap() >= 7, "{after:#}");
     let brute = of_kind(&events, "brute-force");
     let failures: u64 = brute.iter().map(|e| e["count"].as_u64().unwrap()).sum();
-    assert_eq!(failures as usize, sshd.count("Failed password"), "{brute:#?}");
+    assert_eq!(
+        failures as usize,
+        sshd.count("Failed password"),
+        "{brute:#?}"
+    );
     // Read once: a second verify has nothing new; a login from the same network is
     // not new any more (the learned source is in the baseline), but still root.
     assert!(kinds(&env.verify()).is_empty());
@@ -83,7 +99,12 @@ fn a_real_sshd_attacked_then_logged_into() {
     assert_eq!(run.code, 1);
     assert_eq!(
         kinds(&run.events()),
-        ["brute-force", "login-after-failures", "root-login", "user-enumeration"],
+        [
+            "brute-force",
+            "login-after-failures",
+            "root-login",
+            "user-enumeration"
+        ],
         "no learned source without --db, and the first week only learns"
     );
     validate(&ecs, &ocsf);
@@ -99,15 +120,29 @@ fn validate(ecs: &std::path::Path, ocsf: &std::path::Path) {
         .status()
         .is_ok_and(|s| s.success());
     if !std::path::Path::new(&fields).exists() || !python_ok {
-        assert!(std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(), "schemas missing");
+        assert!(
+            std::env::var_os("FIM_REQUIRE_SCHEMAS").is_none(),
+            "schemas missing"
+        );
         eprintln!("skipped: run tests/schemas/fetch.sh target/schemas to validate");
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemas/validate.py");
-    for args in [vec!["ocsf", ocsf.to_str().unwrap()], vec!["ecs", ecs.to_str().unwrap(), &fields]] {
-        let out = Command::new("python3").arg(script).args(&args).output().unwrap();
+    for args in [
+        vec!["ocsf", ocsf.to_str().unwrap()],
+        vec!["ecs", ecs.to_str().unwrap(), &fields],
+    ] {
+        let out = Command::new("python3")
+            .arg(script)
+            .args(&args)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains(" 0 problems"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && text.contains(" 0 problems"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -123,7 +158,11 @@ fn analyze(env: &Env, lines: &[u8], extra: &[&str], tz: &str) -> Vec<Value> {
         .env("TZ", tz)
         .output()
         .unwrap();
-    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -138,11 +177,11 @@ fn quiet_hours_are_local_time_across_a_dst_change() {
     };
     // Berlin, 29 March 2026: 02:00 CET becomes 03:00 CEST (01:00 UTC).
     let text = [
-        login("2026-03-28T03:30:00Z", "a"), // 04:30 CET: quiet
-        login("2026-03-29T00:30:00Z", "b"), // 01:30 CET: quiet
-        login("2026-03-29T03:30:00Z", "c"), // 05:30 CEST: not (04:30 without DST)
-        login("2026-10-25T03:30:00Z", "d"), // 04:30 CET after the change back: quiet
-        login("2026-10-24T03:30:00Z", "e"), // 05:30 CEST: not
+        login("2026-03-28T03:30:00Z", "a"),      // 04:30 CET: quiet
+        login("2026-03-29T00:30:00Z", "b"),      // 01:30 CET: quiet
+        login("2026-03-29T03:30:00Z", "c"),      // 05:30 CEST: not (04:30 without DST)
+        login("2026-10-25T03:30:00Z", "d"),      // 04:30 CET after the change back: quiet
+        login("2026-10-24T03:30:00Z", "e"),      // 05:30 CEST: not
         login("2026-06-01T12:00:00+02:00", "f"), // noon: not
     ]
     .concat();
@@ -155,18 +194,42 @@ fn quiet_hours_are_local_time_across_a_dst_change() {
     assert_eq!(quiet, ["a", "b", "d"], "{events:#?}");
     // Traditional stamps have no zone: they are the host's local time (01:30 local,
     // quiet in both zones; 01:30 UTC, or 00:30 UTC in Berlin).
-    let events = analyze(&env, b"Jan  5 01:30:00 web sshd[1]: Accepted password for g from 192.0.2.4 port 1 ssh2\n", &["--log-format", "auth"], "UTC");
+    let events = analyze(
+        &env,
+        b"Jan  5 01:30:00 web sshd[1]: Accepted password for g from 192.0.2.4 port 1 ssh2\n",
+        &["--log-format", "auth"],
+        "UTC",
+    );
     assert_eq!(of_kind(&events, "login-quiet-hours").len(), 1);
-    assert!(events[0]["first_ts"].as_str().unwrap().ends_with("01:30:00.000Z"), "{events:#?}");
-    let events = analyze(&env, b"Jan  5 01:30:00 web sshd[1]: Accepted password for g from 192.0.2.4 port 1 ssh2\n", &["--log-format", "auth"], "Europe/Berlin");
-    assert!(events[0]["first_ts"].as_str().unwrap().ends_with("00:30:00.000Z"), "{events:#?}");
+    assert!(
+        events[0]["first_ts"]
+            .as_str()
+            .unwrap()
+            .ends_with("01:30:00.000Z"),
+        "{events:#?}"
+    );
+    let events = analyze(
+        &env,
+        b"Jan  5 01:30:00 web sshd[1]: Accepted password for g from 192.0.2.4 port 1 ssh2\n",
+        &["--log-format", "auth"],
+        "Europe/Berlin",
+    );
+    assert!(
+        events[0]["first_ts"]
+            .as_str()
+            .unwrap()
+            .ends_with("00:30:00.000Z"),
+        "{events:#?}"
+    );
 }
 
 #[test]
 fn garbage_huge_and_non_utf8_lines_are_skipped() {
     let env = Env::new();
     let mut text = Vec::new();
-    text.extend_from_slice(b"2026-12-01T10:00:00Z web sshd[1]: Server listening on 0.0.0.0 port 22.\n");
+    text.extend_from_slice(
+        b"2026-12-01T10:00:00Z web sshd[1]: Server listening on 0.0.0.0 port 22.\n",
+    );
     text.extend_from_slice(b"\xff\xfe garbage \x00\n");
     text.extend_from_slice(&vec![b'x'; 1 << 20]);
     text.push(b'\n');
@@ -177,6 +240,12 @@ fn garbage_huge_and_non_utf8_lines_are_skipped() {
     }
     let events = analyze(&env, &text, &["--log-format", "auth"], "UTC");
     assert_eq!(kinds(&events), ["brute-force"], "{events:#?}");
-    assert!(events.iter().any(|e| e["client"] == "198.51.100.0/24"), "{events:#?}");
-    assert!(events.iter().any(|e| e["client"] == "198.51.100.99"), "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["client"] == "198.51.100.0/24"),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e["client"] == "198.51.100.99"),
+        "{events:#?}"
+    );
 }

@@ -75,7 +75,10 @@ impl Learned {
     pub fn take_changes(&mut self) -> Vec<LoginSource> {
         let mut out: Vec<LoginSource> = Vec::new();
         for (user, net) in std::mem::take(&mut self.changed) {
-            if out.iter().any(|(u, n, ..)| *u == user && *n == net.to_string()) {
+            if out
+                .iter()
+                .any(|(u, n, ..)| *u == user && *n == net.to_string())
+            {
                 continue;
             }
             if let Some((first, last)) = self.known.get(&user).and_then(|n| n.get(&net)) {

@@ -164,7 +164,9 @@ impl Source for FollowedAuthLogs {
         }
         let dropped = self.auth.detectors.dropped();
         if dropped > 0 {
-            status.push_str(&format!(", {dropped} auth counters dropped at the memory cap"));
+            status.push_str(&format!(
+                ", {dropped} auth counters dropped at the memory cap"
+            ));
         }
         status
     }
@@ -191,4 +193,3 @@ pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
     follower.skip_to_end();
     follower.cursors()
 }
-

@@ -142,7 +142,9 @@ impl AuthDetectors {
         let r = input.record;
         let at = r.ts.timestamp_millis();
         self.report_due(at, out);
-        if r.client.is_some_and(|c| self.allow.iter().any(|n| n.contains(&c))) {
+        if r.client
+            .is_some_and(|c| self.allow.iter().any(|n| n.contains(&c)))
+        {
             return;
         }
         let host = r.client.map(|c| Subject::Net(IpNet::from(c)));
@@ -151,30 +153,67 @@ impl AuthDetectors {
         let user_hash = r.user.map(hash_of);
         match r.action {
             Action::Failed => {
-                self.feed(slot::BRUTE, host.clone().unwrap_or_else(local), at, None, input, at_threshold, out);
+                self.feed(
+                    slot::BRUTE,
+                    host.clone().unwrap_or_else(local),
+                    None,
+                    input,
+                    at_threshold,
+                    out,
+                );
                 if let (Some(host), Some(net)) = (host, net) {
-                    let decide = |a: &Aggregate, reached: bool| reached && a.clients.len() >= NETWORK_CLIENTS;
-                    self.feed(slot::BRUTE_NET, net.clone(), at, None, input, decide, out);
-                    self.feed(slot::ENUM, host.clone(), at, user_hash, input, at_threshold, out);
-                    self.feed(slot::AFTER, host, at, None, input, |_, _| false, out);
-                    self.feed(slot::AFTER, net, at, None, input, |_, _| false, out);
+                    let decide = |a: &Aggregate, reached: bool| {
+                        reached && a.clients.len() >= NETWORK_CLIENTS
+                    };
+                    self.feed(slot::BRUTE_NET, net.clone(), None, input, decide, out);
+                    self.feed(
+                        slot::ENUM,
+                        host.clone(),
+                        user_hash,
+                        input,
+                        at_threshold,
+                        out,
+                    );
+                    self.feed(slot::AFTER, host, None, input, |_, _| false, out);
+                    self.feed(slot::AFTER, net, None, input, |_, _| false, out);
                 }
             }
             Action::InvalidUser => {
                 if let Some(host) = host {
-                    self.feed(slot::ENUM, host, at, user_hash, input, at_threshold, out);
+                    self.feed(slot::ENUM, host, user_hash, input, at_threshold, out);
                 }
             }
             Action::Accepted { method } => {
                 let user = r.user.unwrap_or("");
-                if let (Some(host), Some(net), Some(client)) = (host.clone(), net.clone(), r.client) {
-                    let success = (user.to_owned(), method.to_owned(), evidence_line(input.log, input.line));
+                if let (Some(host), Some(net), Some(client)) = (host.clone(), net.clone(), r.client)
+                {
+                    let success = (
+                        user.to_owned(),
+                        method.to_owned(),
+                        evidence_line(input.log, input.line),
+                    );
                     let decide = |a: &Aggregate, reached: bool| reached && a.success.is_some();
                     let before = out.len();
-                    self.feed_with(slot::AFTER, host, at, input, |a| a.success = Some(success.clone()), decide, out);
+                    self.feed_with(
+                        slot::AFTER,
+                        host,
+                        None,
+                        input,
+                        |a| a.success = Some(success.clone()),
+                        decide,
+                        out,
+                    );
                     let client_fired = out.len() > before;
                     let mid = out.len();
-                    self.feed_with(slot::AFTER, net, at, input, |a| a.success = Some(success), decide, out);
+                    self.feed_with(
+                        slot::AFTER,
+                        net,
+                        None,
+                        input,
+                        |a| a.success = Some(success),
+                        decide,
+                        out,
+                    );
                     if client_fired {
                         // One login, one event: the client's, which says more.
                         out.truncate(mid);
@@ -182,15 +221,29 @@ impl AuthDetectors {
                     let network = network_of(client);
                     if self.learned.learn(user, network, at) {
                         let key = Subject::User(format!("{user}@{network}"));
-                        self.feed(slot::NEW, key, at, None, input, at_threshold, out);
+                        self.feed(slot::NEW, key, None, input, at_threshold, out);
                     }
                 }
                 if user == "root" && r.service == "sshd" {
-                    self.feed(slot::ROOT, host.unwrap_or_else(local), at, None, input, at_threshold, out);
+                    self.feed(
+                        slot::ROOT,
+                        host.unwrap_or_else(local),
+                        None,
+                        input,
+                        at_threshold,
+                        out,
+                    );
                 }
                 let local_time = r.ts.with_timezone(&Local).time();
                 if self.quiet.is_some_and(|q| q.contains(local_time)) {
-                    self.feed(slot::QUIET, Subject::User(user.to_owned()), at, None, input, at_threshold, out);
+                    self.feed(
+                        slot::QUIET,
+                        Subject::User(user.to_owned()),
+                        None,
+                        input,
+                        at_threshold,
+                        out,
+                    );
                 }
             }
             Action::Disconnected | Action::Command { .. } => {}
@@ -218,40 +271,24 @@ impl AuthDetectors {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn feed(
         &mut self,
         slot: usize,
         key: Subject,
-        at: i64,
         distinct: Option<u64>,
         input: &Input<'_, '_>,
         decide: impl FnOnce(&Aggregate, bool) -> bool,
         out: &mut Vec<Alert>,
     ) {
-        let quiet = self.quiet;
-        let d = &mut self.detectors[slot];
-        if !d.settings.enabled {
-            return;
-        }
-        let fired = d.tracker.observe(
-            &key,
-            at,
-            distinct,
-            || evidence_line(input.log, input.line),
-            |a| a.add(input.record),
-            decide,
-        );
-        if let Some(fired) = fired {
-            out.push(report(d, slot, &key, fired, quiet));
-        }
+        self.feed_with(slot, key, distinct, input, |_| {}, decide, out)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn feed_with(
         &mut self,
         slot: usize,
         key: Subject,
-        at: i64,
+        distinct: Option<u64>,
         input: &Input<'_, '_>,
         update: impl FnOnce(&mut Aggregate),
         decide: impl FnOnce(&Aggregate, bool) -> bool,
@@ -264,8 +301,8 @@ impl AuthDetectors {
         }
         let fired = d.tracker.observe(
             &key,
-            at,
-            None,
+            input.record.ts.timestamp_millis(),
+            distinct,
             || evidence_line(input.log, input.line),
             |a| {
                 a.add(input.record);
@@ -318,7 +355,9 @@ fn report(
     let a = &f.aggregate;
     let client = match (slot, key) {
         (slot::BRUTE_NET, Subject::Net(n)) => Some(n.to_string()),
-        (slot::AFTER, Subject::Net(n)) if n.prefix_len() < n.max_prefix_len() => Some(n.to_string()),
+        (slot::AFTER, Subject::Net(n)) if n.prefix_len() < n.max_prefix_len() => {
+            Some(n.to_string())
+        }
         _ => a.clients.first().map(IpAddr::to_string),
     };
     let (success_user, method) = match &a.success {
@@ -335,7 +374,11 @@ fn report(
     let n = f.count;
     let users = a.users.join(", ");
     let summary = match slot {
-        slot::BRUTE => format!("{who} failed {n} logins in {} ({}: {users})", span(&f), a.service),
+        slot::BRUTE => format!(
+            "{who} failed {n} logins in {} ({}: {users})",
+            span(&f),
+            a.service
+        ),
         slot::BRUTE_NET => format!(
             "{who} ({}+ clients) failed {n} logins in {} ({users})",
             a.clients.len(),

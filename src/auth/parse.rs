@@ -190,7 +190,10 @@ fn pam_failure(msg: &str) -> Option<(Option<&str>, Option<IpAddr>)> {
             .find_map(|f| f.strip_prefix(name))
             .filter(|v| !v.is_empty())
     };
-    Some((field("user=").or(field("ruser=")), field("rhost=").and_then(ip)))
+    Some((
+        field("user=").or(field("ruser=")),
+        field("rhost=").and_then(ip),
+    ))
 }
 
 fn sudo(msg: &str) -> Option<Parts<'_>> {

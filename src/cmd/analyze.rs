@@ -6,6 +6,9 @@
 
 use std::path::Path;
 
+use crate::auth::learned::Learned;
+use crate::auth::logs::{is_syslog, AuthLogs};
+use crate::auth::LoginSettings;
 use crate::cli::AnalyzeArgs;
 use crate::error::{Error, Result};
 use crate::event::{hostname, Event, Source};
@@ -15,9 +18,6 @@ use crate::logs::whole::read_whole;
 use crate::policy::{LogSpec, Policy};
 use crate::sink::{Format, Output};
 use crate::store::Baseline;
-use crate::auth::learned::Learned;
-use crate::auth::logs::{is_syslog, AuthLogs};
-use crate::auth::LoginSettings;
 use crate::web::access::AccessLogs;
 use crate::web::WebSettings;
 

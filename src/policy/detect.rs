@@ -160,9 +160,10 @@ pub(super) fn raw_detector(
     at: usize,
     fail: Fail<'_>,
 ) -> crate::Result<RawDetector> {
-    value.clone().try_into().map_err(|e: toml::de::Error| {
-        fail(at, format!("[{family}.{key}]: {}", e.message().trim()))
-    })
+    value
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| fail(at, format!("[{family}.{key}]: {}", e.message().trim())))
 }
 
 /// The per-detector tables of a family, checked against its `known` detectors.
@@ -190,7 +191,9 @@ pub(super) fn overrides(
                     humantime::parse_duration(t).map_err(|e| {
                         fail(
                             at,
-                            format!("[{family}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"),
+                            format!(
+                                "[{family}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"
+                            ),
                         )
                     })
                 })
@@ -237,7 +240,9 @@ pub fn cidr(text: &str) -> Result<IpNet, String> {
 pub(super) fn merge_tables(mut mine: toml::Table, theirs: toml::Table) -> toml::Table {
     for (key, value) in theirs {
         match (mine.get_mut(&key), value) {
-            (Some(toml::Value::Array(list)), toml::Value::Array(more)) if key == "allow" || key == "files" => {
+            (Some(toml::Value::Array(list)), toml::Value::Array(more))
+                if key == "allow" || key == "files" =>
+            {
                 list.extend(more)
             }
             (Some(_), _) => {}

@@ -57,7 +57,10 @@ pub(super) fn logins(
             "learning" => {
                 let t = text("learning", value)?;
                 settings.learning = humantime::parse_duration(&t).map_err(|e| {
-                    fail(at, format!("[logins] learning {t:?}: {e} (write e.g. \"7d\")"))
+                    fail(
+                        at,
+                        format!("[logins] learning {t:?}: {e} (write e.g. \"7d\")"),
+                    )
                 })?;
             }
             "allow" => settings.allow = allow_list("logins", value, at, fail)?,

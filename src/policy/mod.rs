@@ -294,7 +294,8 @@ impl Policy {
         if part.watches.is_empty()
             && part.logs.is_empty()
             && part.raw.web.is_none()
-            && part.raw.logins.is_none() {
+            && part.raw.logins.is_none()
+        {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
                 line: 1,

@@ -14,9 +14,9 @@ mod update;
 
 use std::path::{Path, PathBuf};
 
+pub use logins::LoginSource;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
-pub use logins::LoginSource;
 pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;

@@ -18,13 +18,13 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::detect::window::{at_threshold, Fired, Tracker};
+pub use crate::detect::{evidence_line, ms_to_time, network_of};
 use crate::detect::{Alert, Category, Detection, Fields, WebFields, MAX_EVIDENCE};
 use crate::logs::record::AccessRecord;
 use crate::policy::Severity;
 use classify::{Flags, Signatures};
 use correlate::Hit;
 pub use correlate::{Correlator, FileRef};
-pub use crate::detect::{evidence_line, ms_to_time, network_of};
 pub use settings::{DetectorSettings, WebSettings};
 
 /// One record as the detectors see it: the parsed fields, the raw line and its log.
@@ -138,11 +138,9 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-
 fn host_net(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
 }
-
 
 fn hash_of(s: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -554,7 +552,6 @@ fn probe_bits(f: &Flags) -> u8 {
 fn global() -> IpNet {
     IpNet::from(IpAddr::from([0, 0, 0, 0]))
 }
-
 
 fn span(f: &Fired<Aggregate>) -> String {
     let secs = (f.last_ms - f.first_ms) as f64 / 1000.0;

@@ -170,7 +170,12 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
         let status = Command::new("sshpass")
             .args(["-p", password])
             .args(self.ssh().get_args())
-            .args(["-o", "PubkeyAuthentication=no", &format!("{user}@127.0.0.1"), "true"])
+            .args([
+                "-o",
+                "PubkeyAuthentication=no",
+                &format!("{user}@127.0.0.1"),
+                "true",
+            ])
             .status()
             .unwrap();
         assert!(!status.success(), "the password was accepted");
@@ -187,7 +192,9 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
             .status()
             .unwrap();
         assert!(status.success());
-        wait_for("the login logged", || self.count("Accepted publickey") > before);
+        wait_for("the login logged", || {
+            self.count("Accepted publickey") > before
+        });
     }
 }
 
