@@ -249,3 +249,39 @@ fn garbage_huge_and_non_utf8_lines_are_skipped() {
         "{events:#?}"
     );
 }
+
+#[test]
+fn watch_follows_an_auth_log_live() {
+    let env = Env::new();
+    let log = env.base.join("auth.log");
+    std::fs::write(
+        &log,
+        "2026-01-01T00:00:00Z web sshd[1]: Failed password for root from 192.0.2.1 port 1 ssh2\n",
+    )
+    .unwrap();
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\nfiles = [\"{}\"]\n",
+        log.display()
+    ));
+    let mut daemon = common::Daemon::start(&env, &[]);
+    let now = chrono::Utc::now();
+    let mut lines = String::new();
+    for i in 0..5 {
+        let ts = (now + chrono::Duration::seconds(i)).to_rfc3339();
+        lines.push_str(&format!(
+            "{ts} web sshd[2]: Failed password for root from 198.51.100.7 port {i} ssh2\n"
+        ));
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, lines.as_bytes()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !daemon.drain().iter().any(|e| e["kind"] == "brute-force") {
+        assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let brute: Vec<&Value> = of_kind(&daemon.seen, "brute-force");
+    assert_eq!(brute.len(), 1);
+    assert_eq!(brute[0]["count"], 5, "the line before init is not read");
+    assert_eq!(brute[0]["client"], "198.51.100.7");
+    assert_eq!(brute[0]["source"], "watch");
+}

@@ -99,8 +99,11 @@ fn traditional(b: &[u8], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let month = time::month(&b[..3])?;
     let day_text = std::str::from_utf8(&b[4..6]).ok()?.trim_start();
     let day: u32 = day_text.parse().ok()?;
-    let clock = std::str::from_utf8(&b[7..15]).ok()?;
-    let t = chrono::NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?;
+    let digits = |at: usize| -> Option<u32> {
+        let (h, l) = (b[at].wrapping_sub(b'0'), b[at + 1].wrapping_sub(b'0'));
+        (h < 10 && l < 10).then(|| u32::from(h * 10 + l))
+    };
+    let t = chrono::NaiveTime::from_hms_opt(digits(7)?, digits(10)?, digits(13)?)?;
     let local_now = now.with_timezone(&Local);
     let at = |year: i32| -> Option<DateTime<Utc>> {
         let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_time(t);
