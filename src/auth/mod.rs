@@ -50,9 +50,10 @@ const MAX_CLIENTS: usize = 16;
 const NETWORK_CLIENTS: usize = 3;
 
 impl Aggregate {
-    fn add(&mut self, r: &AuthRecord<'_>) {
+    /// `names`: keep the user names (the summaries that list them).
+    fn add(&mut self, r: &AuthRecord<'_>, names: bool) {
         self.service = r.service;
-        if let Some(user) = r.user {
+        if let Some(user) = r.user.filter(|_| names) {
             if self.users.len() < MAX_EVIDENCE && !self.users.iter().any(|u| u == user) {
                 self.users.push(short(user));
             }
@@ -305,7 +306,7 @@ impl AuthDetectors {
             distinct,
             || evidence_line(input.log, input.line),
             |a| {
-                a.add(input.record);
+                a.add(input.record, slot != slot::AFTER);
                 update(a)
             },
             decide,
