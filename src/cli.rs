@@ -221,8 +221,9 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
 
-    /// The logs' format: combined, common, vhost_combined, json, or an nginx
-    /// `log_format` / Apache `LogFormat` string (overrides the policy's).
+    /// The logs' format: combined, common, vhost_combined, json, an nginx
+    /// `log_format` / Apache `LogFormat` string (overrides the policy's), or auth
+    /// (syslog auth logs: sshd, sudo, su; told by their first line without this).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
 

@@ -3,6 +3,7 @@
 //! The data flows policy → scan (walk, hash) → store (baseline) → diff → event → sink;
 //! `cmd` wires those steps together per subcommand.
 
+pub mod auth;
 pub mod cli;
 pub mod cmd;
 pub mod compare;

@@ -1,9 +1,14 @@
-//! `fim analyze LOG...`: the web detectors over whole log files, for incident
+//! `fim analyze LOG...`: the log detectors over whole log files, for incident
 //! response, replays and benchmarks. The same detectors as `watch` and `verify`; only
-//! the lines come from files read start to end.
+//! the lines come from files read start to end. A log is an auth log with
+//! `--log-format auth`, when the policy's `[logins] files` name it, or, with neither
+//! a format nor a `[[log]]` for it, when its first line is a syslog line.
 
 use std::path::Path;
 
+use crate::auth::learned::Learned;
+use crate::auth::logs::{is_syslog, AuthLogs};
+use crate::auth::LoginSettings;
 use crate::cli::AnalyzeArgs;
 use crate::error::{Error, Result};
 use crate::event::{hostname, Event, Source};
@@ -18,9 +23,11 @@ use crate::web::WebSettings;
 
 pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    let auth_format = args.log_format.as_deref() == Some("auth");
     let format = args
         .log_format
         .as_deref()
+        .filter(|_| !auth_format)
         .map(|f| {
             LogFormat::from_policy(f)
                 .map(|format| (format, f.to_owned()))
@@ -36,7 +43,20 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         .as_ref()
         .map_or_else(WebSettings::default, |p| p.web.clone());
     let mut access = AccessLogs::new(&specs, &web, args.format == Format::Text);
+    let logins = policy
+        .as_ref()
+        .map_or_else(LoginSettings::default, |p| p.logins.clone());
+    let mut kinds: Vec<Kind> = args
+        .logs
+        .iter()
+        .map(|log| kind_of(log, policy.as_ref(), auth_format, format.is_some()))
+        .collect();
     let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
+    let saved = match &baseline {
+        Some(b) => b.login_sources()?,
+        None => Vec::new(),
+    };
+    let mut auth = AuthLogs::new(&logins, Learned::new(logins.learning, &saved));
     if let Some(baseline) = &baseline {
         let files: Vec<serde_json::Value> = baseline
             .file_events_to_tie(i64::MIN)?
@@ -60,8 +80,19 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         }
     };
     for (index, log) in args.logs.iter().enumerate() {
+        let kind = &mut kinds[index];
         read_whole(log, index, &mut |line| {
-            access.line(line, &mut alerts);
+            if *kind == Kind::Unknown && !line.bytes.iter().all(u8::is_ascii_whitespace) {
+                *kind = if is_syslog(line.bytes) {
+                    Kind::Auth
+                } else {
+                    Kind::Web
+                };
+            }
+            match kind {
+                Kind::Auth => auth.line(line, &mut alerts),
+                _ => access.line(line, &mut alerts),
+            }
             if !alerts.is_empty() {
                 emit(&mut alerts, &mut events);
             }
@@ -69,13 +100,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         .map_err(|e| Error::io(log, e))?;
     }
     access.flush(i64::MAX, &mut alerts);
+    auth.flush(i64::MAX, &mut alerts);
     emit(&mut alerts, &mut events);
     let recorded = match &mut baseline {
-        Some(baseline) => baseline.record_events(&events),
+        Some(baseline) => baseline
+            .record_events(&events)
+            .and_then(|()| baseline.record_login_sources(&auth.detectors.learned.take_changes())),
         None => Ok(()),
     };
     written.and(recorded)?;
-    let (lines, unparsed) = access.counts();
+    let (web_lines, unparsed) = access.counts();
+    let (auth_lines, _) = auth.counts();
+    let lines = web_lines + auth_lines;
     if output.format() == Format::Text {
         output.write_line("")?;
         for line in access.traffic_lines() {
@@ -91,6 +127,28 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     } else {
         exit::DIFFERENCES
     })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Web,
+    Auth,
+    /// Told by its first line.
+    Unknown,
+}
+
+fn kind_of(log: &Path, policy: Option<&Policy>, auth_format: bool, web_format: bool) -> Kind {
+    let matches = |pattern: &str| {
+        pattern == log.to_string_lossy()
+            || globset::Glob::new(pattern).is_ok_and(|g| g.compile_matcher().is_match(log))
+    };
+    if auth_format || policy.is_some_and(|p| p.logins.files.iter().any(|f| matches(f))) {
+        Kind::Auth
+    } else if web_format || policy.is_some_and(|p| p.logs.iter().any(|l| matches(&l.path))) {
+        Kind::Web
+    } else {
+        Kind::Unknown
+    }
 }
 
 /// A LOG takes the format and docroot of the policy's `[[log]]` whose path matches it;

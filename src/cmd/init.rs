@@ -55,7 +55,7 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     progress.stop();
     let assessed = intake::events(crate::compare::assess_new(&policy, taken));
     let suspicious = intake::check_suspicious(ui, "init", assessed, args.accept_suspicious)?;
-    baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
+    baseline.log_cursors(&crate::detect::source::cursors_at_end(&policy))?;
     let seal = baseline.finish(sign.as_ref())?;
     if !suspicious.is_empty() {
         Baseline::open(db)?.record_events(&suspicious)?;

@@ -40,7 +40,7 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
     };
     // Logs the new policy adds are taken at their end now, as `init` does.
     let saved = baseline.log_cursors()?;
-    let new_logs: Vec<_> = crate::web::access::cursors_at_end(&new)
+    let new_logs: Vec<_> = crate::detect::source::cursors_at_end(&new)
         .into_iter()
         .filter(|(path, _)| !saved.contains_key(path))
         .collect();

@@ -8,7 +8,11 @@ pub mod window;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ipnet::IpNet;
 use serde::{Serialize, Serializer};
 
 use crate::event::{format_ts, Event, Source as EventSource};
@@ -94,6 +98,14 @@ pub const MAX_EVIDENCE: usize = 20;
 #[serde(untagged)]
 pub enum Fields {
     Web(WebFields),
+    Auth(AuthFields),
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AuthFields {
+    pub user: Option<String>,
+    pub client: Option<String>,
+    pub service: String,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -105,6 +117,41 @@ pub struct WebFields {
     pub paths: Vec<String>,
     pub user_agent: Option<String>,
     pub files: Vec<String>,
+}
+
+/// Evidence lines are kept up to this length (a 1 MB line is cut, and says so).
+const MAX_LINE: usize = 8192;
+
+/// The raw line as evidence: lossy UTF-8, without its line ending, cut when huge.
+pub fn evidence_line(file: &Arc<str>, line: &[u8]) -> Evidence {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = if line.len() > MAX_LINE {
+        format!(
+            "{} …[{} more bytes]",
+            String::from_utf8_lossy(&line[..MAX_LINE]),
+            line.len() - MAX_LINE
+        )
+    } else {
+        String::from_utf8_lossy(line).into_owned()
+    };
+    Evidence {
+        file: file.clone(),
+        line: text,
+    }
+}
+
+/// The network a client is counted in for distributed floods: /24 or /64.
+pub fn network_of(ip: IpAddr) -> IpNet {
+    let prefix = if ip.is_ipv4() { 24 } else { 64 };
+    IpNet::new(ip, prefix)
+        .expect("24 and 64 are valid prefixes")
+        .trunc()
+}
+
+/// A record time in ms as a time stamp.
+pub fn ms_to_time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 fn ts<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

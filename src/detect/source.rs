@@ -50,6 +50,9 @@ impl Sources {
         if let Some(logs) = crate::web::access::FollowedLogs::open(baseline, policy, &cursors)? {
             sources.push(Box::new(logs));
         }
+        if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(baseline, policy, &cursors)? {
+            sources.push(Box::new(logs));
+        }
         Ok(Sources { sources })
     }
 
@@ -80,4 +83,12 @@ impl Sources {
         let parts: Vec<String> = self.sources.iter().map(|s| s.status()).collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     }
+}
+
+/// The cursors `fim init` (and `policy update`, for logs it adds) records: every
+/// followed log of every source at its current end.
+pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
+    let mut cursors = crate::web::access::cursors_at_end(policy);
+    cursors.extend(crate::auth::logs::cursors_at_end(policy));
+    cursors
 }

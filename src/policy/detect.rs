@@ -58,7 +58,7 @@ pub struct LogSpec {
     pub trusted_proxies: Vec<IpNet>,
 }
 
-type Fail<'f> = &'f dyn Fn(usize, String) -> crate::Error;
+pub(super) type Fail<'f> = &'f dyn Fn(usize, String) -> crate::Error;
 
 pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>> {
     let mut out: Vec<LogSpec> = Vec::with_capacity(raw.len());
@@ -122,30 +122,65 @@ pub(super) fn web(
     let mut detectors: BTreeMap<String, RawDetector> = BTreeMap::new();
     for (key, value) in raw {
         if key == "allow" {
-            let list = value
-                .as_array()
-                .ok_or_else(|| fail(at, "[web] allow must be a list of CIDRs".into()))?;
-            for item in list {
-                let text = item
-                    .as_str()
-                    .ok_or_else(|| fail(at, format!("[web] allow: {item} is not a string")))?;
-                allow.push(cidr(text).map_err(|m| fail(at, format!("[web] allow: {m}")))?);
-            }
+            allow = allow_list("web", value, at, fail)?;
             continue;
         }
-        let detector: RawDetector = value.clone().try_into().map_err(|e: toml::de::Error| {
-            fail(at, format!("[web.{key}]: {}", e.message().trim()))
-        })?;
-        detectors.insert(key.clone(), detector);
+        detectors.insert(key.clone(), raw_detector("web", key, value, at, fail)?);
     }
+    let known: Vec<&str> = std::iter::once("allow").chain(configurable()).collect();
+    let overrides = overrides("web", &detectors, &known, at, fail)?;
+    Ok(WebSettings { allow, overrides })
+}
+
+/// `allow = [CIDR, ...]` of a family's table.
+pub(super) fn allow_list(
+    family: &str,
+    value: &toml::Value,
+    at: usize,
+    fail: Fail<'_>,
+) -> crate::Result<Vec<IpNet>> {
+    let list = value
+        .as_array()
+        .ok_or_else(|| fail(at, format!("[{family}] allow must be a list of CIDRs")))?;
+    let mut allow = Vec::new();
+    for item in list {
+        let text = item
+            .as_str()
+            .ok_or_else(|| fail(at, format!("[{family}] allow: {item} is not a string")))?;
+        allow.push(cidr(text).map_err(|m| fail(at, format!("[{family}] allow: {m}")))?);
+    }
+    Ok(allow)
+}
+
+/// One `[FAMILY.KIND]` table.
+pub(super) fn raw_detector(
+    family: &str,
+    key: &str,
+    value: &toml::Value,
+    at: usize,
+    fail: Fail<'_>,
+) -> crate::Result<RawDetector> {
+    value
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| fail(at, format!("[{family}.{key}]: {}", e.message().trim())))
+}
+
+/// The per-detector tables of a family, checked against its `known` detectors.
+pub(super) fn overrides(
+    family: &str,
+    detectors: &BTreeMap<String, RawDetector>,
+    known: &[&str],
+    at: usize,
+    fail: Fail<'_>,
+) -> crate::Result<HashMap<String, Override>> {
     let mut overrides = HashMap::new();
-    for (kind, d) in &detectors {
-        if !configurable().any(|k| k == kind) {
-            let known: Vec<&str> = configurable().collect();
+    for (kind, d) in detectors {
+        if !known.contains(&kind.as_str()) {
             return Err(fail(
                 at,
                 format!(
-                    "[web.{kind}]: no such detector (known: allow, {})",
+                    "[{family}.{kind}]: no such detector (known: {})",
                     known.join(", ")
                 ),
             ));
@@ -156,7 +191,9 @@ pub(super) fn web(
                     humantime::parse_duration(t).map_err(|e| {
                         fail(
                             at,
-                            format!("[web.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"),
+                            format!(
+                                "[{family}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"
+                            ),
                         )
                     })
                 })
@@ -165,14 +202,14 @@ pub(super) fn web(
         if d.threshold == Some(0) {
             return Err(fail(
                 at,
-                format!("[web.{kind}] threshold must be at least 1"),
+                format!("[{family}.{kind}] threshold must be at least 1"),
             ));
         }
         let window = duration("window", &d.window)?;
         if window.is_some_and(|w| w.is_zero()) {
             return Err(fail(
                 at,
-                format!("[web.{kind}] window must be longer than 0 s"),
+                format!("[{family}.{kind}] window must be longer than 0 s"),
             ));
         }
         overrides.insert(
@@ -187,7 +224,7 @@ pub(super) fn web(
             },
         );
     }
-    Ok(WebSettings { allow, overrides })
+    Ok(overrides)
 }
 
 /// A CIDR, or a single address.
@@ -198,12 +235,14 @@ pub fn cidr(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an address or a CIDR such as 192.0.2.0/24"))
 }
 
-/// Two `[web]` tables, for the recorded policy: an including policy's settings win;
-/// allow lists add up.
-pub(super) fn merge_web(mut mine: toml::Table, theirs: toml::Table) -> toml::Table {
+/// Two `[web]` (or `[logins]`) tables, for the recorded policy: an including policy's
+/// settings win; `allow` and `files` lists add up.
+pub(super) fn merge_tables(mut mine: toml::Table, theirs: toml::Table) -> toml::Table {
     for (key, value) in theirs {
         match (mine.get_mut(&key), value) {
-            (Some(toml::Value::Array(list)), toml::Value::Array(more)) if key == "allow" => {
+            (Some(toml::Value::Array(list)), toml::Value::Array(more))
+                if key == "allow" || key == "files" =>
+            {
                 list.extend(more)
             }
             (Some(_), _) => {}

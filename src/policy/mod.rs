@@ -3,6 +3,7 @@
 //! rather than a silently unmonitored path.
 
 pub mod detect;
+mod logins;
 pub mod matcher;
 pub mod sink;
 
@@ -103,6 +104,9 @@ struct RawPolicy {
     /// Not `Spanned`: toml cannot span a table holding tables; errors name the line
     /// of the `[web` header instead.
     web: Option<toml::Table>,
+    /// `[logins]`, read by hand like `[web]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logins: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -242,6 +246,8 @@ pub struct Policy {
     /// The access logs the web detectors read.
     pub logs: Vec<LogSpec>,
     pub web: crate::web::WebSettings,
+    /// The auth logs and the auth detectors' settings.
+    pub logins: crate::auth::LoginSettings,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -285,7 +291,11 @@ impl Policy {
         let mut stack = vec![origin.to_path_buf()];
         let part = Part::parse(text, origin, &mut stack, &Vars::new())?;
         // A policy for `fim analyze` may hold only detector settings.
-        if part.watches.is_empty() && part.logs.is_empty() && part.raw.web.is_none() {
+        if part.watches.is_empty()
+            && part.logs.is_empty()
+            && part.raw.web.is_none()
+            && part.raw.logins.is_none()
+        {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
                 line: 1,
@@ -339,6 +349,7 @@ impl Policy {
             sinks: part.sinks,
             logs: part.logs,
             web: part.web,
+            logins: part.logins,
         })
     }
 
@@ -433,6 +444,7 @@ struct Part {
     sinks: Vec<SinkSpec>,
     logs: Vec<LogSpec>,
     web: crate::web::WebSettings,
+    logins: crate::auth::LoginSettings,
 }
 
 /// Policies a policy may include, nested.
@@ -569,6 +581,11 @@ impl Part {
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
             .map_or(0, |(i, _)| i);
         let web = detect::web(raw.web.as_ref(), web_line, &fail)?;
+        let logins_line = text
+            .match_indices("[logins")
+            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
+            .map_or(0, |(i, _)| i);
+        let logins = logins::logins(raw.logins.as_ref(), logins_line, &fail)?;
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -606,6 +623,7 @@ impl Part {
             sinks,
             logs,
             web,
+            logins,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -701,7 +719,12 @@ impl Part {
         self.raw.log.extend(raw.log);
         self.web.merge(other.web);
         self.raw.web = match (self.raw.web.take(), raw.web) {
-            (Some(mine), Some(theirs)) => Some(detect::merge_web(mine, theirs)),
+            (Some(mine), Some(theirs)) => Some(detect::merge_tables(mine, theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.logins.merge(other.logins);
+        self.raw.logins = match (self.raw.logins.take(), raw.logins) {
+            (Some(mine), Some(theirs)) => Some(detect::merge_tables(mine, theirs)),
             (mine, theirs) => mine.or(theirs),
         };
         Ok(())

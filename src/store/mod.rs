@@ -6,6 +6,7 @@
 
 mod cursors;
 mod history;
+mod logins;
 pub mod outbox;
 mod rows;
 mod schema;
@@ -15,6 +16,7 @@ mod update;
 use std::path::{Path, PathBuf};
 
 pub use history::AcceptRecord;
+pub use logins::LoginSource;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
 pub use update::{warn_if_unrecorded, PolicyUpdate};

@@ -15,11 +15,11 @@ use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
 use ipnet::IpNet;
 
 use crate::detect::window::{at_threshold, Fired, Tracker};
-use crate::detect::{Alert, Category, Detection, Evidence, Fields, WebFields, MAX_EVIDENCE};
+pub use crate::detect::{evidence_line, ms_to_time, network_of};
+use crate::detect::{Alert, Category, Detection, Fields, WebFields, MAX_EVIDENCE};
 use crate::logs::record::AccessRecord;
 use crate::policy::Severity;
 use classify::{Flags, Signatures};
@@ -65,8 +65,6 @@ const MAX_AGENTS: usize = 4;
 const MAX_CLIENTS: usize = 16;
 /// Request targets are kept in events up to this length.
 const MAX_TARGET: usize = 512;
-/// Evidence lines are kept up to this length (a 1 MB line is cut, and says so).
-const MAX_LINE: usize = 8192;
 
 impl Aggregate {
     /// Count one request; `paths` keeps the path of its target (the query, where
@@ -141,35 +139,8 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// The raw line as evidence: lossy UTF-8, without its line ending, cut when huge.
-pub fn evidence_line(file: &Arc<str>, line: &[u8]) -> Evidence {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = if line.len() > MAX_LINE {
-        format!(
-            "{} …[{} more bytes]",
-            String::from_utf8_lossy(&line[..MAX_LINE]),
-            line.len() - MAX_LINE
-        )
-    } else {
-        String::from_utf8_lossy(line).into_owned()
-    };
-    Evidence {
-        file: file.clone(),
-        line: text,
-    }
-}
-
 fn host_net(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
-}
-
-/// The network a client is counted in for distributed floods: /24 or /64.
-pub fn network_of(ip: IpAddr) -> IpNet {
-    let prefix = if ip.is_ipv4() { 24 } else { 64 };
-    IpNet::new(ip, prefix)
-        .expect("24 and 64 are valid prefixes")
-        .trunc()
 }
 
 fn hash_of(s: &str) -> u64 {
@@ -462,10 +433,6 @@ fn probe_bits(f: &Flags) -> u8 {
 /// The subject of server-wide detectors.
 fn global() -> IpNet {
     IpNet::from(IpAddr::from([0, 0, 0, 0]))
-}
-
-pub fn ms_to_time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
 fn span(f: &Fired<Aggregate>) -> String {

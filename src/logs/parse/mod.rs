@@ -8,7 +8,7 @@ mod clf;
 mod json;
 mod template;
 mod text;
-mod time;
+pub(crate) mod time;
 
 use std::borrow::Cow;
 
@@ -183,7 +183,7 @@ impl Parser {
 
 /// A UTC instant written in RFC 3339, for the tests' expectations.
 #[cfg(test)]
-fn utc(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn utc(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()
         .to_utc()

@@ -24,7 +24,7 @@ pub(super) fn clf(b: &[u8]) -> Option<DateTime<Utc>> {
 /// ISO 8601 / RFC 3339: `2000-10-10T13:55:36-07:00`, a `T` or a space, optional fraction, `Z`,
 /// `±HH:MM`, `±HHMM` or `±HH`. Without a zone it is the host's local time (as the contract says
 /// for zone-less stamps).
-pub(super) fn iso8601(b: &[u8]) -> Option<DateTime<Utc>> {
+pub(crate) fn iso8601(b: &[u8]) -> Option<DateTime<Utc>> {
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
@@ -129,7 +129,7 @@ fn offset(b: &[u8]) -> Option<i64> {
     (h < 24 && m < 60).then(|| sign * i64::from(h * 3600 + m * 60))
 }
 
-fn month(name: &[u8]) -> Option<u32> {
+pub(crate) fn month(name: &[u8]) -> Option<u32> {
     const NAMES: [&[u8; 3]; 12] = [
         b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
         b"dec",

@@ -1,0 +1,451 @@
+//! The auth detectors: auth-log records in, `auth` detections out. Each is a subject
+//! (a client, its /24 or /64, a user) fed into the one counter engine
+//! (`crate::detect::window`) on the records' own time, so a replay gives what live
+//! reading gave. `learned` keeps each user's known source networks.
+
+pub mod learned;
+pub mod logs;
+pub mod parse;
+pub mod settings;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Local;
+use ipnet::IpNet;
+
+use crate::detect::window::{at_threshold, Fired, Tracker};
+use crate::detect::{
+    evidence_line, ms_to_time, network_of, Alert, AuthFields, Category, Detection, Evidence,
+    Fields, MAX_EVIDENCE,
+};
+use crate::web::DetectorSettings;
+use learned::Learned;
+use parse::{Action, AuthRecord};
+pub use settings::LoginSettings;
+use settings::QuietHours;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Subject {
+    /// A client, or its network.
+    Net(IpNet),
+    /// A local user (sudo, su), or a user on their own.
+    User(String),
+}
+
+#[derive(Default, Debug)]
+struct Aggregate {
+    users: Vec<String>,
+    clients: Vec<IpAddr>,
+    service: &'static str,
+    /// The last observation was this success (login-after-failures).
+    success: Option<(String, String, Evidence)>,
+    successes: u64,
+    failures: u64,
+    method: Option<String>,
+}
+
+const MAX_CLIENTS: usize = 16;
+/// A network brute force needs this many distinct clients (one is `brute-force` itself).
+const NETWORK_CLIENTS: usize = 3;
+
+impl Aggregate {
+    /// `names`: keep the user names (the summaries that list them).
+    fn add(&mut self, r: &AuthRecord<'_>, names: bool) {
+        self.service = r.service;
+        if let Some(user) = r.user.filter(|_| names) {
+            if self.users.len() < MAX_EVIDENCE && !self.users.iter().any(|u| u == user) {
+                self.users.push(short(user));
+            }
+        }
+        if let Some(c) = r.client {
+            if self.clients.len() < MAX_CLIENTS && !self.clients.contains(&c) {
+                self.clients.push(c);
+            }
+        }
+        match r.action {
+            Action::Failed | Action::InvalidUser => {
+                self.failures += 1;
+                self.success = None;
+            }
+            Action::Accepted { method } => {
+                self.successes += 1;
+                self.method = Some(method.to_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
+mod slot {
+    pub const BRUTE: usize = 0;
+    pub const BRUTE_NET: usize = 1;
+    pub const ENUM: usize = 2;
+    pub const AFTER: usize = 3;
+    pub const QUIET: usize = 4;
+    pub const NEW: usize = 5;
+    pub const ROOT: usize = 6;
+}
+
+struct Detector {
+    kind: &'static str,
+    settings: DetectorSettings,
+    tracker: Tracker<Subject, Aggregate>,
+}
+
+pub struct AuthDetectors {
+    allow: Vec<IpNet>,
+    quiet: Option<QuietHours>,
+    detectors: Vec<Detector>,
+    pub learned: Learned,
+}
+
+/// One record with its raw line.
+pub struct Input<'r, 'a> {
+    pub record: &'r AuthRecord<'a>,
+    pub line: &'r [u8],
+    pub log: &'r Arc<str>,
+}
+
+impl AuthDetectors {
+    pub fn new(settings: &LoginSettings, learned: Learned) -> AuthDetectors {
+        let detectors = settings::KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let mut s = settings.detector(kind);
+                let mut limits = s.limits;
+                if i == slot::AFTER {
+                    // The failures, and the success that completes the report.
+                    limits.threshold = limits.threshold.saturating_add(1);
+                }
+                s.limits = limits;
+                Detector {
+                    kind,
+                    settings: s,
+                    tracker: Tracker::new(limits),
+                }
+            })
+            .collect();
+        AuthDetectors {
+            allow: settings.allow.clone(),
+            quiet: settings.quiet_hours,
+            detectors,
+            learned,
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.detectors.iter().map(|d| d.tracker.dropped()).sum()
+    }
+
+    pub fn observe(&mut self, input: &Input<'_, '_>, out: &mut Vec<Alert>) {
+        let r = input.record;
+        let at = r.ts.timestamp_millis();
+        self.report_due(at, out);
+        if r.client
+            .is_some_and(|c| self.allow.iter().any(|n| n.contains(&c)))
+        {
+            return;
+        }
+        let host = r.client.map(|c| Subject::Net(IpNet::from(c)));
+        let net = r.client.map(|c| Subject::Net(network_of(c)));
+        let local = || Subject::User(format!("{}:{}", r.service, r.user.unwrap_or("")));
+        let user_hash = r.user.map(hash_of);
+        match r.action {
+            Action::Failed => {
+                self.feed(
+                    slot::BRUTE,
+                    host.clone().unwrap_or_else(local),
+                    None,
+                    input,
+                    at_threshold,
+                    out,
+                );
+                if let (Some(host), Some(net)) = (host, net) {
+                    let decide = |a: &Aggregate, reached: bool| {
+                        reached && a.clients.len() >= NETWORK_CLIENTS
+                    };
+                    self.feed(slot::BRUTE_NET, net.clone(), None, input, decide, out);
+                    self.feed(
+                        slot::ENUM,
+                        host.clone(),
+                        user_hash,
+                        input,
+                        at_threshold,
+                        out,
+                    );
+                    self.feed(slot::AFTER, host, None, input, |_, _| false, out);
+                    self.feed(slot::AFTER, net, None, input, |_, _| false, out);
+                }
+            }
+            Action::InvalidUser => {
+                if let Some(host) = host {
+                    self.feed(slot::ENUM, host, user_hash, input, at_threshold, out);
+                }
+            }
+            Action::Accepted { method } => {
+                let user = r.user.unwrap_or("");
+                if let (Some(host), Some(net), Some(client)) = (host.clone(), net.clone(), r.client)
+                {
+                    let success = (
+                        user.to_owned(),
+                        method.to_owned(),
+                        evidence_line(input.log, input.line),
+                    );
+                    let decide = |a: &Aggregate, reached: bool| reached && a.success.is_some();
+                    let before = out.len();
+                    self.feed_with(
+                        slot::AFTER,
+                        host,
+                        None,
+                        input,
+                        |a| a.success = Some(success.clone()),
+                        decide,
+                        out,
+                    );
+                    let client_fired = out.len() > before;
+                    let mid = out.len();
+                    self.feed_with(
+                        slot::AFTER,
+                        net,
+                        None,
+                        input,
+                        |a| a.success = Some(success),
+                        decide,
+                        out,
+                    );
+                    if client_fired {
+                        // One login, one event: the client's, which says more.
+                        out.truncate(mid);
+                    }
+                    let network = network_of(client);
+                    if self.learned.learn(user, network, at) {
+                        let key = Subject::User(format!("{user}@{network}"));
+                        self.feed(slot::NEW, key, None, input, at_threshold, out);
+                    }
+                }
+                if user == "root" && r.service == "sshd" {
+                    self.feed(
+                        slot::ROOT,
+                        host.unwrap_or_else(local),
+                        None,
+                        input,
+                        at_threshold,
+                        out,
+                    );
+                }
+                let local_time = r.ts.with_timezone(&Local).time();
+                if self.quiet.is_some_and(|q| q.contains(local_time)) {
+                    self.feed(
+                        slot::QUIET,
+                        Subject::User(user.to_owned()),
+                        None,
+                        input,
+                        at_threshold,
+                        out,
+                    );
+                }
+            }
+            Action::Disconnected | Action::Command { .. } => {}
+        }
+    }
+
+    /// At the end of the records (`i64::MAX`) everything is told; live, cooldowns end
+    /// on the records' time only.
+    pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        if now_ms == i64::MAX {
+            self.report_due(now_ms, out);
+        }
+    }
+
+    fn report_due(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        let quiet = self.quiet;
+        for (slot, d) in self.detectors.iter_mut().enumerate() {
+            for (key, fired) in d.tracker.due(now_ms) {
+                // Failures after a reported login are not a login of their own.
+                if slot == slot::AFTER && fired.aggregate.successes == 0 {
+                    continue;
+                }
+                out.push(report(d, slot, &key, fired, quiet));
+            }
+        }
+    }
+
+    fn feed(
+        &mut self,
+        slot: usize,
+        key: Subject,
+        distinct: Option<u64>,
+        input: &Input<'_, '_>,
+        decide: impl FnOnce(&Aggregate, bool) -> bool,
+        out: &mut Vec<Alert>,
+    ) {
+        self.feed_with(slot, key, distinct, input, |_| {}, decide, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn feed_with(
+        &mut self,
+        slot: usize,
+        key: Subject,
+        distinct: Option<u64>,
+        input: &Input<'_, '_>,
+        update: impl FnOnce(&mut Aggregate),
+        decide: impl FnOnce(&Aggregate, bool) -> bool,
+        out: &mut Vec<Alert>,
+    ) {
+        let quiet = self.quiet;
+        let d = &mut self.detectors[slot];
+        if !d.settings.enabled {
+            return;
+        }
+        let fired = d.tracker.observe(
+            &key,
+            input.record.ts.timestamp_millis(),
+            distinct,
+            || evidence_line(input.log, input.line),
+            |a| {
+                a.add(input.record, slot != slot::AFTER);
+                update(a)
+            },
+            decide,
+        );
+        if let Some(fired) = fired {
+            out.push(report(d, slot, &key, fired, quiet));
+        }
+    }
+}
+
+/// User names are kept up to this length in events (a 1 MB name is cut).
+const MAX_NAME: usize = 64;
+
+fn short(s: &str) -> String {
+    let mut end = s.len().min(MAX_NAME);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn hash_of(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn span(f: &Fired<Aggregate>) -> String {
+    let secs = (f.last_ms - f.first_ms) as f64 / 1000.0;
+    if secs < 1.0 {
+        "under a second".to_owned()
+    } else if secs < 120.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{:.0} min", secs / 60.0)
+    }
+}
+
+fn report(
+    d: &Detector,
+    slot: usize,
+    key: &Subject,
+    mut f: Fired<Aggregate>,
+    quiet: Option<QuietHours>,
+) -> Alert {
+    let a = &f.aggregate;
+    let client = match (slot, key) {
+        (slot::BRUTE_NET, Subject::Net(n)) => Some(n.to_string()),
+        (slot::AFTER, Subject::Net(n)) if n.prefix_len() < n.max_prefix_len() => {
+            Some(n.to_string())
+        }
+        _ => a.clients.first().map(IpAddr::to_string),
+    };
+    let (success_user, method) = match &a.success {
+        Some((u, m, _)) => (Some(u.clone()), Some(m.clone())),
+        None => (None, a.method.clone()),
+    };
+    let user = success_user.or_else(|| match slot {
+        slot::BRUTE | slot::ENUM | slot::BRUTE_NET if a.users.len() != 1 => None,
+        _ => a.users.first().cloned(),
+    });
+    let who = client.clone().unwrap_or_else(|| "a local user".into());
+    let name = user.clone().unwrap_or_else(|| "?".into());
+    let method = method.unwrap_or_default();
+    let n = f.count;
+    let users = a.users.join(", ");
+    let summary = match slot {
+        slot::BRUTE => format!(
+            "{who} failed {n} logins in {} ({}: {users})",
+            span(&f),
+            a.service
+        ),
+        slot::BRUTE_NET => format!(
+            "{who} ({}+ clients) failed {n} logins in {} ({users})",
+            a.clients.len(),
+            span(&f)
+        ),
+        slot::ENUM => format!(
+            "{who} tried {} user names in {} ({users})",
+            a.users.len(),
+            span(&f)
+        ),
+        slot::AFTER => format!(
+            "{name} logged in from {who} ({method}) after {} failed attempts in {}",
+            a.failures,
+            span(&f)
+        ),
+        slot::QUIET => {
+            let local = ms_to_time(f.last_ms).with_timezone(&Local);
+            let hours = quiet.map_or(String::new(), |q| {
+                format!(" {}-{}", q.start.format("%H:%M"), q.end.format("%H:%M"))
+            });
+            format!(
+                "{name} logged in ({}) at {} local time, in the quiet hours{hours}",
+                a.service,
+                local.format("%H:%M")
+            )
+        }
+        slot::NEW => format!("{name} logged in from a new network: {who} ({method})"),
+        slot::ROOT => format!("root logged in directly from {who} ({method})"),
+        _ => format!("{who}: {n} lines"),
+    };
+    if let Some((_, _, line)) = &a.success {
+        // The success is the line that matters: keep it when the failures filled the list.
+        if !f.evidence.contains(line) {
+            if f.evidence.len() >= MAX_EVIDENCE {
+                f.evidence.pop();
+            }
+            f.evidence.push(line.clone());
+        }
+    }
+    let fields = AuthFields {
+        user,
+        client,
+        service: a.service.to_owned(),
+    };
+    Alert {
+        id: crate::event::new_id(),
+        detection: Detection {
+            category: Category::Auth,
+            kind: match d.kind {
+                "brute-force-network" => "brute-force",
+                kind => kind,
+            },
+            summary,
+            count: f.count,
+            first_ts: ms_to_time(f.first_ms),
+            last_ts: ms_to_time(f.last_ms),
+            evidence: f.evidence,
+            related: Vec::new(),
+            fields: Fields::Auth(fields),
+        },
+        severity: d.settings.severity,
+        rule: d.settings.rule.clone(),
+        reasons: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
