@@ -16,7 +16,7 @@ Run as root (it lowers fs.inotify.max_queued_events for one burst and restores i
 import ctypes, json, os, select, shutil, struct, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIM = os.path.join(ROOT, "target", "release", "fim")
+FIM = os.environ.get("FIM", os.path.join(ROOT, "target", "release", "fim"))  # FIM=: another build, for before/after
 DATA = os.path.join(ROOT, "benches", "data")
 N = int(os.environ.get("N", "1000"))
 MODE = os.environ.get("MODE", "all")
@@ -220,7 +220,8 @@ def cpu_seconds(pid):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if "FIM" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="fim-wbench-")
     tree = os.path.join(work, "wordpress")
     shutil.copytree(os.path.join(DATA, "wordpress"), tree, symlinks=True)
