@@ -5,26 +5,115 @@ the Linux source tree, and CPU while idle.
 
     python3 benches/watch_bench.py            # after benches/compare.sh prepared benches/data
     N=2000 python3 benches/watch_bench.py     # more modifications per rate
+    MODE=tail python3 benches/watch_bench.py  # only the issue-10 tail: 3 runs x 200 at 20/s
+
+The tail measurement is external on both ends: a separate writer process modifies
+WordPress .php files and takes t0 right after close(); the event's time is when its
+line appears in `--output`, seen by a reader woken by inotify on that file.
 
 Run as root (it lowers fs.inotify.max_queued_events for one burst and restores it).
 """
-import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import ctypes, json, os, select, shutil, struct, signal, socket, statistics, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIM = os.path.join(ROOT, "target", "release", "fim")
+FIM = os.environ.get("FIM", os.path.join(ROOT, "target", "release", "fim"))  # FIM=: another build, for before/after
 DATA = os.path.join(ROOT, "benches", "data")
 N = int(os.environ.get("N", "1000"))
+MODE = os.environ.get("MODE", "all")
+
+WRITER = r"""
+import sys, time
+paths, n, rate = sys.argv[1].split(":"), int(sys.argv[2]), float(sys.argv[3])
+for i in range(n):
+    path = paths[i % len(paths)]
+    with open(path, "a") as f:
+        f.write("// tail %d\n" % i)
+    t0 = time.monotonic()
+    print(i, path, repr(t0), flush=True)
+    time.sleep(1.0 / rate)
+"""
+
+
+class OutputReader:
+    """Lines of an `--output` file, each with when it was seen (inotify IN_MODIFY)."""
+
+    def __init__(self, path):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK)
+        open(path, "a").close()
+        if libc.inotify_add_watch(self.fd, path.encode(), 0x2) < 0:  # IN_MODIFY
+            raise OSError(ctypes.get_errno(), "inotify_add_watch")
+        self.file = open(path, "rb")
+        self.file.seek(0, 2)
+        self.lines = []  # (monotonic time seen, event)
+        self.partial = b""
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            if not select.select([self.fd], [], [], 0.2)[0]:
+                continue
+            now = time.monotonic()
+            try:
+                os.read(self.fd, 65536)
+            except BlockingIOError:
+                pass
+            data = self.partial + self.file.read()
+            *whole, self.partial = data.split(b"\n")
+            for line in whole:
+                self.lines.append((now, json.loads(line)))
+
+    def stop(self):
+        self.running = False
+        self.thread.join()
+        os.close(self.fd)
+
+
+def tail(tree, db, runs=3, n=200, rate=20):
+    """Issue 10's measurement: p50/p99/max of close() -> event line, per run."""
+    php = sorted(os.path.join(d, f) for d, _, fs in os.walk(os.path.join(tree, "wp-includes"))
+                 for f in fs if f.endswith(".php"))[:50]
+    results = []
+    for run in range(runs):
+        out = os.path.join(os.path.dirname(db), f"tail-{run}.jsonl")
+        reader = OutputReader(out)
+        w = Watch(db, tree, ["--output", out])
+        time.sleep(0.5)
+        writer = subprocess.run([sys.executable, "-c", WRITER, ":".join(php), str(n), str(rate)],
+                                capture_output=True, text=True, check=True)
+        time.sleep(0.5)
+        w.stop()
+        reader.stop()
+        by_path = {}
+        for t, e in reader.lines:
+            by_path.setdefault(e["path"], []).append(t)
+        lat, missed = [], 0
+        for line in writer.stdout.splitlines():
+            _, path, t0 = line.split(" ")
+            ts = [t for t in by_path.get(path, []) if t >= float(t0)]
+            if ts:
+                lat.append((ts[0] - float(t0)) * 1000)
+            else:
+                missed += 1
+        lat.sort()
+        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]
+        results.append((p(0.50), p(0.99), lat[-1], missed))
+        print(f"tail run {run + 1}: {n} changes at {rate}/s: p50 {p(0.5):.2f} ms, p99 {p(0.99):.2f} ms, "
+              f"max {lat[-1]:.2f} ms, missed {missed}", flush=True)
+    return results
 
 
 class Watch:
-    def __init__(self, db, tree):
+    def __init__(self, db, tree, extra=()):
         self.tmp = tempfile.mkdtemp(prefix="fim-watch-bench-")
         sock_path = os.path.join(self.tmp, "notify.sock")
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(sock_path)
         env = dict(os.environ, NOTIFY_SOCKET=sock_path)
         env.pop("RUST_LOG", None)
-        self.proc = subprocess.Popen([FIM, "watch", "-q", "--db", db], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([FIM, "watch", "-q", "--db", db, *extra], stdout=subprocess.PIPE,
                                      env=env, bufsize=0)
         self.lines = []  # (monotonic receive time, event)
         self.cond = threading.Condition()
@@ -131,12 +220,17 @@ def cpu_seconds(pid):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if "FIM" not in os.environ:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = tempfile.mkdtemp(prefix="fim-wbench-")
     tree = os.path.join(work, "wordpress")
     shutil.copytree(os.path.join(DATA, "wordpress"), tree, symlinks=True)
     db = os.path.join(work, "wp.db")
     init(tree, db)
+    tail(tree, db)
+    if MODE == "tail":
+        shutil.rmtree(work, ignore_errors=True)
+        return
 
     w = Watch(db, tree)
     for rate in (20, 100):

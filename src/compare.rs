@@ -166,6 +166,9 @@ pub fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec
     state.range(start..end).map(|(path, _)| path)
 }
 
+/// At most this many findings are assessed without the rayon pool.
+const SEQUENTIAL_FINDINGS: usize = 16;
+
 /// Apply the heuristics to new and modified entries: their reasons, and a severity
 /// raised to the strongest of them. Content checks read each changed file again, on
 /// every core and opening each directory once, so a burst of thousands of new files is
@@ -177,6 +180,9 @@ fn assess_all(policy: &Policy, findings: &mut [Finding]) {
     if !heuristics.enabled {
         return;
     }
+    // A few findings (the watch daemon's usual look) are assessed on this thread:
+    // handing them to the pool and waiting for it costs more than the checks.
+    let sequential = findings.len() <= SEQUENTIAL_FINDINGS;
     let samples: Vec<(usize, Sample)> = {
         let view: &[Finding] = findings;
         let mut by_dir: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
@@ -190,30 +196,32 @@ fn assess_all(policy: &Policy, findings: &mut [Finding]) {
                 }
             }
         }
-        by_dir
-            .into_par_iter()
-            .flat_map_iter(move |(_, indices)| {
-                let dir = SampleDir::open(policy, &view[indices[0]].path);
-                indices.into_iter().filter_map(move |i| {
-                    let path = &view[i].path;
-                    let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
-                    let sample = match &dir {
-                        Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
-                        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-                    };
-                    match sample {
-                        Ok(sample) => sample.map(|s| (i, s)),
-                        Err(e) => {
-                            tracing::warn!(
-                                "{}: cannot read for content checks: {e}",
-                                bpath::lossy(path)
-                            );
-                            None
-                        }
+        let read_dir = move |(_, indices): (&[u8], Vec<usize>)| {
+            let dir = SampleDir::open(policy, &view[indices[0]].path);
+            indices.into_iter().filter_map(move |i| {
+                let path = &view[i].path;
+                let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
+                let sample = match &dir {
+                    Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
+                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                };
+                match sample {
+                    Ok(sample) => sample.map(|s| (i, s)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{}: cannot read for content checks: {e}",
+                            bpath::lossy(path)
+                        );
+                        None
                     }
-                })
+                }
             })
-            .collect()
+        };
+        if sequential {
+            by_dir.into_iter().flat_map(read_dir).collect()
+        } else {
+            by_dir.into_par_iter().flat_map_iter(read_dir).collect()
+        }
     };
     let mut samples: Vec<Option<Sample>> = {
         let mut by_index: Vec<Option<Sample>> = (0..findings.len()).map(|_| None).collect();
@@ -222,27 +230,32 @@ fn assess_all(policy: &Policy, findings: &mut [Finding]) {
         }
         by_index
     };
-    findings
-        .par_iter_mut()
-        .zip(samples.par_iter_mut())
-        .for_each(|(finding, sample)| {
-            let Some(new) = &finding.new else {
-                return;
-            };
-            let rel = policy
-                .watch_of(&finding.path)
-                .map_or(&b""[..], |(_, rel)| rel);
-            let reasons = heuristics.assess(
-                &finding.path,
-                rel,
-                finding.old.as_ref(),
-                new,
-                sample.as_ref(),
-            );
-            for reason in reasons {
-                finding.severity = finding.severity.max(reason.severity);
-                finding.suspicion = finding.suspicion.max(Some(reason.severity));
-                finding.reasons.push(reason.text);
-            }
-        });
+    let assess = |(finding, sample): (&mut Finding, &mut Option<Sample>)| {
+        let Some(new) = &finding.new else {
+            return;
+        };
+        let rel = policy
+            .watch_of(&finding.path)
+            .map_or(&b""[..], |(_, rel)| rel);
+        let reasons = heuristics.assess(
+            &finding.path,
+            rel,
+            finding.old.as_ref(),
+            new,
+            sample.as_ref(),
+        );
+        for reason in reasons {
+            finding.severity = finding.severity.max(reason.severity);
+            finding.suspicion = finding.suspicion.max(Some(reason.severity));
+            finding.reasons.push(reason.text);
+        }
+    };
+    if sequential {
+        findings.iter_mut().zip(samples.iter_mut()).for_each(assess);
+    } else {
+        findings
+            .par_iter_mut()
+            .zip(samples.par_iter_mut())
+            .for_each(assess);
+    }
 }

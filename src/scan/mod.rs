@@ -90,6 +90,9 @@ pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
 /// when the consumer (the database) is slower than the hashing.
 const QUEUE: usize = 8192;
 
+/// At most this many non-recursive targets are looked at on the caller's thread.
+const INLINE_STARTS: usize = 64;
+
 /// What a scan saw besides its entries.
 #[derive(Debug, Default)]
 pub struct ScanSummary {
@@ -116,7 +119,7 @@ pub fn scan<E>(
     skip: &Skip,
     targets: Option<&[Target]>,
     on_dir: Option<DirHook<'_>>,
-    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
+    on_entry: impl FnMut(Entry) -> Result<(), E>,
 ) -> Result<ScanSummary, E> {
     let starts: Vec<_> = match targets {
         None => policy
@@ -152,8 +155,27 @@ pub fn scan<E>(
             })
             .collect(),
     };
+    let (tx, rx) = sync_channel(QUEUE);
+    // The watch daemon's usual look: a few entries, nothing to descend into. Waking a
+    // walking thread and the rayon pool for them costs more than the look itself (the
+    // latency tail of issue 10); each start sends at most a few findings, far fewer
+    // than the queue holds, so walking here before consuming cannot block.
+    if starts.len() <= INLINE_STARTS && starts.iter().all(|(_, _, how)| !how.descend) {
+        let walker = walk::Walker {
+            policy,
+            skip,
+            on_dir,
+            tx,
+        };
+        rayon::in_place_scope(|s| {
+            for (watch, path, how) in starts {
+                walker.walk_from(s, watch, path, how);
+            }
+        });
+        drop(walker);
+        return consume(rx, on_entry);
+    }
     std::thread::scope(|threads| {
-        let (tx, rx) = sync_channel(QUEUE);
         threads.spawn(move || {
             let walker = walk::Walker {
                 policy,
@@ -168,19 +190,27 @@ pub fn scan<E>(
                 }
             });
         });
-        let mut summary = ScanSummary::default();
-        for found in rx {
-            match found {
-                Found::Entry(entry) => on_entry(entry)?,
-                Found::Warning { path, message } => {
-                    summary.warnings += 1;
-                    tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
-                }
-                Found::Incomplete(path) => summary.incomplete.push(path),
-            }
-        }
-        Ok(summary)
+        consume(rx, on_entry)
     })
+}
+
+/// Hand what the walk found to `on_entry` until the walk ends (or `on_entry` fails).
+fn consume<E>(
+    rx: std::sync::mpsc::Receiver<Found>,
+    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
+) -> Result<ScanSummary, E> {
+    let mut summary = ScanSummary::default();
+    for found in rx {
+        match found {
+            Found::Entry(entry) => on_entry(entry)?,
+            Found::Warning { path, message } => {
+                summary.warnings += 1;
+                tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
+            }
+            Found::Incomplete(path) => summary.incomplete.push(path),
+        }
+    }
+    Ok(summary)
 }
 
 /// A directory inside the watches, opened the way the walk opens it (never through a

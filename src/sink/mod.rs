@@ -82,11 +82,16 @@ impl Output {
     }
 
     pub fn write_line(&mut self, line: &str) -> Result<()> {
+        // One write(2) per line: a reader woken by the file changing never sees half
+        // a line (and it is one system call instead of two).
+        let mut whole = String::with_capacity(line.len() + 1);
+        whole.push_str(line);
+        whole.push('\n');
         let written = match &mut self.out {
-            Destination::Stdout(out) => writeln!(out, "{line}").and_then(|()| out.flush()),
+            Destination::Stdout(out) => out.write_all(whole.as_bytes()).and_then(|()| out.flush()),
             Destination::File(file) => file
                 .opened()
-                .and_then(|f| writeln!(f, "{line}").and_then(|()| f.flush())),
+                .and_then(|f| f.write_all(whole.as_bytes()).and_then(|()| f.flush())),
         };
         written.map_err(|e| {
             if let Destination::File(file) = &mut self.out {
