@@ -304,7 +304,7 @@ pub struct PolicyUpdateArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["all", "paths"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["all", "paths", "listeners"]))]
 pub struct AcceptArgs {
     #[command(flatten)]
     pub db: DbArg,
@@ -319,6 +319,10 @@ pub struct AcceptArgs {
     /// Accept the current state of everything watched.
     #[arg(long, conflicts_with = "paths")]
     pub all: bool,
+
+    /// Take the sockets listening now as the known ones (the `new-listener` detector).
+    #[arg(long, conflicts_with_all = ["paths", "all"])]
+    pub listeners: bool,
 
     /// Files or directories (recursively) to accept.
     #[arg(value_name = "PATH")]

@@ -46,6 +46,9 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         baseline.insert(&entry)
     })?;
     baseline.log_cursors(&crate::web::access::cursors_at_end(&policy))?;
+    if policy.processes.is_some() {
+        baseline.known_listeners(&crate::procs::current_listeners())?;
+    }
     let seal = baseline.finish(sign.as_ref())?;
     let note = warnings_note(&summary);
     progress.finish(

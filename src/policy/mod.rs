@@ -103,6 +103,9 @@ struct RawPolicy {
     /// Not `Spanned`: toml cannot span a table holding tables; errors name the line
     /// of the `[web` header instead.
     web: Option<toml::Table>,
+    /// `[processes]`: read by hand like `[web]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -242,6 +245,8 @@ pub struct Policy {
     /// The access logs the web detectors read.
     pub logs: Vec<LogSpec>,
     pub web: crate::web::WebSettings,
+    /// The process detectors, when the policy has a `[processes]` table.
+    pub processes: Option<crate::procs::ProcessSettings>,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -285,7 +290,11 @@ impl Policy {
         let mut stack = vec![origin.to_path_buf()];
         let part = Part::parse(text, origin, &mut stack, &Vars::new())?;
         // A policy for `fim analyze` may hold only detector settings.
-        if part.watches.is_empty() && part.logs.is_empty() && part.raw.web.is_none() {
+        if part.watches.is_empty()
+            && part.logs.is_empty()
+            && part.raw.web.is_none()
+            && part.raw.processes.is_none()
+        {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
                 line: 1,
@@ -311,6 +320,16 @@ impl Policy {
             signatures = builtin_signatures();
         }
         signatures.extend(part.signatures);
+        let processes = match &part.raw.processes {
+            Some(table) => Some(detect::processes(table, &web_users, &|_, m| {
+                Error::Policy {
+                    origin: origin.to_path_buf(),
+                    line: part.processes_line,
+                    message: m,
+                }
+            })?),
+            None => None,
+        };
         let heuristics = Heuristics {
             enabled: raw_heuristics.enabled != Some(false),
             signatures,
@@ -331,6 +350,7 @@ impl Policy {
             sinks: part.sinks,
             logs: part.logs,
             web: part.web,
+            processes,
         })
     }
 
@@ -425,6 +445,8 @@ struct Part {
     sinks: Vec<SinkSpec>,
     logs: Vec<LogSpec>,
     web: crate::web::WebSettings,
+    /// The line of the `[processes]` header, for messages.
+    processes_line: usize,
 }
 
 /// Policies a policy may include, nested.
@@ -561,6 +583,10 @@ impl Part {
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
             .map_or(0, |(i, _)| i);
         let web = detect::web(raw.web.as_ref(), web_line, &fail)?;
+        let processes_line = text
+            .match_indices("[processes")
+            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
+            .map_or(1, |(i, _)| line_of(text, i));
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -598,6 +624,7 @@ impl Part {
             sinks,
             logs,
             web,
+            processes_line,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -692,6 +719,9 @@ impl Part {
         }
         self.raw.log.extend(raw.log);
         self.web.merge(other.web);
+        if self.raw.processes.is_none() {
+            self.raw.processes = raw.processes;
+        }
         self.raw.web = match (self.raw.web.take(), raw.web) {
             (Some(mine), Some(theirs)) => Some(detect::merge_web(mine, theirs)),
             (mine, theirs) => mine.or(theirs),

@@ -5,6 +5,7 @@
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
 mod cursors;
+mod listeners;
 pub mod outbox;
 mod rows;
 mod schema;
