@@ -204,3 +204,17 @@ fn watch_catches_a_20_ms_shell_under_php_fpm_by_its_exec_event() {
     }
     daemon.stop();
 }
+
+#[test]
+fn a_bad_processes_table_is_refused_with_its_line() {
+    let env = Env::new();
+    let path = env.write_policy("[[watch]]\npath = \"ROOT\"\n\n[processes]\nintervall = \"1s\"\n");
+    let run = env.fim(&["init", "--policy", path.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(":4") || run.stderr.contains("line 4"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("intervall"), "{}", run.stderr);
+}

@@ -62,6 +62,9 @@ pub struct LogSpec {
 
 type Fail<'f> = &'f dyn Fn(usize, String) -> crate::Error;
 
+/// Names → uid → name, for the users that exist on the host.
+type WebUsers<'f> = &'f dyn Fn(Option<&[String]>) -> HashMap<u32, String>;
+
 pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>> {
     let mut out: Vec<LogSpec> = Vec::with_capacity(raw.len());
     for log in raw {
@@ -205,7 +208,7 @@ fn override_of(
 /// `[processes]`: `interval`, `web_users`, and a `[processes.KIND]` table per detector.
 pub(super) fn processes(
     raw: &toml::Table,
-    web_users: &dyn Fn(Option<&[String]>) -> HashMap<u32, String>,
+    web_users: WebUsers<'_>,
     fail: Fail<'_>,
 ) -> crate::Result<ProcessSettings> {
     let mut settings = ProcessSettings {
