@@ -316,7 +316,7 @@ pub struct PolicyUpdateArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["all", "paths"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["all", "paths", "listeners"]))]
 pub struct AcceptArgs {
     #[command(flatten)]
     pub db: DbArg,
@@ -336,6 +336,10 @@ pub struct AcceptArgs {
     /// uploads) in anyway; without it, accept refuses them and changes nothing.
     #[arg(long)]
     pub accept_suspicious: bool,
+
+    /// Take the sockets listening now as the known ones (the `new-listener` detector).
+    #[arg(long, conflicts_with_all = ["paths", "all"])]
+    pub listeners: bool,
 
     /// Files or directories (recursively) to accept.
     #[arg(value_name = "PATH")]

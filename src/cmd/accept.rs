@@ -24,6 +24,24 @@ pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let policy = baseline.recorded_policy()?;
     // Nothing is changed in a baseline that does not pass its own check.
     let (mut known, sign) = super::open_for_change(&baseline, &policy, &args.keys, "accept")?;
+    if args.listeners {
+        let listeners = crate::procs::current_listeners();
+        let audit = Audit {
+            ts: format_ts(chrono::Utc::now()),
+            user: operator(),
+            reason: args.reason.clone(),
+            paths: vec!["--listeners".to_owned()],
+        };
+        baseline.accept_listeners(&listeners, &audit)?;
+        if !ui.quiet {
+            eprintln!(
+                "fim accept: {} listeners taken as known by {}",
+                listeners.len(),
+                audit.user
+            );
+        }
+        return Ok(exit::CLEAN);
+    }
     let skip = own_files(db);
 
     let scopes: Option<Vec<Vec<u8>>> = if args.all {

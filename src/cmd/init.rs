@@ -56,6 +56,9 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
     let assessed = intake::events(crate::compare::assess_new(&policy, taken));
     let suspicious = intake::check_suspicious(ui, "init", assessed, args.accept_suspicious)?;
     baseline.log_cursors(&crate::detect::source::cursors_at_end(&policy))?;
+    if policy.processes.is_some() {
+        baseline.known_listeners(&crate::procs::current_listeners())?;
+    }
     let seal = baseline.finish(sign.as_ref())?;
     if !suspicious.is_empty() {
         Baseline::open(db)?.record_events(&suspicious)?;

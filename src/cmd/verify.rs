@@ -59,7 +59,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         .collect();
     let differences = events.len();
     // The detection sources: the logs from where the previous run stopped to their end.
-    let mut sources = Sources::open(&baseline, &policy, &Default::default())?;
+    let mut sources = Sources::open(&baseline, &policy, &Default::default(), false)?;
     for event in &events {
         sources.file_event(event, None);
     }

@@ -99,6 +99,7 @@ pub const MAX_EVIDENCE: usize = 20;
 pub enum Fields {
     Web(WebFields),
     Auth(AuthFields),
+    Process(ProcessFields),
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -106,6 +107,19 @@ pub struct AuthFields {
     pub user: Option<String>,
     pub client: Option<String>,
     pub service: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct ProcessFields {
+    pub pid: i32,
+    pub ppid: i32,
+    pub user: Option<String>,
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    pub cwd: Option<String>,
+    pub parent_exe: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

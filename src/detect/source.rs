@@ -38,11 +38,13 @@ pub struct Sources {
 
 impl Sources {
     /// Every source of `policy`, from the cursors saved in the baseline (`carried`,
-    /// the in-memory ones of a daemon reloading, win).
+    /// the in-memory ones of a daemon reloading, win). `live`: the daemon (exec events
+    /// are followed), not one run.
     pub fn open(
         baseline: &Baseline,
         policy: &Policy,
         carried: &HashMap<String, Cursor>,
+        live: bool,
     ) -> Result<Sources> {
         let mut cursors = baseline.log_cursors()?;
         cursors.extend(carried.iter().map(|(k, c)| (k.clone(), c.clone())));
@@ -52,6 +54,9 @@ impl Sources {
         }
         if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(baseline, policy, &cursors)? {
             sources.push(Box::new(logs));
+        }
+        if let Some(procs) = crate::procs::Processes::open(baseline, policy, live)? {
+            sources.push(Box::new(procs));
         }
         Ok(Sources { sources })
     }

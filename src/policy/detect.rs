@@ -12,6 +12,8 @@ use toml::Spanned;
 
 use super::Severity;
 use crate::logs::parse::LogFormat;
+use crate::procs::settings::KINDS;
+use crate::procs::ProcessSettings;
 use crate::web::settings::{configurable, Override};
 use crate::web::WebSettings;
 
@@ -59,6 +61,9 @@ pub struct LogSpec {
 }
 
 pub(super) type Fail<'f> = &'f dyn Fn(usize, String) -> crate::Error;
+
+/// Names → uid → name, for the users that exist on the host.
+type WebUsers<'f> = &'f dyn Fn(Option<&[String]>) -> HashMap<u32, String>;
 
 pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>> {
     let mut out: Vec<LogSpec> = Vec::with_capacity(raw.len());
@@ -185,46 +190,123 @@ pub(super) fn overrides(
                 ),
             ));
         }
-        let duration = |what: &str, text: &Option<String>| -> crate::Result<Option<Duration>> {
-            text.as_deref()
-                .map(|t| {
-                    humantime::parse_duration(t).map_err(|e| {
-                        fail(
-                            at,
-                            format!(
-                                "[{family}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"
-                            ),
-                        )
-                    })
-                })
-                .transpose()
-        };
-        if d.threshold == Some(0) {
-            return Err(fail(
-                at,
-                format!("[{family}.{kind}] threshold must be at least 1"),
-            ));
-        }
-        let window = duration("window", &d.window)?;
-        if window.is_some_and(|w| w.is_zero()) {
-            return Err(fail(
-                at,
-                format!("[{family}.{kind}] window must be longer than 0 s"),
-            ));
-        }
-        overrides.insert(
-            kind.clone(),
-            Override {
-                enabled: d.enabled,
-                severity: d.severity,
-                name: d.name.clone(),
-                threshold: d.threshold,
-                window,
-                cooldown: duration("cooldown", &d.cooldown)?,
-            },
-        );
+        overrides.insert(kind.clone(), override_of(family, kind, d, at, fail)?);
     }
     Ok(overrides)
+}
+
+/// One `[SECTION.KIND]` detector table, checked.
+fn override_of(
+    section: &str,
+    kind: &str,
+    d: &RawDetector,
+    at: usize,
+    fail: Fail<'_>,
+) -> crate::Result<Override> {
+    let duration = |what: &str, text: &Option<String>| -> crate::Result<Option<Duration>> {
+        text.as_deref()
+            .map(|t| {
+                humantime::parse_duration(t).map_err(|e| {
+                    fail(
+                        at,
+                        format!(
+                            "[{section}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    if d.threshold == Some(0) {
+        return Err(fail(
+            at,
+            format!("[{section}.{kind}] threshold must be at least 1"),
+        ));
+    }
+    let window = duration("window", &d.window)?;
+    if window.is_some_and(|w| w.is_zero()) {
+        return Err(fail(
+            at,
+            format!("[{section}.{kind}] window must be longer than 0 s"),
+        ));
+    }
+    Ok(Override {
+        enabled: d.enabled,
+        severity: d.severity,
+        name: d.name.clone(),
+        threshold: d.threshold,
+        window,
+        cooldown: duration("cooldown", &d.cooldown)?,
+    })
+}
+
+/// `[processes]`: `interval`, `web_users`, and a `[processes.KIND]` table per detector.
+pub(super) fn processes(
+    raw: &toml::Table,
+    web_users: WebUsers<'_>,
+    fail: Fail<'_>,
+) -> crate::Result<ProcessSettings> {
+    let mut settings = ProcessSettings {
+        interval: crate::procs::settings::DEFAULT_INTERVAL,
+        web_users: web_users(None),
+        overrides: HashMap::new(),
+    };
+    for (key, value) in raw {
+        match key.as_str() {
+            "interval" => {
+                let text = value.as_str().ok_or_else(|| {
+                    fail(
+                        0,
+                        "[processes] interval must be a duration such as \"10s\"".into(),
+                    )
+                })?;
+                let interval = humantime::parse_duration(text)
+                    .map_err(|e| fail(0, format!("[processes] interval {text:?}: {e}")))?;
+                if interval.is_zero() {
+                    return Err(fail(
+                        0,
+                        "[processes] interval must be longer than 0 s".into(),
+                    ));
+                }
+                settings.interval = interval;
+            }
+            "web_users" => {
+                let names = value
+                    .as_array()
+                    .and_then(|l| {
+                        l.iter()
+                            .map(|v| v.as_str().map(str::to_owned))
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .ok_or_else(|| {
+                        fail(
+                            0,
+                            "[processes] web_users must be a list of user names".into(),
+                        )
+                    })?;
+                settings.web_users = web_users(Some(&names));
+            }
+            kind if KINDS.contains(&kind) => {
+                let d: RawDetector = value.clone().try_into().map_err(|e: toml::de::Error| {
+                    fail(0, format!("[processes.{kind}]: {}", e.message().trim()))
+                })?;
+                settings.overrides.insert(
+                    kind.to_owned(),
+                    override_of("processes", kind, &d, 0, fail)?,
+                );
+            }
+            other => {
+                return Err(fail(
+                    0,
+                    format!(
+                        "[processes] {other}: unknown (known: interval, web_users, {})",
+                        KINDS.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(settings)
 }
 
 /// A CIDR, or a single address.

@@ -107,6 +107,9 @@ struct RawPolicy {
     /// `[logins]`, read by hand like `[web]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     logins: Option<toml::Table>,
+    /// `[processes]`: read by hand like `[web]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processes: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -248,6 +251,8 @@ pub struct Policy {
     pub web: crate::web::WebSettings,
     /// The auth logs and the auth detectors' settings.
     pub logins: crate::auth::LoginSettings,
+    /// The process detectors, when the policy has a `[processes]` table.
+    pub processes: Option<crate::procs::ProcessSettings>,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -295,6 +300,7 @@ impl Policy {
             && part.logs.is_empty()
             && part.raw.web.is_none()
             && part.raw.logins.is_none()
+            && part.raw.processes.is_none()
         {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
@@ -329,6 +335,16 @@ impl Policy {
             signatures = builtin_signatures();
         }
         signatures.extend(part.signatures);
+        let processes = match &part.raw.processes {
+            Some(table) => Some(detect::processes(table, &web_users, &|_, m| {
+                Error::Policy {
+                    origin: origin.to_path_buf(),
+                    line: part.processes_line,
+                    message: m,
+                }
+            })?),
+            None => None,
+        };
         let heuristics = Heuristics {
             enabled: raw_heuristics.enabled != Some(false),
             signatures,
@@ -350,6 +366,7 @@ impl Policy {
             logs: part.logs,
             web: part.web,
             logins: part.logins,
+            processes,
         })
     }
 
@@ -445,6 +462,8 @@ struct Part {
     logs: Vec<LogSpec>,
     web: crate::web::WebSettings,
     logins: crate::auth::LoginSettings,
+    /// The line of the `[processes]` header, for messages.
+    processes_line: usize,
 }
 
 /// Policies a policy may include, nested.
@@ -586,6 +605,10 @@ impl Part {
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
             .map_or(0, |(i, _)| i);
         let logins = logins::logins(raw.logins.as_ref(), logins_line, &fail)?;
+        let processes_line = text
+            .match_indices("[processes")
+            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
+            .map_or(1, |(i, _)| line_of(text, i));
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -624,6 +647,7 @@ impl Part {
             logs,
             web,
             logins,
+            processes_line,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -718,6 +742,9 @@ impl Part {
         }
         self.raw.log.extend(raw.log);
         self.web.merge(other.web);
+        if self.raw.processes.is_none() {
+            self.raw.processes = raw.processes;
+        }
         self.raw.web = match (self.raw.web.take(), raw.web) {
             (Some(mine), Some(theirs)) => Some(detect::merge_tables(mine, theirs)),
             (mine, theirs) => mine.or(theirs),

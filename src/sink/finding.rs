@@ -107,11 +107,31 @@ pub(super) fn ecs(event: &Value) -> Value {
     {
         out["log"] = json!({ "file": { "path": log } });
     }
+    if let Some(pid) = event.get("pid").filter(|v| v.is_number()) {
+        let mut process = json!({ "pid": pid, "parent": { "pid": event["ppid"] } });
+        for (ours, ecs) in [("exe", "executable"), ("cwd", "working_directory")] {
+            if let Some(v) = event.get(ours).filter(|v| !v.is_null()) {
+                process[ecs] = v.clone();
+            }
+        }
+        if let Some(args) = event.get("cmdline").and_then(Value::as_array) {
+            process["args"] = json!(args);
+            process["command_line"] = json!(args
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "));
+        }
+        if let Some(v) = event.get("parent_exe").filter(|v| !v.is_null()) {
+            process["parent"]["executable"] = v.clone();
+        }
+        out["process"] = process;
+    }
     // Everything else of the contract's event, as fim names it.
     let mut fim = Map::new();
     for key in [
         "count", "evidence", "related", "reasons", "statuses", "paths", "files", "vhost", "client",
-        "service", "source", "severity", "first_ts", "last_ts",
+        "service", "source", "severity", "first_ts", "last_ts", "listen",
     ] {
         if let Some(value) = event.get(key).filter(|v| !v.is_null()) {
             fim.insert(key.into(), value.clone());
@@ -229,4 +249,32 @@ pub(super) fn summary(event: &Value) -> String {
         str_of(event, "kind"),
         escape_controls(str_of(event, "summary"))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn process_fields_map_to_ecs_process() {
+        let event = json!({
+            "category": "process", "kind": "web-shell-spawn", "severity": "critical",
+            "pid": 42, "ppid": 7, "user": "www-data", "exe": "/usr/bin/dash",
+            "cmdline": ["sh", "-c", "id"], "cwd": "/var/www", "parent_exe": "/usr/sbin/php-fpm8.2",
+            "listen": "0.0.0.0:4444/tcp"
+        });
+        let ecs = super::ecs(&event);
+        assert_eq!(ecs["process"]["pid"], 42);
+        assert_eq!(
+            ecs["process"]["parent"],
+            json!({"pid": 7, "executable": "/usr/sbin/php-fpm8.2"})
+        );
+        assert_eq!(ecs["process"]["command_line"], "sh -c id");
+        assert_eq!(ecs["process"]["working_directory"], "/var/www");
+        assert_eq!(ecs["user"]["name"], "www-data");
+        assert_eq!(ecs["fim"]["listen"], "0.0.0.0:4444/tcp");
+        assert!(super::ecs(&json!({"category": "web"}))
+            .get("process")
+            .is_none());
+    }
 }

@@ -6,6 +6,7 @@
 
 mod cursors;
 mod history;
+mod listeners;
 mod logins;
 pub mod outbox;
 mod rows;

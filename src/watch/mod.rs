@@ -136,7 +136,7 @@ impl<'c> Daemon<'c> {
         let sinks = Sinks::prepare(&config.db, &policy.sinks, policy.root_names())?.start();
         let skip = unreported(config, &policy);
         let watcher = Watcher::new().map_err(|e| Error::io("<inotify>", e))?;
-        let sources = Sources::open(&baseline, &policy, &Default::default())?;
+        let sources = Sources::open(&baseline, &policy, &Default::default(), true)?;
         let mut daemon = Daemon {
             config,
             baseline_id: file_id(&config.db),
@@ -543,7 +543,7 @@ impl<'c> Daemon<'c> {
         // Sinks restart too: files are reopened, secrets read again.
         self.restart_sinks(&policy);
         let carried = self.sources.cursors().into_iter().collect();
-        self.sources = Sources::open(&self.baseline, &policy, &carried).unwrap_or_else(|e| {
+        self.sources = Sources::open(&self.baseline, &policy, &carried, true).unwrap_or_else(|e| {
             tracing::error!("detections stopped: {e}");
             Sources::default()
         });
@@ -578,7 +578,7 @@ impl<'c> Daemon<'c> {
                     "baseline {} was replaced: switching to it",
                     self.config.db.display()
                 );
-                self.sources = Sources::open(&baseline, &policy, &Default::default())
+                self.sources = Sources::open(&baseline, &policy, &Default::default(), true)
                     .unwrap_or_else(|e| {
                         tracing::error!("detections stopped: {e}");
                         Sources::default()

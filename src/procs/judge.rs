@@ -1,0 +1,362 @@
+//! The judgement of one process (pure but for reading its parents and maps): which
+//! detectors it concerns, with the event's fields and a summary.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use super::net;
+use super::read::{self, text, Proc};
+use crate::detect::ProcessFields;
+
+/// Detector slots, in `settings::KINDS` order.
+const DELETED: usize = 0;
+const WRITABLE: usize = 1;
+const SPAWN: usize = 2;
+const LISTENER: usize = 3;
+const MINER: usize = 4;
+const STALE: usize = 5;
+
+/// Shells, interpreters and network tools a web server has no business starting.
+const SHELLS: [&str; 22] = [
+    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "ash", "busybox", "python", "python2",
+    "python3", "perl", "ruby", "lua", "nc", "ncat", "netcat", "socat", "curl", "wget", "telnet",
+];
+/// The web server and its workers (prefixes: `php-fpm8.2`, `apache2`, `httpd-worker`).
+const SERVERS: [&str; 12] = [
+    "nginx",
+    "apache",
+    "httpd",
+    "php-fpm",
+    "php-cgi",
+    "uwsgi",
+    "gunicorn",
+    "lighttpd",
+    "caddy",
+    "unicorn",
+    "puma",
+    "passenger",
+];
+const MINERS: [&str; 13] = [
+    "xmrig",
+    "xmr-stak",
+    "minerd",
+    "cpuminer",
+    "ethminer",
+    "nbminer",
+    "t-rex",
+    "lolminer",
+    "phoenixminer",
+    "kdevtmpfsi",
+    "kinsing",
+    "cgminer",
+    "ccminer",
+];
+const WRITABLE_DIRS: [&[u8]; 3] = [b"/tmp/", b"/var/tmp/", b"/dev/shm/"];
+/// A web user's process over this share of a core for this long is a miner.
+const BUSY_SHARE: f64 = 0.8;
+const BUSY_MS: i64 = 120_000;
+
+pub struct Finding {
+    pub slot: usize,
+    /// What the Tracker dedupes on: the executable (or the listener).
+    pub subject: Vec<u8>,
+    pub start: u64,
+    pub fields: ProcessFields,
+    pub summary: String,
+    pub reasons: Vec<String>,
+}
+
+pub struct Judge {
+    web_users: HashMap<u32, String>,
+    watched: Vec<Vec<u8>>,
+    known_listeners: HashSet<String>,
+    users: HashMap<u32, String>,
+    /// (pid, start) → (cpu ticks, ms, busy since ms) at the previous scan.
+    cpu: HashMap<(i32, u64), (u64, i64, Option<i64>)>,
+    ticks_per_s: f64,
+}
+
+fn is_name(name: &[u8], list: &[&str], prefix: bool) -> bool {
+    list.iter().any(|n| {
+        if prefix {
+            name.starts_with(n.as_bytes())
+        } else {
+            name == n.as_bytes()
+                || (name.starts_with(n.as_bytes())
+                    && name[n.len()..]
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || *b == b'.'))
+        }
+    })
+}
+
+impl Judge {
+    pub fn new(
+        web_users: HashMap<u32, String>,
+        watched: Vec<Vec<u8>>,
+        known_listeners: HashSet<String>,
+    ) -> Judge {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let users = passwd
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                Some((f.nth(1)?.parse().ok()?, name.to_owned()))
+            })
+            .collect();
+        // SAFETY: sysconf only reads a constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Judge {
+            web_users,
+            watched,
+            known_listeners,
+            users,
+            cpu: HashMap::new(),
+            ticks_per_s: if ticks > 0 { ticks as f64 } else { 100.0 },
+        }
+    }
+
+    fn fields(&self, p: &Proc, table: &HashMap<i32, Proc>) -> ProcessFields {
+        let parent_exe = table
+            .get(&p.ppid)
+            .and_then(|pp| pp.exe.clone())
+            .or_else(|| {
+                std::fs::read_link(format!("/proc/{}/exe", p.ppid))
+                    .ok()
+                    .map(|l| {
+                        use std::os::unix::ffi::OsStringExt;
+                        l.into_os_string().into_vec()
+                    })
+            });
+        ProcessFields {
+            pid: p.pid,
+            ppid: p.ppid,
+            user: p
+                .uid
+                .map(|u| self.users.get(&u).cloned().unwrap_or_else(|| u.to_string())),
+            exe: p.exe.as_deref().map(text),
+            cmdline: p.cmdline.iter().map(|a| text(a)).collect(),
+            cwd: p.cwd.as_deref().map(text),
+            parent_exe: parent_exe.as_deref().map(text),
+            listen: None,
+        }
+    }
+
+    fn finding(
+        &self,
+        slot: usize,
+        p: &Proc,
+        table: &HashMap<i32, Proc>,
+        what: String,
+        reason: &str,
+    ) -> Finding {
+        let fields = self.fields(p, table);
+        let exe = fields.exe.clone().unwrap_or_else(|| text(&p.comm));
+        Finding {
+            slot,
+            subject: p.exe.clone().unwrap_or_else(|| p.comm.clone()),
+            start: p.start,
+            summary: format!(
+                "{what}: pid {} {exe} (user {})",
+                p.pid,
+                fields.user.as_deref().unwrap_or("?")
+            ),
+            fields,
+            reasons: vec![reason.to_owned()],
+        }
+    }
+
+    /// What one process shows by itself and by its parents.
+    pub fn process(&self, p: &Proc, table: &HashMap<i32, Proc>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let exe = p.exe.as_deref().unwrap_or_default();
+        let memfd = exe.starts_with(b"/memfd:");
+        if p.exe_deleted && !memfd {
+            if read::os(exe).exists() {
+                out.push(self.finding(
+                    STALE,
+                    p,
+                    table,
+                    "runs an executable replaced on disk".into(),
+                    "executable replaced since start",
+                ));
+            } else {
+                out.push(self.finding(
+                    DELETED,
+                    p,
+                    table,
+                    "runs a deleted executable".into(),
+                    "executable deleted from disk",
+                ));
+            }
+        }
+        let watched = self
+            .watched
+            .iter()
+            .any(|root| exe.starts_with(root) && exe.get(root.len()) == Some(&b'/'));
+        if memfd || watched || WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
+            let reason = if memfd {
+                "runs from memory (memfd)"
+            } else if watched {
+                "runs from a watched tree"
+            } else {
+                "runs from a world-writable directory"
+            };
+            out.push(self.finding(
+                WRITABLE,
+                p,
+                table,
+                "program run from a writable place".into(),
+                reason,
+            ));
+        }
+        if p.names().any(|n| is_name(n, &SHELLS, false)) {
+            let web_user = p.uid.is_some_and(|u| self.web_users.contains_key(&u));
+            let found = match self.server_ancestor(p, table) {
+                Some(server) => Some((
+                    format!("shell or tool started under {server}"),
+                    "parent chain reaches the web server",
+                )),
+                None => web_user.then(|| {
+                    (
+                        "shell or tool run by the web user".into(),
+                        "runs as a web server user",
+                    )
+                }),
+            };
+            if let Some((what, reason)) = found {
+                let mut f = self.finding(SPAWN, p, table, what, reason);
+                // Per parent: another worker spawning is another report.
+                f.subject = format!("{} ", p.ppid).into_bytes();
+                f.subject.extend(p.exe.as_deref().unwrap_or_default());
+                out.push(f);
+            }
+        }
+        let stratum = p.cmdline.iter().any(|a| {
+            memchr::memmem::find(&a.to_ascii_lowercase(), b"stratum+").is_some()
+                || memchr::memmem::find(&a.to_ascii_lowercase(), b"stratum2+").is_some()
+        });
+        if stratum {
+            out.push(self.finding(
+                MINER,
+                p,
+                table,
+                "cryptocurrency miner".into(),
+                "stratum URL in the command line",
+            ));
+        } else if p.names().any(|n| is_name(n, &MINERS, true)) {
+            out.push(self.finding(
+                MINER,
+                p,
+                table,
+                "cryptocurrency miner".into(),
+                "a known miner's name",
+            ));
+        }
+        out
+    }
+
+    /// The web server process among the ancestors, by name.
+    fn server_ancestor(&self, p: &Proc, table: &HashMap<i32, Proc>) -> Option<String> {
+        let mut pid = p.ppid;
+        for _ in 0..32 {
+            if pid <= 1 {
+                return None;
+            }
+            let read;
+            let parent = match table.get(&pid) {
+                Some(pp) => pp,
+                None => {
+                    read = Proc::read(Path::new("/proc"), pid)?;
+                    &read
+                }
+            };
+            if let Some(name) = parent.names().find(|n| is_name(n, &SERVERS, true)) {
+                return Some(text(name));
+            }
+            pid = parent.ppid;
+        }
+        None
+    }
+
+    /// A full snapshot: each process, the libraries it maps, and CPU use.
+    pub fn scan(
+        &mut self,
+        root: &Path,
+        procs: &[Proc],
+        table: &HashMap<i32, Proc>,
+        now_ms: i64,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let mut cpu = HashMap::with_capacity(self.cpu.len());
+        for p in procs {
+            out.extend(self.process(p, table));
+            let libs = read::deleted_libraries(root, p.pid);
+            if let Some(lib) = libs.first() {
+                let mut f = self.finding(
+                    STALE,
+                    p,
+                    table,
+                    format!("still runs {} replaced on disk", text(lib)),
+                    "mapped library replaced or deleted since start",
+                );
+                f.subject = lib.clone();
+                f.reasons.extend(
+                    libs.iter()
+                        .skip(1)
+                        .map(|l| format!("also maps {}", text(l))),
+                );
+                out.push(f);
+            }
+            if p.uid.is_some_and(|u| self.web_users.contains_key(&u)) {
+                let key = (p.pid, p.start);
+                let busy_since = match self.cpu.get(&key) {
+                    Some((was, at, since)) if now_ms > *at => {
+                        let used = (p.cpu.saturating_sub(*was)) as f64 / self.ticks_per_s;
+                        let share = used / ((now_ms - at) as f64 / 1000.0);
+                        (share >= BUSY_SHARE).then(|| since.unwrap_or(*at))
+                    }
+                    _ => None,
+                };
+                if busy_since.is_some_and(|s| now_ms - s >= BUSY_MS) {
+                    out.push(self.finding(
+                        MINER,
+                        p,
+                        table,
+                        "web user process using a whole core for minutes".into(),
+                        "sustained CPU by a web server user",
+                    ));
+                }
+                cpu.insert(key, (p.cpu, now_ms, busy_since));
+            }
+        }
+        self.cpu = cpu;
+        out
+    }
+
+    /// Listening sockets not in the baseline's known state.
+    pub fn listeners(&self, root: &Path, pids: &[i32], table: &HashMap<i32, Proc>) -> Vec<Finding> {
+        let new: Vec<net::Listener> = net::listeners(&root.join("net"))
+            .into_iter()
+            .filter(|l| !self.known_listeners.contains(&l.listen))
+            .collect();
+        let inodes: Vec<u64> = new.iter().map(|l| l.inode).collect();
+        let owners = net::owners(root, pids, &inodes);
+        new.into_iter()
+            .filter_map(|l| {
+                let p = table.get(owners.get(&l.inode)?)?;
+                let mut f = self.finding(
+                    LISTENER,
+                    p,
+                    table,
+                    format!("new listener {}", l.listen),
+                    "not listening when the baseline was made",
+                );
+                f.subject = l.listen.clone().into_bytes();
+                f.fields.listen = Some(l.listen);
+                Some(f)
+            })
+            .collect()
+    }
+}

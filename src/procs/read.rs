@@ -1,0 +1,227 @@
+//! One process as `/proc/PID` shows it. Read by hand rather than with the `procfs`
+//! crate: fim needs six small files read as raw bytes (names that are not UTF-8 must
+//! survive), in the few microseconds after an exec event, and nothing else procfs parses.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What fim knows of a process; fields it could not read (it vanished, or belongs to a
+/// user it may not inspect) stay empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: i32,
+    pub ppid: i32,
+    /// Effective uid.
+    pub uid: Option<u32>,
+    /// The kernel's short name (a script's own name, or what the process set).
+    pub comm: Vec<u8>,
+    /// The executable's path, without the kernel's " (deleted)" mark.
+    pub exe: Option<Vec<u8>>,
+    /// The kernel marks the executable " (deleted)": removed or replaced since exec.
+    pub exe_deleted: bool,
+    pub cmdline: Vec<Vec<u8>>,
+    pub cwd: Option<Vec<u8>>,
+    /// Start time in clock ticks since boot: with the pid, names one process.
+    pub start: u64,
+    /// User and system CPU time so far, in clock ticks.
+    pub cpu: u64,
+}
+
+const DELETED: &[u8] = b" (deleted)";
+
+impl Proc {
+    /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
+    /// process is gone (or is a kernel thread, which runs no executable of its own).
+    pub fn read(root: &Path, pid: i32) -> Option<Proc> {
+        let dir = root.join(pid.to_string());
+        let stat = std::fs::read(dir.join("stat")).ok()?;
+        let mut proc = parse_stat(pid, &stat)?;
+        if let Ok(status) = std::fs::read(dir.join("status")) {
+            proc.uid = status_uid(&status);
+        }
+        if let Ok(cmdline) = std::fs::read(dir.join("cmdline")) {
+            proc.cmdline = split_cmdline(&cmdline);
+        }
+        if let Ok(exe) = std::fs::read_link(dir.join("exe")) {
+            let (path, deleted) = strip_deleted(exe.as_os_str().as_bytes());
+            proc.exe = Some(path.to_vec());
+            proc.exe_deleted = deleted;
+        }
+        proc.cwd = std::fs::read_link(dir.join("cwd"))
+            .ok()
+            .map(|p| p.into_os_string().into_vec());
+        if proc.exe.is_none() && proc.cmdline.is_empty() && proc.uid == Some(0) {
+            // A kernel thread: nothing runs from disk.
+            return None;
+        }
+        Some(proc)
+    }
+
+    /// The name a person would give it: argv[0]'s base name (what `ps` shows, and what
+    /// `php-fpm: pool www` sets), else the kernel's short name.
+    pub fn names(&self) -> impl Iterator<Item = &[u8]> {
+        let arg0 = self.cmdline.first().map(|a| {
+            let first_word = a.split(|b| *b == b' ' || *b == b':').next().unwrap_or(a);
+            base_name(first_word)
+        });
+        let exe = self.exe.as_deref().map(base_name);
+        arg0.into_iter()
+            .chain(exe)
+            .chain(std::iter::once(self.comm.as_slice()))
+    }
+}
+
+pub fn base_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|b| *b == b'/').next().unwrap_or(path)
+}
+
+use std::os::unix::ffi::OsStringExt;
+
+/// `comm` sits in parentheses and may itself hold ") ": the fields follow the last one.
+fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
+    let open = stat.iter().position(|b| *b == b'(')?;
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let comm = stat.get(open + 1..close)?.to_vec();
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
+    // Fields from the third (state) on: ppid is the 4th, utime 14th, stime 15th,
+    // starttime 22nd (proc(5)).
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    Some(Proc {
+        pid,
+        ppid: field(4)? as i32,
+        comm,
+        start: field(22)?,
+        cpu: field(14)? + field(15)?,
+        ..Proc::default()
+    })
+}
+
+fn status_uid(status: &[u8]) -> Option<u32> {
+    let text = String::from_utf8_lossy(status);
+    let line = text.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_ascii_whitespace().nth(2)?.parse().ok()
+}
+
+fn split_cmdline(raw: &[u8]) -> Vec<Vec<u8>> {
+    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+}
+
+pub fn strip_deleted(path: &[u8]) -> (&[u8], bool) {
+    match path.strip_suffix(DELETED) {
+        Some(p) => (p, true),
+        None => (path, false),
+    }
+}
+
+/// The pids in `/proc`.
+pub fn pids(root: &Path) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            std::str::from_utf8(e.file_name().as_bytes())
+                .ok()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Mapped executable code (libraries) marked deleted in `/proc/PID/maps`: replaced by
+/// an update, or removed, since the process mapped it. Only read, never opened.
+pub fn deleted_libraries(root: &Path, pid: i32) -> Vec<Vec<u8>> {
+    let Ok(maps) = std::fs::read(root.join(pid.to_string()).join("maps")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for line in maps.split(|b| *b == b'\n') {
+        // address perms offset dev inode path
+        let mut fields = line.splitn(6, |b| *b == b' ');
+        let perms = fields.nth(1).unwrap_or_default();
+        let path = fields
+            .nth(3)
+            .map(|p| p.trim_ascii_start())
+            .unwrap_or_default();
+        let (path, deleted) = strip_deleted(path);
+        let library = path.starts_with(b"/")
+            && !path.starts_with(b"/dev/")
+            && !path.starts_with(b"/memfd:")
+            && memchr::memmem::find(base_name(path), b".so").is_some();
+        if deleted && library && perms.get(2) == Some(&b'x') && !out.iter().any(|p| p == path) {
+            out.push(path.to_vec());
+        }
+    }
+    out
+}
+
+/// Lossy text with control characters escaped, for fields and summaries.
+pub fn text(bytes: &[u8]) -> String {
+    let lossy = String::from_utf8_lossy(bytes);
+    if !lossy.chars().any(char::is_control) {
+        return lossy.into_owned();
+    }
+    lossy
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+pub fn os(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_a_hostile_comm() {
+        let stat = b"42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 9876 1000 100";
+        let p = parse_stat(42, stat).unwrap();
+        assert_eq!(p.comm, b"a) b (c");
+        assert_eq!((p.ppid, p.cpu, p.start), (7, 8, 9876));
+        assert!(parse_stat(1, b"garbage").is_none());
+    }
+
+    #[test]
+    fn cmdline_deleted_and_text() {
+        assert_eq!(
+            split_cmdline(b"sh\0-c\0id\0"),
+            vec![b"sh".to_vec(), b"-c".to_vec(), b"id".to_vec()]
+        );
+        assert!(split_cmdline(b"").is_empty());
+        assert_eq!(strip_deleted(b"/tmp/x (deleted)"), (&b"/tmp/x"[..], true));
+        assert_eq!(text(b"a\x1bb\xff"), "a\\u{1b}b\u{fffd}");
+    }
+
+    #[test]
+    fn names_of_a_renamed_worker() {
+        let p = Proc {
+            cmdline: vec![b"php-fpm: pool www".to_vec()],
+            exe: Some(b"/usr/sbin/php-fpm8.2".to_vec()),
+            comm: b"php-fpm8.2".to_vec(),
+            ..Proc::default()
+        };
+        let names: Vec<&[u8]> = p.names().collect();
+        assert_eq!(names[0], b"php-fpm");
+    }
+
+    #[test]
+    fn this_process_reads() {
+        let me = Proc::read(Path::new("/proc"), std::process::id() as i32).unwrap();
+        assert!(me.exe.is_some() && !me.cmdline.is_empty() && me.start > 0);
+    }
+}

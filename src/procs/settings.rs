@@ -1,0 +1,64 @@
+//! The process detectors' settings: defaults, overridden by `[processes]` (the scan
+//! interval, the web users) and its `[processes.KIND]` tables, as `[web]` does.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::detect::window::Limits;
+use crate::policy::Severity;
+use crate::web::settings::{DetectorSettings, Override, DEFAULT_COOLDOWN};
+
+pub const KINDS: [&str; 6] = [
+    "deleted-executable",
+    "exec-from-writable",
+    "web-shell-spawn",
+    "new-listener",
+    "miner",
+    "stale-code",
+];
+
+const SEVERITIES: [Severity; 6] = [
+    Severity::High,
+    Severity::High,
+    Severity::Critical,
+    Severity::Medium,
+    Severity::Critical,
+    Severity::Low,
+];
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSettings {
+    pub interval: Duration,
+    /// uid → name of the web server users (the policy's, or those of the usual names
+    /// that exist on the host).
+    pub web_users: HashMap<u32, String>,
+    pub overrides: HashMap<String, Override>,
+}
+
+impl ProcessSettings {
+    pub fn detector(&self, kind: &str) -> DetectorSettings {
+        let at = KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .expect("a known detector");
+        let own = self.overrides.get(kind).cloned().unwrap_or_default();
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        DetectorSettings {
+            enabled: own.enabled.unwrap_or(true),
+            severity: own.severity.unwrap_or(SEVERITIES[at]),
+            rule: own.name.unwrap_or_else(|| kind.into()),
+            // One sighting of a process is decisive; the window only bounds memory.
+            limits: Limits {
+                threshold: own.threshold.unwrap_or(1),
+                window_ms: own.window.map_or(60_000, ms),
+                cooldown_ms: ms(own.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
+            },
+        }
+    }
+
+    pub fn defaults() -> impl Iterator<Item = (&'static str, Severity)> {
+        KINDS.into_iter().zip(SEVERITIES)
+    }
+}
