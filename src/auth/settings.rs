@@ -8,9 +8,8 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use ipnet::IpNet;
 
-use crate::detect::window::Limits;
 use crate::policy::Severity;
-use crate::web::settings::{DetectorSettings, Override, DEFAULT_COOLDOWN};
+use crate::web::settings::{DetectorSettings, Override};
 
 /// Every detector, in the order `AuthDetectors` keeps them. `brute-force-network` is
 /// the per-/24 and /64 side of `brute-force`, set by the same `[logins.brute-force]`.
@@ -123,21 +122,13 @@ impl LoginSettings {
             "brute-force-network" => (self.overrides.get("brute-force"), 2),
             kind => (self.overrides.get(kind), 1),
         };
-        let own = own.cloned().unwrap_or_default();
-        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
-        DetectorSettings {
-            enabled: own.enabled.unwrap_or(true),
-            severity: own.severity.unwrap_or(severity),
-            rule: own.name.unwrap_or_else(|| match kind {
-                "brute-force-network" => "brute-force".into(),
-                kind => kind.into(),
-            }),
-            limits: Limits {
-                threshold: own.threshold.map_or(threshold, |t| t.saturating_mul(scale)),
-                window_ms: own.window.map_or(window_ms, ms),
-                cooldown_ms: ms(own.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
-            },
-        }
+        let rule = match kind {
+            "brute-force-network" => "brute-force",
+            kind => kind,
+        };
+        own.cloned()
+            .unwrap_or_default()
+            .apply(rule, (threshold, window_ms, severity), scale)
     }
 }
 

@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::detect::window::Limits;
 use crate::policy::Severity;
-use crate::web::settings::{DetectorSettings, Override, DEFAULT_COOLDOWN};
+use crate::web::settings::{DetectorSettings, Override};
 
 pub const KINDS: [&str; 6] = [
     "deleted-executable",
@@ -43,19 +42,9 @@ impl ProcessSettings {
             .iter()
             .position(|k| *k == kind)
             .expect("a known detector");
+        // One sighting of a process is decisive; the window only bounds memory.
         let own = self.overrides.get(kind).cloned().unwrap_or_default();
-        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
-        DetectorSettings {
-            enabled: own.enabled.unwrap_or(true),
-            severity: own.severity.unwrap_or(SEVERITIES[at]),
-            rule: own.name.unwrap_or_else(|| kind.into()),
-            // One sighting of a process is decisive; the window only bounds memory.
-            limits: Limits {
-                threshold: own.threshold.unwrap_or(1),
-                window_ms: own.window.map_or(60_000, ms),
-                cooldown_ms: ms(own.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
-            },
-        }
+        own.apply(kind, (1, 60_000, SEVERITIES[at]), 1)
     }
 
     pub fn defaults() -> impl Iterator<Item = (&'static str, Severity)> {

@@ -76,6 +76,32 @@ pub struct Override {
     pub cooldown: Option<Duration>,
 }
 
+impl Override {
+    /// The settings of a detector named `rule` whose defaults are (threshold, window,
+    /// severity), with what the policy sets; `scale` multiplies a set threshold (a
+    /// network-wide detector counts for many clients).
+    pub fn apply(
+        self,
+        rule: &str,
+        (threshold, window_ms, severity): (u32, i64, Severity),
+        scale: u32,
+    ) -> DetectorSettings {
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        DetectorSettings {
+            enabled: self.enabled.unwrap_or(true),
+            severity: self.severity.unwrap_or(severity),
+            rule: self.name.unwrap_or_else(|| rule.into()),
+            limits: Limits {
+                threshold: self
+                    .threshold
+                    .map_or(threshold, |t| t.saturating_mul(scale)),
+                window_ms: self.window.map_or(window_ms, ms),
+                cooldown_ms: ms(self.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WebSettings {
     /// Clients never reported.
@@ -102,21 +128,13 @@ impl WebSettings {
             "flood-network" => (self.overrides.get("flood"), 2),
             kind => (self.overrides.get(kind), 1),
         };
-        let own = own.cloned().unwrap_or_default();
-        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
-        DetectorSettings {
-            enabled: own.enabled.unwrap_or(true),
-            severity: own.severity.unwrap_or(severity),
-            rule: own.name.unwrap_or_else(|| match kind {
-                "flood-network" => "flood".into(),
-                kind => kind.into(),
-            }),
-            limits: Limits {
-                threshold: own.threshold.map_or(threshold, |t| t.saturating_mul(scale)),
-                window_ms: own.window.map_or(window_ms, ms),
-                cooldown_ms: ms(own.cooldown.unwrap_or(DEFAULT_COOLDOWN)),
-            },
-        }
+        let rule = match kind {
+            "flood-network" => "flood",
+            kind => kind,
+        };
+        own.cloned()
+            .unwrap_or_default()
+            .apply(rule, (threshold, window_ms, severity), scale)
     }
 }
 
