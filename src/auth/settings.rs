@@ -9,7 +9,7 @@ use chrono::NaiveTime;
 use ipnet::IpNet;
 
 use crate::policy::Severity;
-use crate::web::settings::{DetectorSettings, Override};
+use crate::web::settings::{settings_of, DetectorSettings, Override};
 
 /// Every detector, in the order `AuthDetectors` keeps them. `brute-force-network` is
 /// the per-/24 and /64 side of `brute-force`, set by the same `[logins.brute-force]`.
@@ -113,22 +113,12 @@ impl LoginSettings {
     }
 
     pub fn detector(&self, kind: &str) -> DetectorSettings {
-        let (_, threshold, window_ms, severity) = DEFAULTS
-            .iter()
-            .find(|(k, ..)| *k == kind)
-            .copied()
-            .expect("a known detector");
-        let (own, scale) = match kind {
-            "brute-force-network" => (self.overrides.get("brute-force"), 2),
-            kind => (self.overrides.get(kind), 1),
-        };
-        let rule = match kind {
-            "brute-force-network" => "brute-force",
-            kind => kind,
-        };
-        own.cloned()
-            .unwrap_or_default()
-            .apply(rule, (threshold, window_ms, severity), scale)
+        settings_of(
+            &DEFAULTS,
+            &self.overrides,
+            kind,
+            ("brute-force-network", "brute-force"),
+        )
     }
 }
 

@@ -76,6 +76,32 @@ pub struct Override {
     pub cooldown: Option<Duration>,
 }
 
+/// A detector's settings from its family's `defaults` (kind, threshold, window,
+/// severity) and the policy's `overrides`; `network` = (kind, base): the network-wide
+/// side of `base`, set by `base`'s table with twice its threshold.
+pub fn settings_of(
+    defaults: &[(&str, u32, i64, Severity)],
+    overrides: &HashMap<String, Override>,
+    kind: &str,
+    (network, base): (&str, &str),
+) -> DetectorSettings {
+    let (_, threshold, window_ms, severity) = defaults
+        .iter()
+        .find(|(k, ..)| *k == kind)
+        .copied()
+        .expect("a known detector");
+    let (rule, scale) = if kind == network {
+        (base, 2)
+    } else {
+        (kind, 1)
+    };
+    overrides.get(rule).cloned().unwrap_or_default().apply(
+        rule,
+        (threshold, window_ms, severity),
+        scale,
+    )
+}
+
 impl Override {
     /// The settings of a detector named `rule` whose defaults are (threshold, window,
     /// severity), with what the policy sets; `scale` multiplies a set threshold (a
@@ -119,22 +145,7 @@ impl WebSettings {
     }
 
     pub fn detector(&self, kind: &str) -> DetectorSettings {
-        let (_, threshold, window_ms, severity) = DEFAULTS
-            .iter()
-            .find(|(k, ..)| *k == kind)
-            .copied()
-            .expect("a known detector");
-        let (own, scale) = match kind {
-            "flood-network" => (self.overrides.get("flood"), 2),
-            kind => (self.overrides.get(kind), 1),
-        };
-        let rule = match kind {
-            "flood-network" => "flood",
-            kind => kind,
-        };
-        own.cloned()
-            .unwrap_or_default()
-            .apply(rule, (threshold, window_ms, severity), scale)
+        settings_of(&DEFAULTS, &self.overrides, kind, ("flood-network", "flood"))
     }
 }
 
