@@ -14,12 +14,11 @@ use std::sync::Arc;
 use chrono::Local;
 use ipnet::IpNet;
 
-use crate::detect::window::{at_threshold, Fired, Tracker};
+use crate::detect::window::{at_threshold, Fired};
 use crate::detect::{
     evidence_line, ms_to_time, network_of, Alert, AuthFields, Category, Detection, Evidence,
     Fields, MAX_EVIDENCE,
 };
-use crate::web::DetectorSettings;
 use learned::Learned;
 use parse::{Action, AuthRecord};
 pub use settings::LoginSettings;
@@ -87,11 +86,7 @@ mod slot {
     pub const ROOT: usize = 6;
 }
 
-struct Detector {
-    kind: &'static str,
-    settings: DetectorSettings,
-    tracker: Tracker<Subject, Aggregate>,
-}
+type Detector = crate::detect::settings::Detector<Subject, Aggregate>;
 
 pub struct AuthDetectors {
     allow: Vec<IpNet>,
@@ -120,11 +115,7 @@ impl AuthDetectors {
                     limits.threshold = limits.threshold.saturating_add(1);
                 }
                 s.limits = limits;
-                Detector {
-                    kind,
-                    settings: s,
-                    tracker: Tracker::new(limits),
-                }
+                Detector::new(kind, s)
             })
             .collect();
         AuthDetectors {

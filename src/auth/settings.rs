@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use ipnet::IpNet;
 
+use crate::detect::settings::{settings_of, DetectorSettings, Override};
 use crate::policy::Severity;
-use crate::web::settings::{settings_of, DetectorSettings, Override};
 
 /// Every detector, in the order `AuthDetectors` keeps them. `brute-force-network` is
 /// the per-/24 and /64 side of `brute-force`, set by the same `[logins.brute-force]`.

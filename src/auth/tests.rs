@@ -175,7 +175,7 @@ fn allowed_clients_and_disabled_detectors_are_silent() {
     let mut settings = LoginSettings::default();
     settings.overrides.insert(
         "brute-force".into(),
-        crate::web::settings::Override {
+        crate::detect::settings::Override {
             enabled: Some(false),
             ..Default::default()
         },

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::Severity;
+use crate::detect::settings::Override;
 use crate::logs::parse::LogFormat;
 use crate::procs::settings::KINDS;
 use crate::procs::ProcessSettings;
-use crate::web::settings::{configurable, Override};
+use crate::web::settings::configurable;
 use crate::web::WebSettings;
 
 #[derive(Deserialize, Serialize, Clone)]

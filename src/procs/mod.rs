@@ -15,12 +15,11 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::detect::source::Source;
-use crate::detect::window::{at_threshold, Tracker};
+use crate::detect::window::at_threshold;
 use crate::detect::{Alert, Category, Detection, Fields};
 use crate::event::Event;
 use crate::logs::follow::Cursor;
 use crate::policy::Policy;
-use crate::web::settings::DetectorSettings;
 use judge::{Finding, Judge};
 use read::Proc;
 pub use settings::ProcessSettings;
@@ -33,10 +32,7 @@ pub fn current_listeners() -> Vec<String> {
         .collect()
 }
 
-struct Detector {
-    settings: DetectorSettings,
-    tracker: Tracker<Vec<u8>, Option<Finding>>,
-}
+type Detector = crate::detect::settings::Detector<Vec<u8>, Option<Finding>>;
 
 pub struct Processes {
     proc_root: PathBuf,
@@ -93,11 +89,9 @@ impl Processes {
             detectors: settings::KINDS
                 .iter()
                 .map(|k| {
-                    let settings = settings.detector(k);
-                    Detector {
-                        tracker: Tracker::new(settings.limits).evidence_cap(0),
-                        settings,
-                    }
+                    let mut detector = Detector::new(k, settings.detector(k));
+                    detector.tracker = detector.tracker.evidence_cap(0);
+                    detector
                 })
                 .collect(),
             connector,

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::detect::settings::{DetectorSettings, Override};
 use crate::policy::Severity;
-use crate::web::settings::{DetectorSettings, Override};
 
 pub const KINDS: [&str; 6] = [
     "deleted-executable",

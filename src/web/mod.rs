@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::detect::window::{at_threshold, Fired, Tracker};
+use crate::detect::window::{at_threshold, Fired};
 pub use crate::detect::{evidence_line, ms_to_time, network_of};
 use crate::detect::{Alert, Category, Detection, Fields, WebFields, MAX_EVIDENCE};
 use crate::logs::record::AccessRecord;
@@ -25,7 +25,7 @@ use crate::policy::Severity;
 use classify::{Flags, Signatures};
 use correlate::Hit;
 pub use correlate::{Correlator, FileRef};
-pub use settings::{DetectorSettings, WebSettings};
+pub use settings::WebSettings;
 
 /// One record as the detectors see it: the parsed fields, the raw line and its log.
 pub struct Input<'r, 'a> {
@@ -158,11 +158,7 @@ pub struct WebDetectors {
     pub correlator: Correlator,
 }
 
-struct Detector {
-    kind: &'static str,
-    settings: DetectorSettings,
-    tracker: Tracker<Key, Aggregate>,
-}
+type Detector = crate::detect::settings::Detector<Key, Aggregate>;
 
 /// Indices of `WebDetectors::detectors`, in `settings::KINDS` order.
 mod slot {
@@ -188,17 +184,12 @@ impl WebDetectors {
             .iter()
             .enumerate()
             .map(|(i, kind)| {
-                let s = settings.detector(kind);
-                let mut tracker = Tracker::new(s.limits);
+                let mut detector = Detector::new(kind, settings.detector(kind));
                 if i == slot::FLOOD || i == slot::FLOOD_NET {
                     // They see every request: keep memory for the few that matter.
-                    tracker = tracker.evidence_cap(3);
+                    detector.tracker = detector.tracker.evidence_cap(3);
                 }
-                Detector {
-                    kind,
-                    settings: s,
-                    tracker,
-                }
+                detector
             })
             .collect();
         WebDetectors {
@@ -585,7 +576,7 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
         id: crate::event::new_id(),
         detection: Detection {
             category: Category::Web,
-            kind: detector.kind_name(),
+            kind: kind_name(detector),
             summary,
             count: f.count,
             first_ts: ms_to_time(f.first_ms),
@@ -600,13 +591,11 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
     }
 }
 
-impl Detector {
-    /// The contract's kind: the network flood is a `flood` too.
-    fn kind_name(&self) -> &'static str {
-        match self.kind {
-            "flood-network" => "flood",
-            kind => kind,
-        }
+/// The contract's kind of a detector: the network flood is a `flood` too.
+fn kind_name(detector: &Detector) -> &'static str {
+    match detector.kind {
+        "flood-network" => "flood",
+        kind => kind,
     }
 }
 
@@ -738,7 +727,7 @@ fn planted_alert(detector: &Detector, file: &FileRef, write: correlate::Write) -
         id: crate::event::new_id(),
         detection: Detection {
             category: Category::Web,
-            kind: detector.kind_name(),
+            kind: kind_name(detector),
             summary,
             count: 1,
             first_ts: at,
