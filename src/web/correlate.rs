@@ -43,7 +43,7 @@ impl FileRef {
                     .collect()
             })
             .unwrap_or_default();
-        if kind == "deleted" || (kind != "new" && reasons.is_empty()) {
+        if !ties(kind, &reasons) {
             return None;
         }
         let time = |t: Option<&str>| {
@@ -63,10 +63,23 @@ impl FileRef {
         })
     }
 
-    /// From an event just reported.
+    /// From an event just reported (the same selection as `from_json`, without a
+    /// round trip through JSON for every event of a burst).
     pub fn from_event(event: &crate::event::Event) -> Option<FileRef> {
-        let json: serde_json::Value = serde_json::from_str(&event.to_json()).ok()?;
-        FileRef::from_json(&json)
+        let change = event.file()?;
+        if !ties(change.kind.as_str(), &event.reasons) {
+            return None;
+        }
+        let birth_ms = change.new.as_ref().map_or(event.ts_ms(), |attrs| {
+            attrs.ctime.sec.saturating_mul(1000) + i64::from(attrs.ctime.nsec / 1_000_000)
+        });
+        Some(FileRef {
+            event_id: event.id.clone(),
+            path: change.path_lossy().into_owned(),
+            birth_ms,
+            new: change.kind == crate::policy::Kind::New,
+            reasons: event.reasons.clone(),
+        })
     }
 
     /// Worth tying requests to: what the heuristics flagged, or a new script. A new
@@ -84,6 +97,11 @@ fn is_script(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
     name.rsplit_once('.')
         .is_some_and(|(_, ext)| SCRIPT.contains(&ext))
+}
+
+/// File events requests are tied to: `new` ones, and changes with reasons.
+fn ties(kind: &str, reasons: &[String]) -> bool {
+    kind == "new" || (kind != "deleted" && !reasons.is_empty())
 }
 
 /// A write request answered 2xx: a candidate planter.
