@@ -86,12 +86,14 @@ pub struct Target {
 /// places its inotify watch there) and whatever was there before is listed.
 pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
 
-/// How many findings may wait for the consumer before the walk pauses: bounds memory
-/// when the consumer (the database) is slower than the hashing.
-const QUEUE: usize = 8192;
+/// How many batches of findings may wait for the consumer before the walk pauses:
+/// bounds memory when the consumer (the database) is slower than the hashing.
+const QUEUE: usize = 64;
 
 /// At most this many non-recursive targets are looked at on the caller's thread.
 const INLINE_STARTS: usize = 64;
+// Each inline start sends at most one batch before anything is consumed.
+const _: () = assert!(INLINE_STARTS <= QUEUE);
 
 /// What a scan saw besides its entries.
 #[derive(Debug, Default)]
@@ -158,8 +160,8 @@ pub fn scan<E>(
     let (tx, rx) = sync_channel(QUEUE);
     // The watch daemon's usual look: a few entries, nothing to descend into. Waking a
     // walking thread and the rayon pool for them costs more than the look itself (the
-    // latency tail of issue 10); each start sends at most a few findings, far fewer
-    // than the queue holds, so walking here before consuming cannot block.
+    // latency tail of issue 10); each start sends one small batch, and the queue holds
+    // more batches than there are inline starts, so walking before consuming cannot block.
     if starts.len() <= INLINE_STARTS && starts.iter().all(|(_, _, how)| !how.descend) {
         let walker = walk::Walker {
             policy,
@@ -196,11 +198,11 @@ pub fn scan<E>(
 
 /// Hand what the walk found to `on_entry` until the walk ends (or `on_entry` fails).
 fn consume<E>(
-    rx: std::sync::mpsc::Receiver<Found>,
+    rx: std::sync::mpsc::Receiver<Vec<Found>>,
     mut on_entry: impl FnMut(Entry) -> Result<(), E>,
 ) -> Result<ScanSummary, E> {
     let mut summary = ScanSummary::default();
-    for found in rx {
+    for found in rx.into_iter().flatten() {
         match found {
             Found::Entry(entry) => on_entry(entry)?,
             Found::Warning { path, message } => {

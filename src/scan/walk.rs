@@ -26,7 +26,7 @@ pub(super) struct Walker<'a> {
     pub policy: &'a Policy,
     pub skip: &'a Skip,
     pub on_dir: Option<DirHook<'a>>,
-    pub tx: SyncSender<Found>,
+    pub tx: SyncSender<Vec<Found>>,
 }
 
 /// A directory whose children are still being visited; shared by their tasks.
@@ -55,11 +55,12 @@ impl<'a> Walker<'a> {
         path: Vec<u8>,
         how: How,
     ) {
+        let out = &mut Batch::new(&self.tx);
         let Some((parent_path, name)) = bpath::split_parent(&path) else {
             // Watching `/` itself: it has no parent to open it from.
             match open::open_dir_path(b"/") {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path, how),
-                Err(e) => self.incomplete(path, format!("cannot open: {e}")),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, how, out),
+                Err(e) => out.incomplete(path, format!("cannot open: {e}")),
             }
             return;
         };
@@ -70,14 +71,14 @@ impl<'a> Walker<'a> {
             Ok(parent) => {
                 let parent = match Dir::new(parent) {
                     Ok(dir) => Arc::new(dir),
-                    Err(e) => return self.incomplete(path, format!("cannot read parent: {e}")),
+                    Err(e) => return out.incomplete(path, format!("cannot read parent: {e}")),
                 };
-                self.visit(scope, watch, &parent, name, path, DType::Unknown, how);
+                self.visit(scope, watch, &parent, name, path, DType::Unknown, how, out);
             }
             // The entry is gone, or an ancestor below the root is now a symlink (so the
             // path no longer exists inside the tree): nothing to record.
             Err(e) if is_gone(&e) => {}
-            Err(e) => self.incomplete(path, format!("cannot open parent directory: {e}")),
+            Err(e) => out.incomplete(path, format!("cannot open parent directory: {e}")),
         }
     }
 
@@ -91,23 +92,25 @@ impl<'a> Walker<'a> {
         path: Vec<u8>,
         hint: DType,
         how: How,
+        out: &mut Batch<'_>,
     ) {
         let parent_fd = dir_fd(parent);
         match hint {
             DType::Directory | DType::Unknown => match open::open_dir_at(parent_fd, &name) {
-                Ok(fd) => self.visit_dir(scope, watch, fd, path, how),
+                Ok(fd) => self.visit_dir(scope, watch, fd, path, how, out),
                 Err(_) if !how.record => {}
                 Err(e) if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-                    self.visit_file(scope, watch, parent_fd, &name, path, how)
+                    self.visit_file(scope, watch, parent_fd, &name, path, how, out)
                 }
-                Err(e) => self.visit_unopened(parent_fd, &name, path, e),
+                Err(e) => out.unopened(parent_fd, &name, path, e),
             },
             _ if !how.record => {}
-            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path, how),
-            _ => self.visit_special(parent_fd, &name, path),
+            DType::RegularFile => self.visit_file(scope, watch, parent_fd, &name, path, how, out),
+            _ => out.special(parent_fd, &name, path),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn visit_file<'s>(
         &'s self,
         scope: &rayon::Scope<'s>,
@@ -116,35 +119,36 @@ impl<'a> Walker<'a> {
         name: &CStr,
         path: Vec<u8>,
         how: How,
+        out: &mut Batch<'_>,
     ) {
         let fd = match open::open_file_at(parent, name) {
             Ok(fd) => fd,
-            Err(e) => return self.visit_unopened(parent, name, path, e),
+            Err(e) => return out.unopened(parent, name, path, e),
         };
         let stat = match open::stat_fd(&fd) {
             Ok(st) => st,
-            Err(e) => return self.warn(path, format!("cannot stat: {e}")),
+            Err(e) => return out.warn(path, format!("cannot stat: {e}")),
         };
         match FileType::from_mode(stat.st_mode) {
             Some(FileType::File) => {}
             // Replaced by a directory since it was listed: walk what is there now.
-            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path, how),
+            Some(FileType::Dir) => return self.visit_dir(scope, watch, fd, path, how, out),
             // A FIFO, socket or device: recorded, never read.
-            _ => return self.visit_special(parent, name, path),
+            _ => return out.special(parent, name, path),
         }
         let xattrs = open::xattrs_fd(fd.as_fd());
         let file = File::from(fd);
         let (stat, digest) = match hash_stable(&file, stat) {
             Ok(Hashed::Stable { stat, digest }) => (stat, Some(digest)),
             Ok(Hashed::KeptChanging { stat }) => {
-                self.warn(
+                out.warn(
                     path.clone(),
                     "kept changing while it was hashed; recorded without a content hash".into(),
                 );
                 (stat, None)
             }
             Err(e) => {
-                self.warn(
+                out.warn(
                     path.clone(),
                     format!("cannot read: {e}; recorded without a content hash"),
                 );
@@ -155,8 +159,8 @@ impl<'a> Walker<'a> {
             return;
         };
         attrs.blake3 = digest;
-        attrs.xattrs = self.xattrs_or_warn(&path, xattrs);
-        self.emit(path, attrs);
+        attrs.xattrs = out.xattrs_or_warn(&path, xattrs);
+        out.emit(path, attrs);
     }
 
     fn visit_dir<'s>(
@@ -166,16 +170,17 @@ impl<'a> Walker<'a> {
         fd: OwnedFd,
         path: Vec<u8>,
         how: How,
+        out: &mut Batch<'_>,
     ) {
         if how.record {
             let stat = match open::stat_fd(&fd) {
                 Ok(st) => st,
-                Err(e) => return self.incomplete(path, format!("cannot stat: {e}")),
+                Err(e) => return out.incomplete(path, format!("cannot stat: {e}")),
             };
             let xattrs = open::xattrs_fd(fd.as_fd());
             if let Some(mut attrs) = attrs_from_stat(&stat) {
-                attrs.xattrs = self.xattrs_or_warn(&path, xattrs);
-                self.emit(path.clone(), attrs);
+                attrs.xattrs = out.xattrs_or_warn(&path, xattrs);
+                out.emit(path.clone(), attrs);
             }
         }
         if !how.descend {
@@ -186,7 +191,7 @@ impl<'a> Walker<'a> {
         }
         let mut dir = match Dir::new(fd) {
             Ok(dir) => dir,
-            Err(e) => return self.incomplete(path, format!("cannot read directory: {e}")),
+            Err(e) => return out.incomplete(path, format!("cannot read directory: {e}")),
         };
         let mut subdirs = Vec::new();
         let mut others = Vec::new();
@@ -194,7 +199,7 @@ impl<'a> Walker<'a> {
             let item = match item {
                 Ok(item) => item,
                 Err(e) => {
-                    self.incomplete(path.clone(), format!("cannot read directory: {e}"));
+                    out.incomplete(path.clone(), format!("cannot read directory: {e}"));
                     break;
                 }
             };
@@ -229,16 +234,67 @@ impl<'a> Walker<'a> {
         for (name, child, how) in subdirs {
             let dir = Arc::clone(&dir);
             scope.spawn(move |scope| {
-                self.visit(scope, watch, &dir, name, child, DType::Directory, how)
+                let out = &mut Batch::new(&self.tx);
+                self.visit(scope, watch, &dir, name, child, DType::Directory, how, out)
             });
         }
-        others.into_par_iter().for_each(|(name, child, hint, how)| {
-            self.visit(scope, watch, &dir, name, child, hint, how)
-        });
+        // Small files hash in microseconds: splitting them finer than a few per job
+        // costs more in hand-offs than it gains.
+        others
+            .into_par_iter()
+            .with_min_len(FILES_PER_JOB)
+            .for_each_init(
+                || Batch::new(&self.tx),
+                |out, (name, child, hint, how)| {
+                    self.visit(scope, watch, &dir, name, child, hint, how, out)
+                },
+            );
+    }
+}
+
+/// How many findings a task gathers before handing them to the consumer: one channel
+/// hand-off (and wake-up) per batch, not per entry.
+const BATCH: usize = 128;
+
+/// Files of one directory hashed by one job, at least.
+const FILES_PER_JOB: usize = 8;
+
+/// What one walking task found, sent in batches; the rest is sent when it is dropped.
+pub(super) struct Batch<'a> {
+    tx: &'a SyncSender<Vec<Found>>,
+    found: Vec<Found>,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
+impl<'a> Batch<'a> {
+    fn new(tx: &'a SyncSender<Vec<Found>>) -> Self {
+        Batch {
+            tx,
+            found: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, found: Found) {
+        self.found.push(found);
+        if self.found.len() >= BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        if !self.found.is_empty() {
+            // A closed channel means the consumer failed and is reporting it; stop quietly.
+            let _ = self.tx.send(std::mem::take(&mut self.found));
+        }
     }
 
     /// Record a symlink, FIFO, socket or device from `lstat`, never opening it.
-    fn visit_special(&self, parent: BorrowedFd<'_>, name: &CStr, path: Vec<u8>) {
+    fn special(&mut self, parent: BorrowedFd<'_>, name: &CStr, path: Vec<u8>) {
         let Some(attrs) = self.lstat_attrs(parent, name, &path) else {
             return;
         };
@@ -247,7 +303,7 @@ impl<'a> Walker<'a> {
 
     /// The entry could not be opened: record what `lstat` says, and say why there is
     /// no hash or no listing when that is not simply what the entry is.
-    fn visit_unopened(&self, parent: BorrowedFd<'_>, name: &CStr, path: Vec<u8>, err: io::Error) {
+    fn unopened(&mut self, parent: BorrowedFd<'_>, name: &CStr, path: Vec<u8>, err: io::Error) {
         if is_gone(&err) && err.raw_os_error() != Some(Errno::LOOP.raw_os_error()) {
             return;
         }
@@ -265,7 +321,7 @@ impl<'a> Walker<'a> {
         self.emit(path, attrs);
     }
 
-    fn lstat_attrs(&self, parent: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> Option<Attrs> {
+    fn lstat_attrs(&mut self, parent: BorrowedFd<'_>, name: &CStr, path: &[u8]) -> Option<Attrs> {
         let stat = match open::stat_at(parent, name) {
             Ok(st) => st,
             Err(e) if is_gone(&e) => return None,
@@ -286,7 +342,7 @@ impl<'a> Walker<'a> {
     }
 
     fn xattrs_or_warn(
-        &self,
+        &mut self,
         path: &[u8],
         xattrs: io::Result<crate::fs::Xattrs>,
     ) -> crate::fs::Xattrs {
@@ -299,18 +355,17 @@ impl<'a> Walker<'a> {
         })
     }
 
-    fn emit(&self, path: Vec<u8>, attrs: Attrs) {
-        // A closed channel means the consumer failed and is reporting it; stop quietly.
-        let _ = self.tx.send(Found::Entry(Entry { path, attrs }));
+    fn emit(&mut self, path: Vec<u8>, attrs: Attrs) {
+        self.push(Found::Entry(Entry { path, attrs }));
     }
 
-    fn warn(&self, path: Vec<u8>, message: String) {
-        let _ = self.tx.send(Found::Warning { path, message });
+    fn warn(&mut self, path: Vec<u8>, message: String) {
+        self.push(Found::Warning { path, message });
     }
 
-    fn incomplete(&self, path: Vec<u8>, message: String) {
+    fn incomplete(&mut self, path: Vec<u8>, message: String) {
         self.warn(path.clone(), message);
-        let _ = self.tx.send(Found::Incomplete(path));
+        self.push(Found::Incomplete(path));
     }
 }
 
