@@ -8,6 +8,7 @@ pub mod judge;
 pub mod net;
 pub mod read;
 pub mod settings;
+mod ties;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -20,9 +21,11 @@ use crate::detect::{Alert, Category, Detection, Fields};
 use crate::event::Event;
 use crate::logs::follow::Cursor;
 use crate::policy::Policy;
+use crate::web::FileRef;
 use judge::{Finding, Judge};
 use read::Proc;
 pub use settings::ProcessSettings;
+use ties::Ties;
 
 /// The listeners of the host now, for the baseline's known state.
 pub fn current_listeners() -> Vec<String> {
@@ -46,6 +49,7 @@ pub struct Processes {
     table: HashMap<i32, Proc>,
     /// (detector, pid, start) already judged: each process is told once.
     judged: HashSet<(usize, i32, u64)>,
+    ties: Ties,
     scans: u64,
     execs: u64,
 }
@@ -99,6 +103,7 @@ impl Processes {
             next_scan_ms: i64::MIN,
             table: HashMap::new(),
             judged: HashSet::new(),
+            ties: Ties::new(FileRef::recent(baseline)?),
             scans: 0,
             execs: 0,
         }))
@@ -117,6 +122,7 @@ impl Processes {
         let live: HashSet<(i32, u64)> = self.table.values().map(|p| (p.pid, p.start)).collect();
         self.judged
             .retain(|(_, pid, start)| live.contains(&(*pid, *start)));
+        self.ties.retain(&live);
         let procs: Vec<Proc> = self.table.values().cloned().collect();
         let mut findings = self
             .judge
@@ -130,22 +136,24 @@ impl Processes {
     fn exec(&mut self, proc: Proc, now_ms: i64, out: &mut Vec<Alert>) {
         self.execs += 1;
         let findings = self.judge.process(&proc, &self.table);
+        self.ties.exec(&proc, &self.table);
         self.table.insert(proc.pid, proc);
         for finding in findings {
             self.observe(finding, now_ms, out);
         }
     }
 
-    fn observe(&mut self, finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
+    fn observe(&mut self, mut finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
         let slot = finding.slot;
-        let detector = &mut self.detectors[slot];
-        if !detector.settings.enabled {
+        if !self.detectors[slot].settings.enabled {
             return;
         }
         let once = (slot, finding.fields.pid, finding.start);
         if !self.judged.insert(once) {
             return;
         }
+        self.tie(&mut finding);
+        let detector = &mut self.detectors[slot];
         let key = finding.subject.clone();
         let fired = detector.tracker.observe(
             &key,
@@ -164,7 +172,28 @@ impl Processes {
             at_threshold,
         );
         if let Some(f) = fired {
-            out.extend(report(detector, f));
+            out.extend(report(detector, f, &mut self.ties));
+        }
+    }
+
+    /// `related`: the file events of what a spawn, a writable-place program or a
+    /// listener runs from, and the spawn a listener descends from.
+    fn tie(&mut self, finding: &mut Finding) {
+        let Some(p) = self.table.get(&finding.fields.pid) else {
+            return;
+        };
+        let kind = settings::KINDS[finding.slot];
+        if kind == "web-shell-spawn" {
+            self.ties.spawn(p, &finding.subject);
+        }
+        if matches!(
+            kind,
+            "web-shell-spawn" | "exec-from-writable" | "new-listener"
+        ) {
+            finding.related = self.ties.files_of(p, self.table.get(&p.ppid));
+        }
+        if kind == "new-listener" {
+            finding.related.extend(self.ties.spawn_of(p, &self.table));
         }
     }
 }
@@ -173,15 +202,25 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>) -> Option<Alert> {
+/// The event of what fired; a web-shell-spawn's is remembered for the listeners that
+/// descend from it.
+fn report(
+    detector: &Detector,
+    f: crate::detect::window::Fired<Option<Finding>>,
+    ties: &mut Ties,
+) -> Option<Alert> {
     let finding = f.aggregate?;
+    let id = crate::event::new_id();
+    if settings::KINDS[finding.slot] == "web-shell-spawn" {
+        ties.spawn_reported(&finding.subject, &id);
+    }
     let summary = if f.count > 1 {
         format!("{} ({} processes)", finding.summary, f.count)
     } else {
         finding.summary
     };
     Some(Alert {
-        id: crate::event::new_id(),
+        id,
         detection: Detection {
             category: Category::Process,
             kind: settings::KINDS[finding.slot],
@@ -190,7 +229,7 @@ fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>)
             first_ts: ms_to_time(f.first_ms),
             last_ts: ms_to_time(f.last_ms),
             evidence: Vec::new(),
-            related: Vec::new(),
+            related: finding.related,
             fields: Fields::Process(finding.fields),
         },
         severity: detector.settings.severity,
@@ -220,12 +259,16 @@ impl Source for Processes {
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {
-                out.extend(report(detector, fired));
+                out.extend(report(detector, fired, &mut self.ties));
             }
         }
     }
 
-    fn file_event(&mut self, _event: &Event, _live_now_ms: Option<i64>) {}
+    fn file_event(&mut self, event: &Event, _live_now_ms: Option<i64>) {
+        if let Some(file) = FileRef::from_event(event) {
+            self.ties.file(file);
+        }
+    }
 
     fn cursors(&self) -> Vec<(String, Cursor)> {
         Vec::new()

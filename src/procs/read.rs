@@ -20,6 +20,9 @@ pub struct Proc {
     pub exe: Option<Vec<u8>>,
     /// The kernel marks the executable " (deleted)": removed or replaced since exec.
     pub exe_deleted: bool,
+    /// The executable is a memfd sealed against writing, growing and shrinking: an
+    /// immutable copy, the way container runtimes guard their own binary.
+    pub exe_sealed: bool,
     pub cmdline: Vec<Vec<u8>>,
     pub cwd: Option<Vec<u8>>,
     /// Start time in clock ticks since boot: with the pid, names one process.
@@ -29,6 +32,8 @@ pub struct Proc {
 }
 
 const DELETED: &[u8] = b" (deleted)";
+/// How the kernel names an executable that lives in memory (`memfd_create`).
+pub const MEMFD: &[u8] = b"/memfd:";
 
 impl Proc {
     /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
@@ -45,8 +50,9 @@ impl Proc {
         }
         if let Ok(exe) = std::fs::read_link(dir.join("exe")) {
             let (path, deleted) = strip_deleted(exe.as_os_str().as_bytes());
-            proc.exe = Some(path.to_vec());
             proc.exe_deleted = deleted;
+            proc.exe_sealed = path.starts_with(MEMFD) && sealed(&dir.join("exe"));
+            proc.exe = Some(path.to_vec());
         }
         proc.cwd = std::fs::read_link(dir.join("cwd"))
             .ok()
@@ -119,6 +125,19 @@ pub fn strip_deleted(path: &[u8]) -> (&[u8], bool) {
     }
 }
 
+/// Whether the memfd behind `/proc/PID/exe` is sealed immutable. Opened read-only to
+/// ask the kernel, never read or run.
+fn sealed(exe: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(exe) else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS only reads the seals of a descriptor owned by `file`.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    let immutable = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+    seals >= 0 && seals & immutable == immutable
+}
+
 /// The pids in `/proc`.
 pub fn pids(root: &Path) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir(root) else {
@@ -152,7 +171,7 @@ pub fn deleted_libraries(root: &Path, pid: i32) -> Vec<Vec<u8>> {
         let (path, deleted) = strip_deleted(path);
         let library = path.starts_with(b"/")
             && !path.starts_with(b"/dev/")
-            && !path.starts_with(b"/memfd:")
+            && !path.starts_with(MEMFD)
             && memchr::memmem::find(base_name(path), b".so").is_some();
         if deleted && library && perms.get(2) == Some(&b'x') && !out.iter().any(|p| p == path) {
             out.push(path.to_vec());
