@@ -38,15 +38,16 @@ pub const MEMFD: &[u8] = b"/memfd:";
 impl Proc {
     /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
     /// process is gone (or is a kernel thread, which runs no executable of its own).
+    /// Done after every exec event, so each file costs the fewest system calls: one
+    /// buffer, no size probe (`/proc` files have none), `status` only when needed.
     pub fn read(root: &Path, pid: i32) -> Option<Proc> {
         let dir = root.join(pid.to_string());
-        let stat = std::fs::read(dir.join("stat")).ok()?;
-        let mut proc = parse_stat(pid, &stat)?;
-        if let Ok(status) = std::fs::read(dir.join("status")) {
-            proc.uid = status_uid(&status);
-        }
-        if let Ok(cmdline) = std::fs::read(dir.join("cmdline")) {
-            proc.cmdline = split_cmdline(&cmdline);
+        let mut buf = Vec::with_capacity(1024);
+        read_into(&dir.join("stat"), &mut buf).ok()?;
+        let mut proc = parse_stat(pid, &buf)?;
+        proc.uid = uid(&dir, &mut buf);
+        if read_into(&dir.join("cmdline"), &mut buf).is_ok() {
+            proc.cmdline = split_cmdline(&buf);
         }
         if let Ok(exe) = std::fs::read_link(dir.join("exe")) {
             let (path, deleted) = strip_deleted(exe.as_os_str().as_bytes());
@@ -102,6 +103,46 @@ fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
         cpu: field(14)? + field(15)?,
         ..Proc::default()
     })
+}
+
+/// `buf` becomes the file's content.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    buf.clear();
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().max(1024));
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        match file.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(());
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The effective uid. `/proc/PID` belongs to it while the process is dumpable (every
+/// ordinary program after its exec), to root otherwise (setuid programs, workers that
+/// dropped privileges): only then is the longer `status` read.
+fn uid(dir: &Path, buf: &mut Vec<u8>) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir).ok()?.uid();
+    if owner != 0 {
+        return Some(owner);
+    }
+    read_into(&dir.join("status"), buf).ok()?;
+    status_uid(buf)
 }
 
 fn status_uid(status: &[u8]) -> Option<u32> {
