@@ -404,15 +404,16 @@ fn watch_ties_a_planted_script_its_shell_and_the_listener_it_leaves() {
         format!("sleep 0.02\n{PYTHON} uploads/serve.py {port} &\n"),
     )
     .unwrap();
-    let file = daemon.expect("new", &planted)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // Run at once: the exec event comes before the file's event, and waits for it.
     let mut procs = Procs::default();
     let worker = procs.start(&mut fpm_worker(&env, web, "sh uploads/x.sh; sleep 30"));
     let shell = expect(&mut daemon, "web-shell-spawn", |e| {
         e["kind"] == "web-shell-spawn" && e["ppid"] == worker
     });
+    let file = daemon.expect("new", &planted)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(shell["cmdline"], serde_json::json!(["sh", "uploads/x.sh"]));
     assert!(related(&shell).contains(&file.as_str()), "{shell}");
     let new = expect(&mut daemon, "new-listener", |e| {

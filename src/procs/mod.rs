@@ -37,6 +37,19 @@ pub fn current_listeners() -> Vec<String> {
 
 type Detector = crate::detect::settings::Detector<Vec<u8>, Option<Finding>>;
 
+/// Live, a program run from a file written a moment ago can come before the file's
+/// event (the watcher lets a change settle first): it waits this long for it.
+const HOLD_MS: i64 = 1_500;
+
+/// A finding waiting for the file event it is to be tied to.
+struct Held {
+    until_ms: i64,
+    seen_ms: i64,
+    finding: Finding,
+    proc: Proc,
+    parent: Option<Proc>,
+}
+
 pub struct Processes {
     proc_root: PathBuf,
     interval_ms: i64,
@@ -50,6 +63,8 @@ pub struct Processes {
     /// (detector, pid, start) already judged: each process is told once.
     judged: HashSet<(usize, i32, u64)>,
     ties: Ties,
+    held: Vec<Held>,
+    live: bool,
     scans: u64,
     execs: u64,
 }
@@ -85,11 +100,11 @@ impl Processes {
             (None, String::new())
         };
         let known: HashSet<String> = baseline.known_listeners()?.into_iter().collect();
-        let watched = policy.watches.iter().map(|w| w.root.clone()).collect();
+        let watched: Vec<Vec<u8>> = policy.watches.iter().map(|w| w.root.clone()).collect();
         Ok(Some(Processes {
             proc_root,
             interval_ms: settings.interval.as_millis().max(1) as i64,
-            judge: Judge::new(settings.web_users.clone(), watched, known),
+            judge: Judge::new(settings.web_users.clone(), watched.clone(), known),
             detectors: settings::KINDS
                 .iter()
                 .map(|k| {
@@ -103,7 +118,9 @@ impl Processes {
             next_scan_ms: i64::MIN,
             table: HashMap::new(),
             judged: HashSet::new(),
-            ties: Ties::new(FileRef::recent(baseline)?),
+            ties: Ties::new(FileRef::recent(baseline)?, watched),
+            held: Vec::new(),
+            live,
             scans: 0,
             execs: 0,
         }))
@@ -152,8 +169,41 @@ impl Processes {
         if !self.judged.insert(once) {
             return;
         }
-        self.tie(&mut finding);
-        let detector = &mut self.detectors[slot];
+        if self.tie(&mut finding, now_ms) {
+            let proc = self.table[&finding.fields.pid].clone();
+            let parent = self.table.get(&proc.ppid).cloned();
+            self.held.push(Held {
+                until_ms: now_ms.saturating_add(HOLD_MS),
+                seen_ms: now_ms,
+                finding,
+                proc,
+                parent,
+            });
+            return;
+        }
+        self.count(finding, now_ms, out);
+    }
+
+    /// Held findings whose file event came, or that waited long enough.
+    fn release(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        for held in std::mem::take(&mut self.held) {
+            let files = self.ties.files_of(&held.proc, held.parent.as_ref());
+            if files.is_empty() && now_ms < held.until_ms {
+                self.held.push(held);
+                continue;
+            }
+            let mut finding = held.finding;
+            for id in files {
+                if !finding.related.contains(&id) {
+                    finding.related.push(id);
+                }
+            }
+            self.count(finding, held.seen_ms, out);
+        }
+    }
+
+    fn count(&mut self, finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
+        let detector = &mut self.detectors[finding.slot];
         let key = finding.subject.clone();
         let fired = detector.tracker.observe(
             &key,
@@ -177,10 +227,11 @@ impl Processes {
     }
 
     /// `related`: the file events of what a spawn, a writable-place program or a
-    /// listener runs from, and the spawn a listener descends from.
-    fn tie(&mut self, finding: &mut Finding) {
+    /// listener runs from, and the spawn a listener descends from. True when, live,
+    /// the file event may still come.
+    fn tie(&mut self, finding: &mut Finding, now_ms: i64) -> bool {
         let Some(p) = self.table.get(&finding.fields.pid) else {
-            return;
+            return false;
         };
         let kind = settings::KINDS[finding.slot];
         if kind == "web-shell-spawn" {
@@ -195,6 +246,10 @@ impl Processes {
         if kind == "new-listener" {
             finding.related.extend(self.ties.spawn_of(p, &self.table));
         }
+        self.live
+            && finding.related.is_empty()
+            && matches!(kind, "web-shell-spawn" | "exec-from-writable")
+            && self.ties.awaits_file(p, self.table.get(&p.ppid), now_ms)
     }
 }
 
@@ -246,6 +301,7 @@ impl Source for Processes {
             .as_ref()
             .map(|c| c.drain().collect())
             .unwrap_or_default();
+        self.release(now_ms, out);
         for proc in execs {
             self.exec(proc, now_ms, out);
         }
@@ -256,6 +312,7 @@ impl Source for Processes {
     }
 
     fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.release(now_ms, out);
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {

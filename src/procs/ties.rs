@@ -12,6 +12,8 @@ use crate::web::FileRef;
 
 /// Arguments looked at per command line: a script is named among the first few.
 const ARGS: usize = 16;
+/// A file changed this recently may not have had its event yet.
+const FRESH_MS: i64 = 5_000;
 
 #[derive(Default)]
 pub struct Ties {
@@ -21,11 +23,17 @@ pub struct Ties {
     spawned: HashMap<i32, (u64, Vec<u8>)>,
     /// The latest web-shell-spawn event reported per subject.
     spawn_events: HashMap<Vec<u8>, String>,
+    /// The watched trees: where file events come from.
+    watched: Vec<Vec<u8>>,
 }
 
 impl Ties {
-    pub fn new(files: Vec<FileRef>) -> Ties {
-        let mut ties = Ties::default();
+    /// `watched`: the roots of the watched trees.
+    pub fn new(files: Vec<FileRef>, watched: Vec<Vec<u8>>) -> Ties {
+        let mut ties = Ties {
+            watched,
+            ..Ties::default()
+        };
         files.into_iter().for_each(|f| ties.file(f));
         ties
     }
@@ -52,6 +60,27 @@ impl Ties {
             }
         }
         out
+    }
+
+    /// Whether `p` or its parent runs from (or names) a file of a watched tree changed
+    /// in the last seconds that no file event has named yet: live, it may still come.
+    pub fn awaits_file(&self, p: &Proc, parent: Option<&Proc>, now_ms: i64) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::iter::once(p)
+            .chain(parent)
+            .flat_map(paths)
+            .filter(|path| {
+                self.watched
+                    .iter()
+                    .any(|root| path.starts_with(root) && path.get(root.len()) == Some(&b'/'))
+            })
+            .filter(|path| !self.files.contains_key(&read::text(path)))
+            .any(|path| {
+                std::fs::symlink_metadata(read::os(&path)).is_ok_and(|m| {
+                    let ctime_ms = m.ctime() * 1000 + m.ctime_nsec() / 1_000_000;
+                    now_ms - ctime_ms < FRESH_MS
+                })
+            })
     }
 
     /// A web-shell-spawn seen (reported or counted): its descendants name it.
@@ -185,10 +214,13 @@ mod tests {
 
     #[test]
     fn a_script_named_by_the_parent_ties_the_shell() {
-        let ties = Ties::new(vec![
-            file("/srv/www/uploads/x.php", "f1"),
-            file("/srv/www/uploads/evil", "f2"),
-        ]);
+        let ties = Ties::new(
+            vec![
+                file("/srv/www/uploads/x.php", "f1"),
+                file("/srv/www/uploads/evil", "f2"),
+            ],
+            Vec::new(),
+        );
         let php = proc(
             10,
             1,
@@ -207,6 +239,32 @@ mod tests {
         let unrelated = proc(12, 1, "/usr/bin/dash", "/", &["sh", "-c", "uploads/x.php"]);
         assert!(ties.files_of(&unrelated, None).is_empty());
         assert_eq!(normalize(b"/a/../../b/./c//"), b"/b/c");
+    }
+
+    #[test]
+    fn a_fresh_file_without_its_event_yet_is_awaited() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("x.sh"), "id\n").unwrap();
+        let root_text = root.to_str().unwrap();
+        let mut ties = Ties::new(Vec::new(), vec![root_text.as_bytes().to_vec()]);
+        let now = chrono::Utc::now().timestamp_millis();
+        let sh = proc(
+            30,
+            1,
+            "/usr/bin/dash",
+            "/",
+            &["sh", &format!("{root_text}/x.sh")],
+        );
+        assert!(ties.awaits_file(&sh, None, now));
+        // Changed long ago, or already reported: no wait.
+        assert!(!ties.awaits_file(&sh, None, now + FRESH_MS + 1000));
+        ties.file(file(&format!("{root_text}/x.sh"), "f"));
+        assert!(!ties.awaits_file(&sh, None, now));
+        // Outside the watched trees nothing is awaited.
+        let other = proc(31, 1, "/usr/bin/dash", "/", &["sh", "/etc/hostname"]);
+        assert!(!ties.awaits_file(&other, None, now));
     }
 
     #[test]
