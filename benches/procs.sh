@@ -24,7 +24,9 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-gcc -O2 -o "$WORK/forkload" benches/forkload.c
+# Built outside /tmp: a program run from there is itself an event.
+LOAD=$PWD/target/forkload
+gcc -O2 -o "$LOAD" benches/forkload.c
 mkdir -p "$WORK/www"
 echo hello >"$WORK/www/index.html"
 cat >"$WORK/procs.toml" <<TOML
@@ -52,7 +54,7 @@ a=$(cpu "$WATCH"); sleep "$SECONDS_"; b=$(cpu "$WATCH")
 idle=$(share $((b - a)) "$SECONDS_")
 a=$(cpu "$WATCH")
 start=$(date +%s.%N)
-started=$("$WORK/forkload" "$RATE" "$SECONDS_")
+started=$("$LOAD" "$RATE" "$SECONDS_")
 end=$(date +%s.%N)
 sleep 1 # the last poll
 b=$(cpu "$WATCH")
@@ -62,6 +64,7 @@ rate=$(python3 -c "print(round($started / $took))")
 echo "fim watch CPU: idle $idle % of a core; under $rate execs/s ($started in ${took%.*} s): $load %"
 python3 -c "print(f'  above idle: {$load - $idle:.2f} % of a core ({($load - $idle) * 1000 / max($rate, 1):.2f} % per 1,000 execs/s)')"
 echo "  process events while loaded: $(grep -c '"category":"process"' "$WORK/events.jsonl" || true)"
+grep '"category":"process"' "$WORK/events.jsonl" | cut -c1-300 || true
 kill "$WATCH"
 wait "$WATCH" 2>/dev/null || true
 
