@@ -89,6 +89,9 @@ pub struct Judge {
     /// (pid, start) → (cpu ticks, ms, busy since ms) at the previous scan.
     cpu: HashMap<(i32, u64), (u64, i64, Option<i64>)>,
     ticks_per_s: f64,
+    /// Socket inode → its owner found at an earlier scan (`None`: no process of ours
+    /// holds it): the fd tables are walked for a listener once, not every scan.
+    owners: HashMap<u64, Option<i32>>,
 }
 
 fn is_name(name: &[u8], list: &[&str], prefix: bool) -> bool {
@@ -128,6 +131,7 @@ impl Judge {
             known_listeners,
             users,
             cpu: HashMap::new(),
+            owners: HashMap::new(),
             ticks_per_s: if ticks > 0 { ticks as f64 } else { 100.0 },
         }
     }
@@ -324,16 +328,10 @@ impl Judge {
     }
 
     /// A full snapshot: each process, the libraries it maps, and CPU use.
-    pub fn scan(
-        &mut self,
-        root: &Path,
-        procs: &[Proc],
-        table: &HashMap<i32, Proc>,
-        now_ms: i64,
-    ) -> Vec<Finding> {
+    pub fn scan(&mut self, root: &Path, table: &HashMap<i32, Proc>, now_ms: i64) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut cpu = HashMap::with_capacity(self.cpu.len());
-        for p in procs {
+        for p in table.values() {
             out.extend(self.process(p, table));
             let libs = read::deleted_libraries(root, p.pid);
             if let Some(lib) = libs.first() {
@@ -379,16 +377,32 @@ impl Judge {
     }
 
     /// Listening sockets not in the baseline's known state.
-    pub fn listeners(&self, root: &Path, pids: &[i32], table: &HashMap<i32, Proc>) -> Vec<Finding> {
+    pub fn listeners(
+        &mut self,
+        root: &Path,
+        pids: &[i32],
+        table: &HashMap<i32, Proc>,
+    ) -> Vec<Finding> {
         let new: Vec<net::Listener> = net::listeners(&root.join("net"))
             .into_iter()
             .filter(|l| !self.known_listeners.contains(&l.listen))
             .collect();
-        let inodes: Vec<u64> = new.iter().map(|l| l.inode).collect();
-        let owners = net::owners(root, pids, &inodes);
+        let current: HashSet<u64> = new.iter().map(|l| l.inode).collect();
+        self.owners.retain(|inode, owner| {
+            current.contains(inode) && owner.is_none_or(|pid| table.contains_key(&pid))
+        });
+        let wanted: Vec<u64> = current
+            .iter()
+            .filter(|i| !self.owners.contains_key(i))
+            .copied()
+            .collect();
+        let found = net::owners(root, pids, &wanted);
+        for inode in wanted {
+            self.owners.insert(inode, found.get(&inode).copied());
+        }
         new.into_iter()
             .filter_map(|l| {
-                let p = table.get(owners.get(&l.inode)?)?;
+                let p = table.get(&self.owners.get(&l.inode).copied().flatten()?)?;
                 let mut f = self.finding(
                     LISTENER,
                     p,

@@ -140,10 +140,7 @@ impl Processes {
         self.judged
             .retain(|(_, pid, start)| live.contains(&(*pid, *start)));
         self.ties.retain(&live);
-        let procs: Vec<Proc> = self.table.values().cloned().collect();
-        let mut findings = self
-            .judge
-            .scan(&self.proc_root, &procs, &self.table, now_ms);
+        let mut findings = self.judge.scan(&self.proc_root, &self.table, now_ms);
         findings.extend(self.judge.listeners(&self.proc_root, &pids, &self.table));
         for finding in findings {
             self.observe(finding, now_ms, out);
