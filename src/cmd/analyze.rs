@@ -58,12 +58,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     };
     let mut auth = AuthLogs::new(&logins, Learned::new(logins.learning, &saved));
     if let Some(baseline) = &baseline {
-        let files: Vec<serde_json::Value> = baseline
-            .file_events_to_tie(i64::MIN)?
-            .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        access.add_file_events(&files);
+        access.add_file_events(crate::web::FileRef::recorded(baseline, i64::MIN)?);
     }
     let mut output = Output::open(args.output.as_deref(), args.format)?;
     let host = hostname();

@@ -100,6 +100,25 @@ fn subscribe() -> std::io::Result<Fd> {
             (&timeout as *const libc::timeval).cast(),
             std::mem::size_of::<libc::timeval>(),
         );
+        // Only exec events of a process (not of a thread) wake the reading thread: a
+        // build server's forks, exits and the like stay in the kernel.
+        let mut filter = exec_filter();
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_mut_ptr(),
+        };
+        if set(
+            libc::SO_ATTACH_FILTER,
+            (&program as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>(),
+        ) < 0
+        {
+            // Without the filter every event comes up and `exec_pid` sorts them.
+            tracing::debug!(
+                "process connector filter: {}",
+                std::io::Error::last_os_error()
+            );
+        }
         let mut addr: libc::sockaddr_nl = std::mem::zeroed();
         addr.nl_family = libc::AF_NETLINK as u16;
         addr.nl_groups = CN_IDX_PROC;
@@ -113,6 +132,36 @@ fn subscribe() -> std::io::Result<Fd> {
         }
         Ok(fd)
     }
+}
+
+/// A classic BPF program keeping the datagrams `exec_pid` accepts: `what` is
+/// PROC_EVENT_EXEC and process_pid equals process_tgid. BPF loads words big-endian;
+/// the message is in native order, hence the constant's bytes are reread.
+fn exec_filter() -> [libc::sock_filter; 8] {
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let event = (NLMSG_HDR + CN_MSG) as u32;
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let jeq = libc::BPF_JMP | libc::BPF_JEQ;
+    [
+        op(load, 0, 0, event),
+        op(
+            jeq | libc::BPF_K,
+            0,
+            5,
+            u32::from_be_bytes(PROC_EVENT_EXEC.to_ne_bytes()),
+        ),
+        op(load, 0, 0, event + 16),
+        op(libc::BPF_MISC | libc::BPF_TAX, 0, 0, 0),
+        op(load, 0, 0, event + 20),
+        op(jeq | libc::BPF_X, 0, 1, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+    ]
 }
 
 /// nlmsghdr + cn_msg + PROC_CN_MCAST_LISTEN, in native byte order.

@@ -51,6 +51,19 @@ const MINERS: [&str; 13] = [
     "cgminer",
     "ccminer",
 ];
+/// Who may start a root program from a sealed memfd: init and the container runtimes
+/// (runc runs `runc init` from `memfd:runc_cloned:/proc/self/exe`, its CVE-2019-5736
+/// guard; crun, youki and systemd's executor do the like; supervisors started by
+/// init, such as a VM's agent, keep their binary the same way).
+const MEMFD_PARENTS: [&str; 7] = [
+    "runc",
+    "crun",
+    "youki",
+    "containerd-shim",
+    "conmon",
+    "systemd",
+    "init",
+];
 const WRITABLE_DIRS: [&[u8]; 3] = [b"/tmp/", b"/var/tmp/", b"/dev/shm/"];
 /// A web user's process over this share of a core for this long is a miner.
 const BUSY_SHARE: f64 = 0.8;
@@ -64,6 +77,8 @@ pub struct Finding {
     pub fields: ProcessFields,
     pub summary: String,
     pub reasons: Vec<String>,
+    /// Other events it is tied to (filled by `Processes`, which knows them).
+    pub related: Vec<String>,
 }
 
 pub struct Judge {
@@ -74,6 +89,9 @@ pub struct Judge {
     /// (pid, start) → (cpu ticks, ms, busy since ms) at the previous scan.
     cpu: HashMap<(i32, u64), (u64, i64, Option<i64>)>,
     ticks_per_s: f64,
+    /// Socket inode → its owner found at an earlier scan (`None`: no process of ours
+    /// holds it): the fd tables are walked for a listener once, not every scan.
+    owners: HashMap<u64, Option<i32>>,
 }
 
 fn is_name(name: &[u8], list: &[&str], prefix: bool) -> bool {
@@ -113,6 +131,7 @@ impl Judge {
             known_listeners,
             users,
             cpu: HashMap::new(),
+            owners: HashMap::new(),
             ticks_per_s: if ticks > 0 { ticks as f64 } else { 100.0 },
         }
     }
@@ -164,6 +183,7 @@ impl Judge {
             ),
             fields,
             reasons: vec![reason.to_owned()],
+            related: Vec::new(),
         }
     }
 
@@ -171,7 +191,7 @@ impl Judge {
     pub fn process(&self, p: &Proc, table: &HashMap<i32, Proc>) -> Vec<Finding> {
         let mut out = Vec::new();
         let exe = p.exe.as_deref().unwrap_or_default();
-        let memfd = exe.starts_with(b"/memfd:");
+        let memfd = exe.starts_with(read::MEMFD);
         if p.exe_deleted && !memfd {
             if read::os(exe).exists() {
                 out.push(self.finding(
@@ -195,7 +215,8 @@ impl Judge {
             .watched
             .iter()
             .any(|root| exe.starts_with(root) && exe.get(root.len()) == Some(&b'/'));
-        if memfd || watched || WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
+        let memfd_reported = memfd && !self.runtime_memfd(p, table);
+        if memfd_reported || watched || WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
             let reason = if memfd {
                 "runs from memory (memfd)"
             } else if watched {
@@ -234,8 +255,9 @@ impl Judge {
             }
         }
         let stratum = p.cmdline.iter().any(|a| {
-            memchr::memmem::find(&a.to_ascii_lowercase(), b"stratum+").is_some()
-                || memchr::memmem::find(&a.to_ascii_lowercase(), b"stratum2+").is_some()
+            // Case-blind, without a lowered copy of every argument of every exec.
+            a.windows(8).any(|w| w.eq_ignore_ascii_case(b"stratum+"))
+                || a.windows(9).any(|w| w.eq_ignore_ascii_case(b"stratum2+"))
         });
         if stratum {
             out.push(self.finding(
@@ -255,6 +277,31 @@ impl Judge {
             ));
         }
         out
+    }
+
+    /// A memfd program as a container runtime or init starts one: run by root, from a
+    /// memfd sealed immutable, with init or a runtime as its parent. A fileless dropper
+    /// fails at least one of these (a web user's memfd is always reported; a root
+    /// intruder would have to seal it and be started by init or a runtime).
+    fn runtime_memfd(&self, p: &Proc, table: &HashMap<i32, Proc>) -> bool {
+        if p.uid != Some(0) || !p.exe_sealed {
+            return false;
+        }
+        if p.ppid <= 1 {
+            return true;
+        }
+        let read;
+        let parent = match table.get(&p.ppid) {
+            Some(pp) => pp,
+            None => match Proc::read(Path::new("/proc"), p.ppid) {
+                Some(pp) => {
+                    read = pp;
+                    &read
+                }
+                None => return false,
+            },
+        };
+        parent.uid == Some(0) && parent.names().any(|n| is_name(n, &MEMFD_PARENTS, true))
     }
 
     /// The web server process among the ancestors, by name.
@@ -281,16 +328,10 @@ impl Judge {
     }
 
     /// A full snapshot: each process, the libraries it maps, and CPU use.
-    pub fn scan(
-        &mut self,
-        root: &Path,
-        procs: &[Proc],
-        table: &HashMap<i32, Proc>,
-        now_ms: i64,
-    ) -> Vec<Finding> {
+    pub fn scan(&mut self, root: &Path, table: &HashMap<i32, Proc>, now_ms: i64) -> Vec<Finding> {
         let mut out = Vec::new();
         let mut cpu = HashMap::with_capacity(self.cpu.len());
-        for p in procs {
+        for p in table.values() {
             out.extend(self.process(p, table));
             let libs = read::deleted_libraries(root, p.pid);
             if let Some(lib) = libs.first() {
@@ -336,16 +377,32 @@ impl Judge {
     }
 
     /// Listening sockets not in the baseline's known state.
-    pub fn listeners(&self, root: &Path, pids: &[i32], table: &HashMap<i32, Proc>) -> Vec<Finding> {
+    pub fn listeners(
+        &mut self,
+        root: &Path,
+        pids: &[i32],
+        table: &HashMap<i32, Proc>,
+    ) -> Vec<Finding> {
         let new: Vec<net::Listener> = net::listeners(&root.join("net"))
             .into_iter()
             .filter(|l| !self.known_listeners.contains(&l.listen))
             .collect();
-        let inodes: Vec<u64> = new.iter().map(|l| l.inode).collect();
-        let owners = net::owners(root, pids, &inodes);
+        let current: HashSet<u64> = new.iter().map(|l| l.inode).collect();
+        self.owners.retain(|inode, owner| {
+            current.contains(inode) && owner.is_none_or(|pid| table.contains_key(&pid))
+        });
+        let wanted: Vec<u64> = current
+            .iter()
+            .filter(|i| !self.owners.contains_key(i))
+            .copied()
+            .collect();
+        let found = net::owners(root, pids, &wanted);
+        for inode in wanted {
+            self.owners.insert(inode, found.get(&inode).copied());
+        }
         new.into_iter()
             .filter_map(|l| {
-                let p = table.get(owners.get(&l.inode)?)?;
+                let p = table.get(&self.owners.get(&l.inode).copied().flatten()?)?;
                 let mut f = self.finding(
                     LISTENER,
                     p,
@@ -358,5 +415,61 @@ impl Judge {
                 Some(f)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memfd_proc(uid: u32, ppid: i32, sealed: bool) -> Proc {
+        Proc {
+            pid: 4000,
+            ppid,
+            uid: Some(uid),
+            exe: Some(b"/memfd:runc_cloned:/proc/self/exe".to_vec()),
+            exe_deleted: true,
+            exe_sealed: sealed,
+            cmdline: vec![b"runc".to_vec(), b"init".to_vec()],
+            start: 1,
+            ..Proc::default()
+        }
+    }
+
+    fn writable(judge: &Judge, p: &Proc, table: &HashMap<i32, Proc>) -> bool {
+        judge.process(p, table).iter().any(|f| f.slot == WRITABLE)
+    }
+
+    #[test]
+    fn only_a_runtimes_sealed_root_memfd_is_quiet() {
+        let judge = Judge::new(HashMap::new(), Vec::new(), HashSet::new());
+        let mut table = HashMap::new();
+        let runc = Proc {
+            pid: 3999,
+            ppid: 1,
+            uid: Some(0),
+            exe: Some(b"/usr/sbin/runc".to_vec()),
+            cmdline: vec![b"runc".to_vec(), b"create".to_vec()],
+            ..Proc::default()
+        };
+        table.insert(runc.pid, runc.clone());
+        let shell = Proc {
+            pid: 3998,
+            exe: Some(b"/usr/bin/bash".to_vec()),
+            cmdline: vec![b"bash".to_vec()],
+            ..runc
+        };
+        table.insert(shell.pid, shell);
+        assert!(!writable(&judge, &memfd_proc(0, 3999, true), &table));
+        assert!(!writable(&judge, &memfd_proc(0, 1, true), &table));
+        // Not sealed, not root (a web user's is never quiet), or started by a shell.
+        assert!(writable(&judge, &memfd_proc(0, 3999, false), &table));
+        assert!(writable(&judge, &memfd_proc(33, 1, true), &table));
+        assert!(writable(&judge, &memfd_proc(0, 3998, true), &table));
+        // A memfd is no deleted executable.
+        assert!(judge
+            .process(&memfd_proc(33, 1, false), &table)
+            .iter()
+            .all(|f| f.slot != DELETED && f.slot != STALE));
     }
 }

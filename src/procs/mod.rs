@@ -8,6 +8,7 @@ pub mod judge;
 pub mod net;
 pub mod read;
 pub mod settings;
+mod ties;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -20,9 +21,11 @@ use crate::detect::{Alert, Category, Detection, Fields};
 use crate::event::Event;
 use crate::logs::follow::Cursor;
 use crate::policy::Policy;
+use crate::web::FileRef;
 use judge::{Finding, Judge};
 use read::Proc;
 pub use settings::ProcessSettings;
+use ties::Ties;
 
 /// The listeners of the host now, for the baseline's known state.
 pub fn current_listeners() -> Vec<String> {
@@ -33,6 +36,19 @@ pub fn current_listeners() -> Vec<String> {
 }
 
 type Detector = crate::detect::settings::Detector<Vec<u8>, Option<Finding>>;
+
+/// Live, a program run from a file written a moment ago can come before the file's
+/// event (the watcher lets a change settle first): it waits this long for it.
+const HOLD_MS: i64 = 1_500;
+
+/// A finding waiting for the file event it is to be tied to.
+struct Held {
+    until_ms: i64,
+    seen_ms: i64,
+    finding: Finding,
+    proc: Proc,
+    parent: Option<Proc>,
+}
 
 pub struct Processes {
     proc_root: PathBuf,
@@ -46,6 +62,9 @@ pub struct Processes {
     table: HashMap<i32, Proc>,
     /// (detector, pid, start) already judged: each process is told once.
     judged: HashSet<(usize, i32, u64)>,
+    ties: Ties,
+    held: Vec<Held>,
+    live: bool,
     scans: u64,
     execs: u64,
 }
@@ -81,11 +100,11 @@ impl Processes {
             (None, String::new())
         };
         let known: HashSet<String> = baseline.known_listeners()?.into_iter().collect();
-        let watched = policy.watches.iter().map(|w| w.root.clone()).collect();
+        let watched: Vec<Vec<u8>> = policy.watches.iter().map(|w| w.root.clone()).collect();
         Ok(Some(Processes {
             proc_root,
             interval_ms: settings.interval.as_millis().max(1) as i64,
-            judge: Judge::new(settings.web_users.clone(), watched, known),
+            judge: Judge::new(settings.web_users.clone(), watched.clone(), known),
             detectors: settings::KINDS
                 .iter()
                 .map(|k| {
@@ -99,6 +118,9 @@ impl Processes {
             next_scan_ms: i64::MIN,
             table: HashMap::new(),
             judged: HashSet::new(),
+            ties: Ties::new(FileRef::recent(baseline)?, watched),
+            held: Vec::new(),
+            live,
             scans: 0,
             execs: 0,
         }))
@@ -117,10 +139,8 @@ impl Processes {
         let live: HashSet<(i32, u64)> = self.table.values().map(|p| (p.pid, p.start)).collect();
         self.judged
             .retain(|(_, pid, start)| live.contains(&(*pid, *start)));
-        let procs: Vec<Proc> = self.table.values().cloned().collect();
-        let mut findings = self
-            .judge
-            .scan(&self.proc_root, &procs, &self.table, now_ms);
+        self.ties.retain(&live);
+        let mut findings = self.judge.scan(&self.proc_root, &self.table, now_ms);
         findings.extend(self.judge.listeners(&self.proc_root, &pids, &self.table));
         for finding in findings {
             self.observe(finding, now_ms, out);
@@ -130,22 +150,57 @@ impl Processes {
     fn exec(&mut self, proc: Proc, now_ms: i64, out: &mut Vec<Alert>) {
         self.execs += 1;
         let findings = self.judge.process(&proc, &self.table);
+        self.ties.exec(&proc, &self.table);
         self.table.insert(proc.pid, proc);
         for finding in findings {
             self.observe(finding, now_ms, out);
         }
     }
 
-    fn observe(&mut self, finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
+    fn observe(&mut self, mut finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
         let slot = finding.slot;
-        let detector = &mut self.detectors[slot];
-        if !detector.settings.enabled {
+        if !self.detectors[slot].settings.enabled {
             return;
         }
         let once = (slot, finding.fields.pid, finding.start);
         if !self.judged.insert(once) {
             return;
         }
+        if self.tie(&mut finding, now_ms) {
+            let proc = self.table[&finding.fields.pid].clone();
+            let parent = self.table.get(&proc.ppid).cloned();
+            self.held.push(Held {
+                until_ms: now_ms.saturating_add(HOLD_MS),
+                seen_ms: now_ms,
+                finding,
+                proc,
+                parent,
+            });
+            return;
+        }
+        self.count(finding, now_ms, out);
+    }
+
+    /// Held findings whose file event came, or that waited long enough.
+    fn release(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        for held in std::mem::take(&mut self.held) {
+            let files = self.ties.files_of(&held.proc, held.parent.as_ref());
+            if files.is_empty() && now_ms < held.until_ms {
+                self.held.push(held);
+                continue;
+            }
+            let mut finding = held.finding;
+            for id in files {
+                if !finding.related.contains(&id) {
+                    finding.related.push(id);
+                }
+            }
+            self.count(finding, held.seen_ms, out);
+        }
+    }
+
+    fn count(&mut self, finding: Finding, now_ms: i64, out: &mut Vec<Alert>) {
+        let detector = &mut self.detectors[finding.slot];
         let key = finding.subject.clone();
         let fired = detector.tracker.observe(
             &key,
@@ -164,8 +219,34 @@ impl Processes {
             at_threshold,
         );
         if let Some(f) = fired {
-            out.extend(report(detector, f));
+            out.extend(report(detector, f, &mut self.ties));
         }
+    }
+
+    /// `related`: the file events of what a spawn, a writable-place program or a
+    /// listener runs from, and the spawn a listener descends from. True when, live,
+    /// the file event may still come.
+    fn tie(&mut self, finding: &mut Finding, now_ms: i64) -> bool {
+        let Some(p) = self.table.get(&finding.fields.pid) else {
+            return false;
+        };
+        let kind = settings::KINDS[finding.slot];
+        if kind == "web-shell-spawn" {
+            self.ties.spawn(p, &finding.subject);
+        }
+        if matches!(
+            kind,
+            "web-shell-spawn" | "exec-from-writable" | "new-listener"
+        ) {
+            finding.related = self.ties.files_of(p, self.table.get(&p.ppid));
+        }
+        if kind == "new-listener" {
+            finding.related.extend(self.ties.spawn_of(p, &self.table));
+        }
+        self.live
+            && finding.related.is_empty()
+            && matches!(kind, "web-shell-spawn" | "exec-from-writable")
+            && self.ties.awaits_file(p, self.table.get(&p.ppid), now_ms)
     }
 }
 
@@ -173,15 +254,25 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>) -> Option<Alert> {
+/// The event of what fired; a web-shell-spawn's is remembered for the listeners that
+/// descend from it.
+fn report(
+    detector: &Detector,
+    f: crate::detect::window::Fired<Option<Finding>>,
+    ties: &mut Ties,
+) -> Option<Alert> {
     let finding = f.aggregate?;
+    let id = crate::event::new_id();
+    if settings::KINDS[finding.slot] == "web-shell-spawn" {
+        ties.spawn_reported(&finding.subject, &id);
+    }
     let summary = if f.count > 1 {
         format!("{} ({} processes)", finding.summary, f.count)
     } else {
         finding.summary
     };
     Some(Alert {
-        id: crate::event::new_id(),
+        id,
         detection: Detection {
             category: Category::Process,
             kind: settings::KINDS[finding.slot],
@@ -190,7 +281,7 @@ fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>)
             first_ts: ms_to_time(f.first_ms),
             last_ts: ms_to_time(f.last_ms),
             evidence: Vec::new(),
-            related: Vec::new(),
+            related: finding.related,
             fields: Fields::Process(finding.fields),
         },
         severity: detector.settings.severity,
@@ -207,6 +298,7 @@ impl Source for Processes {
             .as_ref()
             .map(|c| c.drain().collect())
             .unwrap_or_default();
+        self.release(now_ms, out);
         for proc in execs {
             self.exec(proc, now_ms, out);
         }
@@ -217,15 +309,20 @@ impl Source for Processes {
     }
 
     fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
+        self.release(now_ms, out);
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {
-                out.extend(report(detector, fired));
+                out.extend(report(detector, fired, &mut self.ties));
             }
         }
     }
 
-    fn file_event(&mut self, _event: &Event, _live_now_ms: Option<i64>) {}
+    fn file_event(&mut self, event: &Event, _live_now_ms: Option<i64>) {
+        if let Some(file) = FileRef::from_event(event) {
+            self.ties.file(file);
+        }
+    }
 
     fn cursors(&self) -> Vec<(String, Cursor)> {
         Vec::new()

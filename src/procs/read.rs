@@ -20,6 +20,9 @@ pub struct Proc {
     pub exe: Option<Vec<u8>>,
     /// The kernel marks the executable " (deleted)": removed or replaced since exec.
     pub exe_deleted: bool,
+    /// The executable is a memfd sealed against writing, growing and shrinking: an
+    /// immutable copy, the way container runtimes guard their own binary.
+    pub exe_sealed: bool,
     pub cmdline: Vec<Vec<u8>>,
     pub cwd: Option<Vec<u8>>,
     /// Start time in clock ticks since boot: with the pid, names one process.
@@ -29,24 +32,28 @@ pub struct Proc {
 }
 
 const DELETED: &[u8] = b" (deleted)";
+/// How the kernel names an executable that lives in memory (`memfd_create`).
+pub const MEMFD: &[u8] = b"/memfd:";
 
 impl Proc {
     /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
     /// process is gone (or is a kernel thread, which runs no executable of its own).
+    /// Done after every exec event, so each file costs the fewest system calls: one
+    /// buffer, no size probe (`/proc` files have none), `status` only when needed.
     pub fn read(root: &Path, pid: i32) -> Option<Proc> {
         let dir = root.join(pid.to_string());
-        let stat = std::fs::read(dir.join("stat")).ok()?;
-        let mut proc = parse_stat(pid, &stat)?;
-        if let Ok(status) = std::fs::read(dir.join("status")) {
-            proc.uid = status_uid(&status);
-        }
-        if let Ok(cmdline) = std::fs::read(dir.join("cmdline")) {
-            proc.cmdline = split_cmdline(&cmdline);
+        let mut buf = Vec::with_capacity(1024);
+        read_into(&dir.join("stat"), &mut buf).ok()?;
+        let mut proc = parse_stat(pid, &buf)?;
+        proc.uid = uid(&dir, &mut buf);
+        if read_into(&dir.join("cmdline"), &mut buf).is_ok() {
+            proc.cmdline = split_cmdline(&buf);
         }
         if let Ok(exe) = std::fs::read_link(dir.join("exe")) {
             let (path, deleted) = strip_deleted(exe.as_os_str().as_bytes());
-            proc.exe = Some(path.to_vec());
             proc.exe_deleted = deleted;
+            proc.exe_sealed = path.starts_with(MEMFD) && sealed(&dir.join("exe"));
+            proc.exe = Some(path.to_vec());
         }
         proc.cwd = std::fs::read_link(dir.join("cwd"))
             .ok()
@@ -98,6 +105,46 @@ fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
     })
 }
 
+/// `buf` becomes the file's content.
+fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    buf.clear();
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity().max(1024));
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        match file.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                return Ok(());
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The effective uid. `/proc/PID` belongs to it while the process is dumpable (every
+/// ordinary program after its exec), to root otherwise (setuid programs, workers that
+/// dropped privileges): only then is the longer `status` read.
+fn uid(dir: &Path, buf: &mut Vec<u8>) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(dir).ok()?.uid();
+    if owner != 0 {
+        return Some(owner);
+    }
+    read_into(&dir.join("status"), buf).ok()?;
+    status_uid(buf)
+}
+
 fn status_uid(status: &[u8]) -> Option<u32> {
     let text = String::from_utf8_lossy(status);
     let line = text.lines().find(|l| l.starts_with("Uid:"))?;
@@ -117,6 +164,19 @@ pub fn strip_deleted(path: &[u8]) -> (&[u8], bool) {
         Some(p) => (p, true),
         None => (path, false),
     }
+}
+
+/// Whether the memfd behind `/proc/PID/exe` is sealed immutable. Opened read-only to
+/// ask the kernel, never read or run.
+fn sealed(exe: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(file) = std::fs::File::open(exe) else {
+        return false;
+    };
+    // SAFETY: F_GET_SEALS only reads the seals of a descriptor owned by `file`.
+    let seals = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GET_SEALS) };
+    let immutable = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+    seals >= 0 && seals & immutable == immutable
 }
 
 /// The pids in `/proc`.
@@ -152,7 +212,7 @@ pub fn deleted_libraries(root: &Path, pid: i32) -> Vec<Vec<u8>> {
         let (path, deleted) = strip_deleted(path);
         let library = path.starts_with(b"/")
             && !path.starts_with(b"/dev/")
-            && !path.starts_with(b"/memfd:")
+            && !path.starts_with(MEMFD)
             && memchr::memmem::find(base_name(path), b".so").is_some();
         if deleted && library && perms.get(2) == Some(&b'x') && !out.iter().any(|p| p == path) {
             out.push(path.to_vec());

@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use super::traffic::Traffic;
 use super::{FileRef, Input, WebDetectors, WebSettings};
 use crate::detect::source::Source as DetectionSource;
@@ -111,11 +109,9 @@ impl AccessLogs {
     }
 
     /// File events (recorded JSON) to tie requests to.
-    pub fn add_file_events<'j>(&mut self, events: impl IntoIterator<Item = &'j Value>) {
-        for event in events {
-            if let Some(file) = FileRef::from_json(event) {
-                self.detectors.add_file(file, None);
-            }
+    pub fn add_file_events(&mut self, files: impl IntoIterator<Item = FileRef>) {
+        for file in files {
+            self.detectors.add_file(file, None);
         }
     }
 
@@ -139,9 +135,6 @@ pub struct FollowedLogs {
     access: AccessLogs,
 }
 
-/// File events older than this are not tied to requests any more.
-const TIE_DAYS: i64 = 30;
-
 impl FollowedLogs {
     /// `None` when the policy reads no log. Starts from `cursors` (the saved ones), and
     /// knows the file events recorded in the baseline.
@@ -157,13 +150,7 @@ impl FollowedLogs {
             follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors.clone()),
             access: AccessLogs::new(&policy.logs, &policy.web, false),
         };
-        let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
-        let files: Vec<Value> = baseline
-            .file_events_to_tie(since)?
-            .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
-            .collect();
-        logs.access.add_file_events(&files);
+        logs.access.add_file_events(FileRef::recent(baseline)?);
         Ok(Some(logs))
     }
 }

@@ -26,7 +26,30 @@ pub struct FileRef {
     pub reasons: Vec<String>,
 }
 
+/// Recorded file events older than this are not tied to anything any more.
+pub const TIE_DAYS: i64 = 30;
+
 impl FileRef {
+    /// The file events recorded in `baseline` since `since_ms` that may be tied to,
+    /// oldest first.
+    pub fn recorded(
+        baseline: &crate::store::Baseline,
+        since_ms: i64,
+    ) -> crate::Result<Vec<FileRef>> {
+        Ok(baseline
+            .file_events_to_tie(since_ms)?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .filter_map(|event| FileRef::from_json(&event))
+            .collect())
+    }
+
+    /// The recorded file events of the last `TIE_DAYS`.
+    pub fn recent(baseline: &crate::store::Baseline) -> crate::Result<Vec<FileRef>> {
+        let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
+        FileRef::recorded(baseline, since)
+    }
+
     /// From a recorded file event: `new` ones, and others with reasons.
     pub fn from_json(event: &serde_json::Value) -> Option<FileRef> {
         let field = |k: &str| event.get(k).and_then(serde_json::Value::as_str);
