@@ -7,12 +7,15 @@ mod common;
 #[path = "common/servers.rs"]
 #[allow(dead_code)]
 mod servers;
+#[path = "common/journald.rs"]
+mod journald;
 #[path = "common/sshd.rs"]
 mod sshd;
 
 use std::process::Command;
 
 use common::Env;
+use journald::Journald;
 use serde_json::Value;
 use sshd::Sshd;
 
@@ -284,4 +287,143 @@ fn watch_follows_an_auth_log_live() {
     assert_eq!(brute[0]["count"], 5, "the line before init is not read");
     assert_eq!(brute[0]["client"], "198.51.100.7");
     assert_eq!(brute[0]["source"], "watch");
+}
+
+/// The journal's auth entries, from its lines.
+fn journal_evidence<'e>(event: &'e Value) -> Vec<&'e str> {
+    event["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_real_sshd_logging_to_a_real_journal() {
+    if !sshd::have_all() || !journald::have() {
+        return;
+    }
+    let env = Env::new();
+    let journald = Journald::start();
+    let sshd = Sshd::start_into_journal(&env.base, &journald);
+    let policy = format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal = true\njournal_namespace = \"{}\"\n\
+         learning = \"0s\"\n\n[logins.root-login]\ncooldown = \"1s\"\n",
+        journald.namespace
+    );
+    // What was in the journal at init (sshd's start) is not read.
+    env.init_with_policy(&policy);
+    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
+    sshd.login_with_key();
+    let events = env.verify();
+    assert_eq!(
+        kinds(&events),
+        [
+            "brute-force",
+            "login-after-failures",
+            "login-new-source",
+            "root-login"
+        ],
+        "{events:#?}"
+    );
+    let after = of_kind(&events, "login-after-failures");
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0]["user"], "root");
+    assert_eq!(after[0]["client"], "127.0.0.1");
+    let name = format!("journal:{}", journald.namespace);
+    assert_eq!(after[0]["evidence"][0]["file"], name.as_str());
+    let lines = journal_evidence(after[0]);
+    assert!(
+        lines.last().unwrap().contains(" sshd[")
+            && lines.last().unwrap().contains("Accepted publickey for root from 127.0.0.1"),
+        "{lines:#?}"
+    );
+    // The cursor was saved with the events: a second run reads only what is new.
+    assert!(env.verify().iter().all(|e| e["category"] != "auth"));
+    sshd.login_with_key();
+    let events = env.verify();
+    let root = of_kind(&events, "root-login");
+    assert_eq!(root.len(), 1, "{events:#?}");
+    assert_eq!(root[0]["count"], 1, "nothing read twice: {events:#?}");
+
+    // Live: a login is reported at once, and a journalctl that dies is started again
+    // from where it stopped (the login made while it was down is not lost).
+    let mut daemon = common::Daemon::start(&env, &[]);
+    sshd.login_with_key();
+    let wait = |daemon: &mut common::Daemon, n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while of_kind(daemon.drain(), "root-login").len() < n {
+            assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(&mut daemon, 1);
+    let children = std::fs::read_to_string(format!(
+        "/proc/{}/task/{}/children",
+        daemon.pid(),
+        daemon.pid()
+    ))
+    .unwrap();
+    let journalctl: Vec<i32> = children
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "journalctl")
+        })
+        .collect();
+    assert_eq!(journalctl.len(), 1, "one follower: {children}");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(journalctl[0]).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sshd.login_with_key();
+    wait(&mut daemon, 2);
+    let (code, _, seen) = daemon.stop();
+    assert_eq!(code, 0);
+    assert_eq!(of_kind(&seen, "root-login").len(), 2, "{seen:#?}");
+    // No journalctl outlives the daemon.
+    assert!(!std::path::Path::new(&format!("/proc/{}", journalctl[0])).exists()
+        || std::fs::read_to_string(format!("/proc/{}/comm", journalctl[0])).map_or(true, |c| c.trim() != "journalctl"));
+}
+
+#[test]
+fn journal_entries_by_their_fields_not_their_text() {
+    if !journald::have() {
+        return;
+    }
+    let env = Env::new();
+    let journald = Journald::start();
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal_namespace = \"{}\"\n",
+        journald.namespace
+    ));
+    let fail = |i: u32| format!("Failed password for root from 203.0.113.9 port {i} ssh2");
+    for i in 0..5 {
+        // Another program's text that looks like sshd's is not sshd's.
+        journald.send(&[("SYSLOG_IDENTIFIER", "cron"), ("MESSAGE", &fail(i))]);
+    }
+    for i in 0..5 {
+        journald.send(&[("SYSLOG_IDENTIFIER", "sshd-session"), ("MESSAGE", &fail(i))]);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while journald.text().matches("Failed password").count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "{}", journald.text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let events = env.verify();
+    let brute = of_kind(&events, "brute-force");
+    assert_eq!(brute.len(), 1, "{events:#?}");
+    assert_eq!(brute[0]["count"], 5, "{events:#?}");
+    assert_eq!(brute[0]["client"], "203.0.113.9");
+    // A namespace without a journal is an empty journal to journalctl: nothing to
+    // report, no failure.
+    let gone = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal_namespace = \"fim-no-such-namespace\"\n",
+    );
+    let run = env.fim(&["verify", "--policy", gone.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.events().is_empty());
 }

@@ -3,6 +3,7 @@
 //! (`crate::detect::window`) on the records' own time, so a replay gives what live
 //! reading gave. `learned` keeps each user's known source networks.
 
+pub mod journal;
 pub mod learned;
 pub mod logs;
 pub mod parse;

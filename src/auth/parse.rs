@@ -18,6 +18,8 @@ pub struct AuthRecord<'a> {
     pub action: Action<'a>,
     pub user: Option<&'a str>,
     pub client: Option<IpAddr>,
+    /// The process that wrote it (sshd's per-connection child: its session).
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -39,12 +41,17 @@ pub enum Action<'a> {
 pub struct Header<'a> {
     pub ts: DateTime<Utc>,
     pub program: &'a str,
+    pub pid: Option<u32>,
     pub message: &'a str,
 }
 
 /// A whole line. `now` gives the year of traditional stamps (which have none).
 pub fn parse(line: &str, now: DateTime<Utc>) -> Option<AuthRecord<'_>> {
-    let h = header(line, now)?;
+    record(&header(line, now)?)
+}
+
+/// What a syslog header and its message say (a log line's, or a journal entry's).
+pub fn record<'a>(h: &Header<'a>) -> Option<AuthRecord<'a>> {
     let (service, action, user, client) = message(h.program, h.message)?;
     Some(AuthRecord {
         ts: h.ts,
@@ -52,6 +59,7 @@ pub fn parse(line: &str, now: DateTime<Utc>) -> Option<AuthRecord<'_>> {
         action,
         user,
         client,
+        pid: h.pid,
     })
 }
 
@@ -78,14 +86,15 @@ pub fn header(line: &str, now: DateTime<Utc>) -> Option<Header<'_>> {
     };
     let (_host, rest) = rest.split_once(' ')?;
     let (tag, message) = rest.split_once(": ")?;
-    let program = match tag.find('[') {
-        Some(open) if tag.ends_with(']') => &tag[..open],
+    let (program, pid) = match tag.find('[') {
+        Some(open) if tag.ends_with(']') => (&tag[..open], tag[open + 1..tag.len() - 1].parse().ok()),
         Some(_) => return None,
-        None => tag,
+        None => (tag, None),
     };
     Some(Header {
         ts,
         program,
+        pid,
         message: message.trim_end(),
     })
 }

@@ -18,7 +18,6 @@ use crate::detect::source::Source;
 use crate::detect::window::at_threshold;
 use crate::detect::{Alert, Category, Detection, Fields};
 use crate::event::Event;
-use crate::logs::follow::Cursor;
 use crate::policy::Policy;
 use judge::{Finding, Judge};
 use read::Proc;
@@ -227,7 +226,7 @@ impl Source for Processes {
 
     fn file_event(&mut self, _event: &Event, _live_now_ms: Option<i64>) {}
 
-    fn cursors(&self) -> Vec<(String, Cursor)> {
+    fn cursors(&self) -> Vec<(String, crate::logs::Position)> {
         Vec::new()
     }
 
