@@ -427,3 +427,124 @@ fn journal_entries_by_their_fields_not_their_text() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.events().is_empty());
 }
+
+/// The auth events that tie something to a login (`related` not empty).
+fn ties(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["category"] == "auth" && !e["related"].as_array().unwrap().is_empty())
+        .collect()
+}
+
+fn related(event: &Value) -> Vec<&str> {
+    event["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn what_a_session_changed_is_tied_to_its_login() {
+    if !sshd::have_all() {
+        return;
+    }
+    let env = Env::new();
+    let sshd = Sshd::start(&env.base);
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\nfiles = [\"{}\"]\nlearning = \"0s\"\n",
+        sshd.log.display()
+    ));
+    // Changed before the login: not the session's.
+    std::fs::write(env.path("style.css"), "body { color: red }\n").unwrap();
+    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let shell = env.path("x.php");
+    sshd.session(&format!(
+        "echo '<?php system($_GET[\"c\"]);' > {}",
+        shell.display()
+    ));
+    wait_for_log(&sshd, "Disconnected from user root");
+    let events = env.verify();
+    let login = of_kind(&events, "login-after-failures")
+        .into_iter()
+        .find(|e| related(e).is_empty())
+        .expect("the login event, sent as it was");
+    let shell_event = common::event_for(&events, &shell);
+    assert_eq!(shell_event["kind"], "new");
+    let css = common::event_for(&events, &env.path("style.css"));
+    let tie = ties(&events);
+    assert_eq!(tie.len(), 1, "one follow-up: {events:#?}");
+    let tie = tie[0];
+    assert_eq!(tie["kind"], "login-after-failures", "the most telling login kind");
+    assert_eq!(tie["severity"], "critical");
+    assert_eq!(tie["user"], "root");
+    assert_eq!(tie["client"], "127.0.0.1");
+    let ids = related(tie);
+    assert_eq!(ids[0], login["id"].as_str().unwrap(), "{tie:#?}");
+    assert!(ids.contains(&shell_event["id"].as_str().unwrap()), "{tie:#?}");
+    assert!(!ids.contains(&css["id"].as_str().unwrap()), "{tie:#?}");
+    // The other login events of that line are named too.
+    let root = of_kind(&events, "root-login");
+    assert!(ids.contains(&root[0]["id"].as_str().unwrap()), "{tie:#?}");
+    assert!(tie["summary"].as_str().unwrap().contains("x.php"), "{tie:#?}");
+    let lines = journal_evidence(tie);
+    assert!(lines[0].contains("Accepted publickey for root"), "{lines:#?}");
+    assert!(lines.last().unwrap().contains("Disconnected from user root"), "{lines:#?}");
+}
+
+fn wait_for_log(sshd: &Sshd, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sshd.logged(text) {
+        assert!(std::time::Instant::now() < deadline, "sshd never logged {text:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn watch_ties_a_live_session_and_its_processes_to_the_login() {
+    if !sshd::have_all() {
+        return;
+    }
+    let env = Env::new();
+    let sshd = Sshd::start(&env.base);
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\nfiles = [\"{}\"]\n\n[processes]\ninterval = \"1s\"\n",
+        sshd.log.display()
+    ));
+    let mut daemon = common::Daemon::start(&env, &[]);
+    let planted = env.path("up.php");
+    let exe = format!("/tmp/fim-session-{}", std::process::id());
+    // A pause first: the login line is read before the session's first exec.
+    sshd.session(&format!(
+        "sleep 1; cp /bin/sleep {exe}; echo '<?php' > {}; {exe} 2; rm -f {exe}",
+        planted.display()
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.drain().iter().any(|e| e["kind"] == "exec-from-writable") || ties(&daemon.seen).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = daemon.seen.clone();
+    let login = of_kind(&seen, "root-login")
+        .into_iter()
+        .find(|e| related(e).is_empty())
+        .expect("the login, sent at once");
+    let file = common::event_for(&seen, &planted);
+    let follow_up: Vec<&Value> = ties(&seen)
+        .into_iter()
+        .filter(|e| e["category"] == "auth")
+        .collect();
+    assert_eq!(follow_up.len(), 1, "{seen:#?}");
+    let ids = related(follow_up[0]);
+    assert!(ids.contains(&login["id"].as_str().unwrap()), "{seen:#?}");
+    assert!(ids.contains(&file["id"].as_str().unwrap()), "{seen:#?}");
+    // The process the session ran from a writable directory names the login.
+    let exec: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["kind"] == "exec-from-writable" && e["exe"] == exe.as_str())
+        .collect();
+    assert!(!exec.is_empty(), "{seen:#?}");
+    assert_eq!(related(exec[0]), [login["id"].as_str().unwrap()], "{seen:#?}");
+}

@@ -11,10 +11,11 @@ use chrono::Utc;
 
 use super::journal::Journal;
 use super::learned::Learned;
-use super::parse::{self, Header};
+use super::parse::{self, Action, Header};
+use super::session::{Index, Sessions};
 use super::{AuthDetectors, Input, LoginSettings};
 use crate::detect::source::Source;
-use crate::detect::Alert;
+use crate::detect::{evidence_line, Alert};
 use crate::error::Result;
 use crate::event::Event;
 use crate::logs::follow::{Cursor, Follower, Line};
@@ -25,6 +26,8 @@ use crate::store::Baseline;
 /// Lines judged by the auth detectors, wherever they come from.
 pub struct AuthLogs {
     pub detectors: AuthDetectors,
+    /// The sessions of the logins reported, to tie what they changed.
+    pub sessions: Sessions,
     lines: u64,
     understood: u64,
 }
@@ -33,6 +36,7 @@ impl AuthLogs {
     pub fn new(settings: &LoginSettings, learned: Learned) -> AuthLogs {
         AuthLogs {
             detectors: AuthDetectors::new(settings, learned),
+            sessions: Sessions::default(),
             lines: 0,
             understood: 0,
         }
@@ -58,12 +62,22 @@ impl AuthLogs {
                 line,
                 log,
             };
+            let mark = out.len();
             self.detectors.observe(&input, out);
+            match record.action {
+                Action::Accepted { .. } if out.len() > mark => {
+                    self.sessions
+                        .login(&record, evidence_line(log, line), &out[mark..]);
+                }
+                Action::Closed => self.sessions.closed(&record, || evidence_line(log, line)),
+                _ => {}
+            }
         }
     }
 
     pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
         self.detectors.flush(now_ms, out);
+        self.sessions.flush(now_ms, out);
     }
 
     /// Lines read, and lines understood (logins, failures, sudo, su).
@@ -99,12 +113,15 @@ impl FollowedAuthLogs {
         cursors: &HashMap<String, Cursor>,
         journal: &HashMap<String, String>,
         live: bool,
+        sessions: Index,
     ) -> Result<Option<FollowedAuthLogs>> {
         let settings = &policy.logins;
         if settings.files.is_empty() && settings.journal.is_none() {
             return Ok(None);
         }
         let learned = Learned::new(settings.learning, &baseline.login_sources()?);
+        let mut auth = AuthLogs::new(settings, learned);
+        auth.sessions = Sessions::new(live, sessions);
         Ok(Some(FollowedAuthLogs {
             follower: (!settings.files.is_empty())
                 .then(|| Follower::new(patterns(settings), cursors.clone())),
@@ -112,7 +129,7 @@ impl FollowedAuthLogs {
                 .journal
                 .clone()
                 .map(|spec| Journal::open(spec.clone(), journal.get(&spec.name()), live)),
-            auth: AuthLogs::new(settings, learned),
+            auth,
             baseline: Baseline::open(baseline.path())?,
             last_line: Instant::now(),
             silent_warned: false,
@@ -162,6 +179,7 @@ impl Source for FollowedAuthLogs {
                 tracing::warn!("{warning}");
             }
         }
+        self.auth.sessions.check();
         if self.read() > before {
             self.last_line = Instant::now();
             self.silent_warned = false;
@@ -183,7 +201,9 @@ impl Source for FollowedAuthLogs {
         self.auth.flush(now_ms, out);
     }
 
-    fn file_event(&mut self, _event: &Event, _live_now_ms: Option<i64>) {}
+    fn file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {
+        self.auth.sessions.file_event(event, live_now_ms);
+    }
 
     fn cursors(&self) -> Vec<(String, Position)> {
         let mut out = self

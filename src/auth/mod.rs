@@ -7,6 +7,7 @@ pub mod journal;
 pub mod learned;
 pub mod logs;
 pub mod parse;
+pub mod session;
 pub mod settings;
 
 use std::net::IpAddr;
@@ -239,7 +240,7 @@ impl AuthDetectors {
                     );
                 }
             }
-            Action::Disconnected | Action::Command { .. } => {}
+            Action::Disconnected | Action::Closed | Action::Command { .. } => {}
         }
     }
 
@@ -312,7 +313,7 @@ impl AuthDetectors {
 /// User names are kept up to this length in events (a 1 MB name is cut).
 const MAX_NAME: usize = 64;
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     let mut end = s.len().min(MAX_NAME);
     while !s.is_char_boundary(end) {
         end -= 1;

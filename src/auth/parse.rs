@@ -32,6 +32,8 @@ pub enum Action<'a> {
     Accepted { method: &'a str },
     /// A connection closed before authentication: the source is alive, nothing failed.
     Disconnected,
+    /// An sshd session ended (`Disconnected from user ...`, PAM's `session closed`).
+    Closed,
     /// sudo ran a command as `target`.
     Command { target: &'a str },
 }
@@ -170,6 +172,18 @@ fn sshd(msg: &str) -> Option<Parts<'_>> {
         let rest = rest.strip_prefix("illegal user ").unwrap_or(rest);
         let (user, after) = rest.rsplit_once(" from ")?;
         return Some((svc, Action::Failed, Some(user), ip(after.trim())));
+    }
+    if let Some(rest) = msg
+        .strip_prefix("Disconnected from user ")
+        .filter(|_| !msg.ends_with("[preauth]"))
+    {
+        // `Disconnected from user NAME ADDR port N`: the end of a session.
+        let mut words = rest.split(' ');
+        let user = words.next();
+        return Some((svc, Action::Closed, user, words.next().and_then(ip)));
+    }
+    if let Some(user) = msg.strip_prefix("pam_unix(sshd:session): session closed for user ") {
+        return Some((svc, Action::Closed, Some(user.trim()), None));
     }
     // `Connection closed by [authenticating|invalid] user NAME ADDR port N [preauth]`,
     // `Disconnected from ...`, `Received disconnect from ADDR port N:11: ... [preauth]`.

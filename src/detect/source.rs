@@ -60,13 +60,22 @@ impl Sources {
             }
         }
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        // The login sessions open now: the auth source keeps it, processes read it.
+        let sessions = crate::auth::session::Index::default();
         if let Some(logs) = crate::web::access::FollowedLogs::open(baseline, policy, &cursors)? {
             sources.push(Box::new(logs));
         }
-        if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(baseline, policy, &cursors, &journal, live)? {
+        if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(
+            baseline,
+            policy,
+            &cursors,
+            &journal,
+            live,
+            sessions.clone(),
+        )? {
             sources.push(Box::new(logs));
         }
-        if let Some(procs) = crate::procs::Processes::open(baseline, policy, live)? {
+        if let Some(procs) = crate::procs::Processes::open(baseline, policy, live, sessions)? {
             sources.push(Box::new(procs));
         }
         Ok(Sources { sources })

@@ -47,6 +47,8 @@ pub struct Processes {
     judged: HashSet<(usize, i32, u64)>,
     scans: u64,
     execs: u64,
+    /// The login sessions open now: a process of one names its login in `related`.
+    logins: crate::auth::session::Index,
 }
 
 impl Processes {
@@ -56,6 +58,7 @@ impl Processes {
         baseline: &crate::store::Baseline,
         policy: &Policy,
         live: bool,
+        logins: crate::auth::session::Index,
     ) -> crate::Result<Option<Processes>> {
         let Some(settings) = &policy.processes else {
             return Ok(None);
@@ -100,6 +103,7 @@ impl Processes {
             judged: HashSet::new(),
             scans: 0,
             execs: 0,
+            logins,
         }))
     }
 
@@ -163,7 +167,7 @@ impl Processes {
             at_threshold,
         );
         if let Some(f) = fired {
-            out.extend(report(detector, f));
+            out.extend(report(detector, f, &self.logins));
         }
     }
 }
@@ -172,8 +176,13 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>) -> Option<Alert> {
+fn report(
+    detector: &Detector,
+    f: crate::detect::window::Fired<Option<Finding>>,
+    logins: &crate::auth::session::Index,
+) -> Option<Alert> {
     let finding = f.aggregate?;
+    let related = logins.logins_of(finding.fields.pid);
     let summary = if f.count > 1 {
         format!("{} ({} processes)", finding.summary, f.count)
     } else {
@@ -189,7 +198,7 @@ fn report(detector: &Detector, f: crate::detect::window::Fired<Option<Finding>>)
             first_ts: ms_to_time(f.first_ms),
             last_ts: ms_to_time(f.last_ms),
             evidence: Vec::new(),
-            related: Vec::new(),
+            related,
             fields: Fields::Process(finding.fields),
         },
         severity: detector.settings.severity,
@@ -219,7 +228,7 @@ impl Source for Processes {
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {
-                out.extend(report(detector, fired));
+                out.extend(report(detector, fired, &self.logins));
             }
         }
     }

@@ -221,15 +221,20 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
 
     /// A real success: root with the test's key.
     pub fn login_with_key(&self) {
+        self.session("true");
+    }
+
+    /// A root session with the test's key that runs `command` (sh), then ends.
+    pub fn session(&self, command: &str) {
         let before = self.count("Accepted publickey");
         let status = self
             .ssh()
             .args(["-o", "BatchMode=yes", "-i"])
             .arg(&self.key)
-            .args(["root@127.0.0.1", "true"])
+            .args(["root@127.0.0.1", command])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "{command}");
         wait_for("the login logged", || {
             self.count("Accepted publickey") > before
         });
