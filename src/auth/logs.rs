@@ -28,6 +28,7 @@ pub struct AuthLogs {
     pub detectors: AuthDetectors,
     /// The sessions of the logins reported, to tie what they changed.
     pub sessions: Sessions,
+    clock: parse::Clock,
     lines: u64,
     understood: u64,
 }
@@ -37,6 +38,7 @@ impl AuthLogs {
         AuthLogs {
             detectors: AuthDetectors::new(settings, learned),
             sessions: Sessions::default(),
+            clock: parse::Clock::new(Utc::now()),
             lines: 0,
             understood: 0,
         }
@@ -47,8 +49,14 @@ impl AuthLogs {
     pub fn line(&mut self, line: Line<'_>, out: &mut Vec<Alert>) {
         self.lines += 1;
         let bytes = line.bytes.strip_suffix(b"\n").unwrap_or(line.bytes);
-        let text = String::from_utf8_lossy(bytes);
-        if let Some(header) = parse::header(&text, Utc::now()) {
+        // Checked first: valid UTF-8 (nearly every line) is borrowed, and checking is
+        // much cheaper than the lossy conversion's walk.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        self.clock.now = Utc::now();
+        if let Some(header) = parse::header_at(&text, &mut self.clock) {
             self.record(&header, bytes, line.file, out);
         }
     }
@@ -57,11 +65,7 @@ impl AuthLogs {
     pub fn record(&mut self, header: &Header<'_>, line: &[u8], log: &Arc<str>, out: &mut Vec<Alert>) {
         if let Some(record) = parse::record(header) {
             self.understood += 1;
-            let input = Input {
-                record: &record,
-                line,
-                log,
-            };
+            let input = Input::new(&record, line, log);
             let mark = out.len();
             self.detectors.observe(&input, out);
             match record.action {

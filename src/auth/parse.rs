@@ -77,14 +77,43 @@ pub fn message<'a>(program: &str, msg: &'a str) -> Option<Parts<'a>> {
     }
 }
 
+/// The time lines are read at (the year of traditional stamps), and the last such
+/// stamp: the lines of one second share it, and the time zone is asked once.
+pub struct Clock {
+    pub now: DateTime<Utc>,
+    last: Option<([u8; 15], DateTime<Utc>)>,
+}
+
+impl Clock {
+    pub fn new(now: DateTime<Utc>) -> Clock {
+        Clock { now, last: None }
+    }
+
+    fn traditional(&mut self, stamp: &[u8]) -> Option<DateTime<Utc>> {
+        match &self.last {
+            Some((last, ts)) if last[..] == *stamp => Some(*ts),
+            _ => {
+                let ts = traditional(stamp, self.now)?;
+                self.last = Some((stamp.try_into().ok()?, ts));
+                Some(ts)
+            }
+        }
+    }
+}
+
 /// `Dec  1 21:14:49 host prog[pid]: msg` or `2026-12-01T21:14:49.123456+01:00 host prog: msg`.
 pub fn header(line: &str, now: DateTime<Utc>) -> Option<Header<'_>> {
+    header_at(line, &mut Clock::new(now))
+}
+
+/// `header`, with the last stamp's time kept in `clock`.
+pub fn header_at<'a>(line: &'a str, clock: &mut Clock) -> Option<Header<'a>> {
     let b = line.as_bytes();
     let (ts, rest) = if b.len() > 19 && b[4] == b'-' && b[0].is_ascii_digit() {
         let end = line.find(' ')?;
         (time::iso8601(&b[..end])?, &line[end + 1..])
     } else {
-        (traditional(b.get(..15)?, now)?, line.get(16..)?)
+        (clock.traditional(b.get(..15)?)?, line.get(16..)?)
     };
     let (_host, rest) = rest.split_once(' ')?;
     let (tag, message) = rest.split_once(": ")?;

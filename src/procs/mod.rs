@@ -157,7 +157,7 @@ impl Processes {
             // Processes have no log lines: `evidence` stays `[]`.
             || crate::detect::Evidence {
                 file: "/proc".into(),
-                line: String::new(),
+                line: "".into(),
             },
             |a| {
                 if a.is_none() {
