@@ -34,6 +34,52 @@ fn of_kind<'e>(events: &'e [Value], kind: &str) -> Vec<&'e Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
+/// After `init` with `policy`: hydra on root, then (`enumerate`) on five user names and
+/// one password try, then a key login as root; `verify`'s events and its one
+/// `login-after-failures`, from 127.0.0.1 as root, ended by the success.
+fn attacked_then_logged_into(
+    env: &Env,
+    sshd: &Sshd,
+    policy: &str,
+    enumerate: bool,
+) -> (Vec<Value>, Value) {
+    // What was logged before init (sshd's start) is not reported.
+    env.init_with_policy(policy);
+    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
+    if enumerate {
+        sshd.hydra(&["admin", "oracle", "test", "ubuntu", "pi"], &["x"]);
+        sshd.password("nosuchuser", "wrong");
+    }
+    sshd.login_with_key();
+    let events = env.verify();
+    let mut expected = vec![
+        "brute-force",
+        "login-after-failures",
+        "login-new-source",
+        "root-login",
+    ];
+    if enumerate {
+        expected.push("user-enumeration");
+    }
+    assert_eq!(kinds(&events), expected, "{events:#?}");
+    let after = of_kind(&events, "login-after-failures");
+    assert_eq!(after.len(), 1, "one login, one event: {after:#?}");
+    let after = after[0].clone();
+    assert_eq!(after["severity"], "critical");
+    assert_eq!(after["user"], "root");
+    assert_eq!(after["client"], "127.0.0.1");
+    assert_eq!(after["service"], "sshd");
+    let last = after["evidence"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["line"]
+            .as_str()
+            .unwrap()
+            .contains("Accepted publickey for root from 127.0.0.1"),
+        "{after:#}"
+    );
+    (events, after)
+}
+
 #[test]
 fn a_real_sshd_attacked_then_logged_into() {
     if !sshd::have_all() {
@@ -50,39 +96,7 @@ fn a_real_sshd_attacked_then_logged_into() {
         ecs.display(),
         ocsf.display()
     );
-    // What sshd logged before init (its start) is not reported.
-    env.init_with_policy(&policy);
-    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
-    sshd.hydra(&["admin", "oracle", "test", "ubuntu", "pi"], &["x"]);
-    sshd.password("nosuchuser", "wrong");
-    sshd.login_with_key();
-    let events = env.verify();
-    assert_eq!(
-        kinds(&events),
-        [
-            "brute-force",
-            "login-after-failures",
-            "login-new-source",
-            "root-login",
-            "user-enumeration"
-        ],
-        "{events:#?}"
-    );
-    let after = of_kind(&events, "login-after-failures");
-    assert_eq!(after.len(), 1, "one login, one event: {after:#?}");
-    let after = after[0];
-    assert_eq!(after["severity"], "critical");
-    assert_eq!(after["user"], "root");
-    assert_eq!(after["client"], "127.0.0.1");
-    assert_eq!(after["service"], "sshd");
-    let last = after["evidence"].as_array().unwrap().last().unwrap();
-    assert!(
-        last["line"]
-            .as_str()
-            .unwrap()
-            .contains("Accepted publickey for root"),
-        "{after:#}"
-    );
+    let (events, after) = attacked_then_logged_into(&env, &sshd, &policy, true);
     assert!(after["count"].as_u64().unwrap() >= 7, "{after:#}");
     let brute = of_kind(&events, "brute-force");
     let failures: u64 = brute.iter().map(|e| e["count"].as_u64().unwrap()).sum();
@@ -312,33 +326,11 @@ fn a_real_sshd_logging_to_a_real_journal() {
          learning = \"0s\"\n\n[logins.root-login]\ncooldown = \"1s\"\n",
         journald.namespace
     );
-    // What was in the journal at init (sshd's start) is not read.
-    env.init_with_policy(&policy);
-    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
-    sshd.login_with_key();
-    let events = env.verify();
-    assert_eq!(
-        kinds(&events),
-        [
-            "brute-force",
-            "login-after-failures",
-            "login-new-source",
-            "root-login"
-        ],
-        "{events:#?}"
-    );
-    let after = of_kind(&events, "login-after-failures");
-    assert_eq!(after.len(), 1, "{after:#?}");
-    assert_eq!(after[0]["user"], "root");
-    assert_eq!(after[0]["client"], "127.0.0.1");
+    let (_, after) = attacked_then_logged_into(&env, &sshd, &policy, false);
     let name = format!("journal:{}", journald.namespace);
-    assert_eq!(after[0]["evidence"][0]["file"], name.as_str());
-    let lines = journal_evidence(after[0]);
-    assert!(
-        lines.last().unwrap().contains(" sshd[")
-            && lines.last().unwrap().contains("Accepted publickey for root from 127.0.0.1"),
-        "{lines:#?}"
-    );
+    assert_eq!(after["evidence"][0]["file"], name.as_str());
+    let lines = journal_evidence(&after);
+    assert!(lines.last().unwrap().contains(" sshd["), "{lines:#?}");
     // The cursor was saved with the events: a second run reads only what is new.
     assert!(env.verify().iter().all(|e| e["category"] != "auth"));
     sshd.login_with_key();

@@ -193,6 +193,26 @@ pub fn entry(line: &[u8]) -> Option<(String, Option<Entry>)> {
     Some((raw.cursor, auth))
 }
 
+/// Each line of `out` to `each`, until the end or `each` says stop.
+fn lines(out: impl Read, mut each: impl FnMut(Vec<u8>) -> bool) {
+    let mut reader = BufReader::new(out);
+    loop {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if !each(line) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// What journalctl said on stderr (its first 64 KiB), once it has ended.
+fn said(mut stderr: impl Read) -> Vec<u8> {
+    let mut said = Vec::new();
+    let _ = stderr.by_ref().take(64 << 10).read_to_end(&mut said);
+    said
+}
+
 /// What the reading thread hands over.
 enum Msg {
     Line(Vec<u8>),
@@ -210,26 +230,13 @@ impl Follow {
     fn start(spec: &JournalSpec, cursor: &str) -> std::io::Result<Follow> {
         let mut child = spec.spawn(cursor, true)?;
         let stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("journalctl".into())
             .spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                loop {
-                    let mut line = Vec::new();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if tx.send(Msg::Line(line)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                let mut said = Vec::new();
-                let _ = stderr.by_ref().take(64 << 10).read_to_end(&mut said);
-                let _ = tx.send(Msg::Ended(said));
+                lines(stdout, |line| tx.send(Msg::Line(line)).is_ok());
+                let _ = tx.send(Msg::Ended(said(stderr)));
             })?;
         Ok(Follow { child, rx })
     }
@@ -253,6 +260,8 @@ pub struct Journal {
     follow: Option<Follow>,
     restart_at: Option<Instant>,
     pub warnings: Vec<String>,
+    /// The last failure said: a journalctl failing the same way every 5 s is said once.
+    said: Option<String>,
     /// Entries read (any program), for the silence check.
     pub entries: u64,
 }
@@ -277,6 +286,7 @@ impl Journal {
             follow: None,
             restart_at: None,
             warnings,
+            said: None,
             entries: 0,
         }
     }
@@ -285,8 +295,16 @@ impl Journal {
         &self.cursor
     }
 
+    fn warn(&mut self, warning: String) {
+        if self.said.as_ref() != Some(&warning) {
+            self.warnings.push(warning.clone());
+            self.said = Some(warning);
+        }
+    }
+
     fn take(&mut self, line: &[u8], each: &mut dyn FnMut(&Entry, &Arc<str>)) {
         if let Some((cursor, auth)) = entry(line) {
+            self.said = None;
             self.entries += 1;
             if let Some(auth) = auth {
                 each(&auth, &self.name);
@@ -314,25 +332,16 @@ impl Journal {
             }
         };
         let stdout = child.stdout.take().expect("piped");
-        let mut stderr = child.stderr.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
         // stderr drains beside stdout: journalctl blocked on a full stderr pipe would
         // never finish stdout.
-        let said = std::thread::spawn(move || {
-            let mut said = Vec::new();
-            let _ = stderr.by_ref().take(64 << 10).read_to_end(&mut said);
-            said
+        let stderr = std::thread::spawn(move || said(stderr));
+        lines(stdout, |line| {
+            self.take(&line, each);
+            true
         });
-        let mut reader = BufReader::new(stdout);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => self.take(&line, each),
-            }
-        }
         let status = child.wait();
-        let said = said.join().unwrap_or_default();
+        let said = stderr.join().unwrap_or_default();
         if !status.is_ok_and(|s| s.success()) {
             self.warnings
                 .push(format!("the journal: {}", first_line(&said, "failed")));
@@ -347,8 +356,7 @@ impl Journal {
             match Follow::start(&self.spec, &self.cursor) {
                 Ok(f) => self.follow = Some(f),
                 Err(e) => {
-                    self.warnings
-                        .push(format!("the journal: cannot run {JOURNALCTL}: {e}"));
+                    self.warn(format!("the journal: cannot run {JOURNALCTL}: {e}"));
                     self.restart_at = Some(Instant::now() + RESTART_AFTER);
                     return;
                 }
@@ -368,7 +376,7 @@ impl Journal {
                         .child
                         .wait()
                         .map_or_else(|e| e.to_string(), |s| s.to_string());
-                    self.warnings.push(format!(
+                    self.warn(format!(
                         "the journal: {} stopped ({}); started again in {} s from the last entry read",
                         JOURNALCTL,
                         first_line(&said, &status),
