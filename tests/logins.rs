@@ -7,12 +7,15 @@ mod common;
 #[path = "common/servers.rs"]
 #[allow(dead_code)]
 mod servers;
+#[path = "common/journald.rs"]
+mod journald;
 #[path = "common/sshd.rs"]
 mod sshd;
 
 use std::process::Command;
 
 use common::Env;
+use journald::Journald;
 use serde_json::Value;
 use sshd::Sshd;
 
@@ -31,6 +34,52 @@ fn of_kind<'e>(events: &'e [Value], kind: &str) -> Vec<&'e Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
+/// After `init` with `policy`: hydra on root, then (`enumerate`) on five user names and
+/// one password try, then a key login as root; `verify`'s events and its one
+/// `login-after-failures`, from 127.0.0.1 as root, ended by the success.
+fn attacked_then_logged_into(
+    env: &Env,
+    sshd: &Sshd,
+    policy: &str,
+    enumerate: bool,
+) -> (Vec<Value>, Value) {
+    // What was logged before init (sshd's start) is not reported.
+    env.init_with_policy(policy);
+    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
+    if enumerate {
+        sshd.hydra(&["admin", "oracle", "test", "ubuntu", "pi"], &["x"]);
+        sshd.password("nosuchuser", "wrong");
+    }
+    sshd.login_with_key();
+    let events = env.verify();
+    let mut expected = vec![
+        "brute-force",
+        "login-after-failures",
+        "login-new-source",
+        "root-login",
+    ];
+    if enumerate {
+        expected.push("user-enumeration");
+    }
+    assert_eq!(kinds(&events), expected, "{events:#?}");
+    let after = of_kind(&events, "login-after-failures");
+    assert_eq!(after.len(), 1, "one login, one event: {after:#?}");
+    let after = after[0].clone();
+    assert_eq!(after["severity"], "critical");
+    assert_eq!(after["user"], "root");
+    assert_eq!(after["client"], "127.0.0.1");
+    assert_eq!(after["service"], "sshd");
+    let last = after["evidence"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["line"]
+            .as_str()
+            .unwrap()
+            .contains("Accepted publickey for root from 127.0.0.1"),
+        "{after:#}"
+    );
+    (events, after)
+}
+
 #[test]
 fn a_real_sshd_attacked_then_logged_into() {
     if !sshd::have_all() {
@@ -47,39 +96,7 @@ fn a_real_sshd_attacked_then_logged_into() {
         ecs.display(),
         ocsf.display()
     );
-    // What sshd logged before init (its start) is not reported.
-    env.init_with_policy(&policy);
-    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
-    sshd.hydra(&["admin", "oracle", "test", "ubuntu", "pi"], &["x"]);
-    sshd.password("nosuchuser", "wrong");
-    sshd.login_with_key();
-    let events = env.verify();
-    assert_eq!(
-        kinds(&events),
-        [
-            "brute-force",
-            "login-after-failures",
-            "login-new-source",
-            "root-login",
-            "user-enumeration"
-        ],
-        "{events:#?}"
-    );
-    let after = of_kind(&events, "login-after-failures");
-    assert_eq!(after.len(), 1, "one login, one event: {after:#?}");
-    let after = after[0];
-    assert_eq!(after["severity"], "critical");
-    assert_eq!(after["user"], "root");
-    assert_eq!(after["client"], "127.0.0.1");
-    assert_eq!(after["service"], "sshd");
-    let last = after["evidence"].as_array().unwrap().last().unwrap();
-    assert!(
-        last["line"]
-            .as_str()
-            .unwrap()
-            .contains("Accepted publickey for root"),
-        "{after:#}"
-    );
+    let (events, after) = attacked_then_logged_into(&env, &sshd, &policy, true);
     assert!(after["count"].as_u64().unwrap() >= 7, "{after:#}");
     let brute = of_kind(&events, "brute-force");
     let failures: u64 = brute.iter().map(|e| e["count"].as_u64().unwrap()).sum();
@@ -284,4 +301,242 @@ fn watch_follows_an_auth_log_live() {
     assert_eq!(brute[0]["count"], 5, "the line before init is not read");
     assert_eq!(brute[0]["client"], "198.51.100.7");
     assert_eq!(brute[0]["source"], "watch");
+}
+
+/// The journal's auth entries, from its lines.
+fn journal_evidence<'e>(event: &'e Value) -> Vec<&'e str> {
+    event["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_real_sshd_logging_to_a_real_journal() {
+    if !sshd::have_all() || !journald::have() {
+        return;
+    }
+    let env = Env::new();
+    let journald = Journald::start();
+    let sshd = Sshd::start_into_journal(&env.base, &journald);
+    let policy = format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal = true\njournal_namespace = \"{}\"\n\
+         learning = \"0s\"\n\n[logins.root-login]\ncooldown = \"1s\"\n",
+        journald.namespace
+    );
+    let (_, after) = attacked_then_logged_into(&env, &sshd, &policy, false);
+    let name = format!("journal:{}", journald.namespace);
+    assert_eq!(after["evidence"][0]["file"], name.as_str());
+    let lines = journal_evidence(&after);
+    assert!(lines.last().unwrap().contains(" sshd["), "{lines:#?}");
+    // The cursor was saved with the events: a second run reads only what is new.
+    assert!(env.verify().iter().all(|e| e["category"] != "auth"));
+    sshd.login_with_key();
+    let events = env.verify();
+    let root = of_kind(&events, "root-login");
+    assert_eq!(root.len(), 1, "{events:#?}");
+    assert_eq!(root[0]["count"], 1, "nothing read twice: {events:#?}");
+
+    // Live: a login is reported at once, and a journalctl that dies is started again
+    // from where it stopped (the login made while it was down is not lost).
+    let mut daemon = common::Daemon::start(&env, &[]);
+    sshd.login_with_key();
+    let wait = |daemon: &mut common::Daemon, n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while of_kind(daemon.drain(), "root-login").len() < n {
+            assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(&mut daemon, 1);
+    let children = std::fs::read_to_string(format!(
+        "/proc/{}/task/{}/children",
+        daemon.pid(),
+        daemon.pid()
+    ))
+    .unwrap();
+    let journalctl: Vec<i32> = children
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "journalctl")
+        })
+        .collect();
+    assert_eq!(journalctl.len(), 1, "one follower: {children}");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(journalctl[0]).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    sshd.login_with_key();
+    wait(&mut daemon, 2);
+    let (code, _, seen) = daemon.stop();
+    assert_eq!(code, 0);
+    assert_eq!(of_kind(&seen, "root-login").len(), 2, "{seen:#?}");
+    // No journalctl outlives the daemon.
+    assert!(!std::path::Path::new(&format!("/proc/{}", journalctl[0])).exists()
+        || std::fs::read_to_string(format!("/proc/{}/comm", journalctl[0])).map_or(true, |c| c.trim() != "journalctl"));
+}
+
+#[test]
+fn journal_entries_by_their_fields_not_their_text() {
+    if !journald::have() {
+        return;
+    }
+    let env = Env::new();
+    let journald = Journald::start();
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal_namespace = \"{}\"\n",
+        journald.namespace
+    ));
+    let fail = |i: u32| format!("Failed password for root from 203.0.113.9 port {i} ssh2");
+    for i in 0..5 {
+        // Another program's text that looks like sshd's is not sshd's.
+        journald.send(&[("SYSLOG_IDENTIFIER", "cron"), ("MESSAGE", &fail(i))]);
+    }
+    for i in 0..5 {
+        journald.send(&[("SYSLOG_IDENTIFIER", "sshd-session"), ("MESSAGE", &fail(i))]);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while journald.text().matches("Failed password").count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "{}", journald.text());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let events = env.verify();
+    let brute = of_kind(&events, "brute-force");
+    assert_eq!(brute.len(), 1, "{events:#?}");
+    assert_eq!(brute[0]["count"], 5, "{events:#?}");
+    assert_eq!(brute[0]["client"], "203.0.113.9");
+    // A namespace without a journal is an empty journal to journalctl: nothing to
+    // report, no failure.
+    let gone = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\njournal_namespace = \"fim-no-such-namespace\"\n",
+    );
+    let run = env.fim(&["verify", "--policy", gone.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.events().is_empty());
+}
+
+/// The auth events that tie something to a login (`related` not empty).
+fn ties(events: &[Value]) -> Vec<&Value> {
+    events
+        .iter()
+        .filter(|e| e["category"] == "auth" && !e["related"].as_array().unwrap().is_empty())
+        .collect()
+}
+
+fn related(event: &Value) -> Vec<&str> {
+    event["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn what_a_session_changed_is_tied_to_its_login() {
+    if !sshd::have_all() {
+        return;
+    }
+    let env = Env::new();
+    let sshd = Sshd::start(&env.base);
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\nfiles = [\"{}\"]\nlearning = \"0s\"\n",
+        sshd.log.display()
+    ));
+    // Changed before the login: not the session's.
+    std::fs::write(env.path("style.css"), "body { color: red }\n").unwrap();
+    sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let shell = env.path("x.php");
+    sshd.session(&format!(
+        "echo '<?php system($_GET[\"c\"]);' > {}",
+        shell.display()
+    ));
+    wait_for_log(&sshd, "Disconnected from user root");
+    let events = env.verify();
+    let login = of_kind(&events, "login-after-failures")
+        .into_iter()
+        .find(|e| related(e).is_empty())
+        .expect("the login event, sent as it was");
+    let shell_event = common::event_for(&events, &shell);
+    assert_eq!(shell_event["kind"], "new");
+    let css = common::event_for(&events, &env.path("style.css"));
+    let tie = ties(&events);
+    assert_eq!(tie.len(), 1, "one follow-up: {events:#?}");
+    let tie = tie[0];
+    assert_eq!(tie["kind"], "login-after-failures", "the most telling login kind");
+    assert_eq!(tie["severity"], "critical");
+    assert_eq!(tie["user"], "root");
+    assert_eq!(tie["client"], "127.0.0.1");
+    let ids = related(tie);
+    assert_eq!(ids[0], login["id"].as_str().unwrap(), "{tie:#?}");
+    assert!(ids.contains(&shell_event["id"].as_str().unwrap()), "{tie:#?}");
+    assert!(!ids.contains(&css["id"].as_str().unwrap()), "{tie:#?}");
+    // The other login events of that line are named too.
+    let root = of_kind(&events, "root-login");
+    assert!(ids.contains(&root[0]["id"].as_str().unwrap()), "{tie:#?}");
+    assert!(tie["summary"].as_str().unwrap().contains("x.php"), "{tie:#?}");
+    let lines = journal_evidence(tie);
+    assert!(lines[0].contains("Accepted publickey for root"), "{lines:#?}");
+    assert!(lines.last().unwrap().contains("Disconnected from user root"), "{lines:#?}");
+}
+
+fn wait_for_log(sshd: &Sshd, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !sshd.logged(text) {
+        assert!(std::time::Instant::now() < deadline, "sshd never logged {text:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn watch_ties_a_live_session_and_its_processes_to_the_login() {
+    if !sshd::have_all() {
+        return;
+    }
+    let env = Env::new();
+    let sshd = Sshd::start(&env.base);
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[logins]\nfiles = [\"{}\"]\n\n[processes]\ninterval = \"1s\"\n",
+        sshd.log.display()
+    ));
+    let mut daemon = common::Daemon::start(&env, &[]);
+    let planted = env.path("up.php");
+    let exe = format!("/tmp/fim-session-{}", std::process::id());
+    // A pause first: the login line is read before the session's first exec.
+    sshd.session(&format!(
+        "sleep 1; cp /bin/sleep {exe}; echo '<?php' > {}; {exe} 2; rm -f {exe}",
+        planted.display()
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !daemon.drain().iter().any(|e| e["kind"] == "exec-from-writable") || ties(&daemon.seen).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = daemon.seen.clone();
+    let login = of_kind(&seen, "root-login")
+        .into_iter()
+        .find(|e| related(e).is_empty())
+        .expect("the login, sent at once");
+    let file = common::event_for(&seen, &planted);
+    let follow_up: Vec<&Value> = ties(&seen)
+        .into_iter()
+        .filter(|e| e["category"] == "auth")
+        .collect();
+    assert_eq!(follow_up.len(), 1, "{seen:#?}");
+    let ids = related(follow_up[0]);
+    assert!(ids.contains(&login["id"].as_str().unwrap()), "{seen:#?}");
+    assert!(ids.contains(&file["id"].as_str().unwrap()), "{seen:#?}");
+    // The process the session ran from a writable directory names the login.
+    let exec: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["kind"] == "exec-from-writable" && e["exe"] == exe.as_str())
+        .collect();
+    assert!(!exec.is_empty(), "{seen:#?}");
+    assert_eq!(related(exec[0]), [login["id"].as_str().unwrap()], "{seen:#?}");
 }

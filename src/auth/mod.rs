@@ -3,9 +3,11 @@
 //! (`crate::detect::window`) on the records' own time, so a replay gives what live
 //! reading gave. `learned` keeps each user's known source networks.
 
+pub mod journal;
 pub mod learned;
 pub mod logs;
 pub mod parse;
+pub mod session;
 pub mod settings;
 
 use std::net::IpAddr;
@@ -37,8 +39,9 @@ struct Aggregate {
     users: Vec<String>,
     clients: Vec<IpAddr>,
     service: &'static str,
-    /// The last observation was this success (login-after-failures).
-    success: Option<(String, String, Evidence)>,
+    /// The last observation was this success (login-after-failures); boxed, as it is
+    /// rare and every subject carries the field.
+    success: Option<Box<(String, String, Evidence)>>,
     successes: u64,
     failures: u64,
     method: Option<String>,
@@ -100,6 +103,25 @@ pub struct Input<'r, 'a> {
     pub record: &'r AuthRecord<'a>,
     pub line: &'r [u8],
     pub log: &'r Arc<str>,
+    /// The line as evidence, made once for all the subjects it counts for.
+    evidence: std::cell::OnceCell<Evidence>,
+}
+
+impl<'r, 'a> Input<'r, 'a> {
+    pub fn new(record: &'r AuthRecord<'a>, line: &'r [u8], log: &'r Arc<str>) -> Self {
+        Input {
+            record,
+            line,
+            log,
+            evidence: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub fn evidence(&self) -> Evidence {
+        self.evidence
+            .get_or_init(|| evidence_line(self.log, self.line))
+            .clone()
+    }
 }
 
 impl AuthDetectors {
@@ -179,11 +201,7 @@ impl AuthDetectors {
                 let user = r.user.unwrap_or("");
                 if let (Some(host), Some(net), Some(client)) = (host.clone(), net.clone(), r.client)
                 {
-                    let success = (
-                        user.to_owned(),
-                        method.to_owned(),
-                        evidence_line(input.log, input.line),
-                    );
+                    let success = Box::new((user.to_owned(), method.to_owned(), input.evidence()));
                     let decide = |a: &Aggregate, reached: bool| reached && a.success.is_some();
                     let before = out.len();
                     self.feed_with(
@@ -238,7 +256,7 @@ impl AuthDetectors {
                     );
                 }
             }
-            Action::Disconnected | Action::Command { .. } => {}
+            Action::Disconnected | Action::Closed | Action::Command { .. } => {}
         }
     }
 
@@ -295,7 +313,7 @@ impl AuthDetectors {
             &key,
             input.record.ts.timestamp_millis(),
             distinct,
-            || evidence_line(input.log, input.line),
+            || input.evidence(),
             |a| {
                 a.add(input.record, slot != slot::AFTER);
                 update(a)
@@ -311,7 +329,7 @@ impl AuthDetectors {
 /// User names are kept up to this length in events (a 1 MB name is cut).
 const MAX_NAME: usize = 64;
 
-fn short(s: &str) -> String {
+pub(crate) fn short(s: &str) -> String {
     let mut end = s.len().min(MAX_NAME);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -353,7 +371,7 @@ fn report(
         _ => a.clients.first().map(IpAddr::to_string),
     };
     let (success_user, method) = match &a.success {
-        Some((u, m, _)) => (Some(u.clone()), Some(m.clone())),
+        Some(s) => (Some(s.0.clone()), Some(s.1.clone())),
         None => (None, a.method.clone()),
     };
     let user = success_user.or_else(|| match slot {
@@ -401,7 +419,7 @@ fn report(
         slot::ROOT => format!("root logged in directly from {who} ({method})"),
         _ => format!("{who}: {n} lines"),
     };
-    if let Some((_, _, line)) = &a.success {
+    if let Some(line) = a.success.as_ref().map(|s| &s.2) {
         // The success is the line that matters: keep it when the failures filled the list.
         if !f.evidence.contains(line) {
             if f.evidence.len() >= MAX_EVIDENCE {

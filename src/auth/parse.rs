@@ -18,6 +18,8 @@ pub struct AuthRecord<'a> {
     pub action: Action<'a>,
     pub user: Option<&'a str>,
     pub client: Option<IpAddr>,
+    /// The process that wrote it (sshd's per-connection child: its session).
+    pub pid: Option<u32>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -30,6 +32,8 @@ pub enum Action<'a> {
     Accepted { method: &'a str },
     /// A connection closed before authentication: the source is alive, nothing failed.
     Disconnected,
+    /// An sshd session ended (`Disconnected from user ...`, PAM's `session closed`).
+    Closed,
     /// sudo ran a command as `target`.
     Command { target: &'a str },
 }
@@ -39,12 +43,17 @@ pub enum Action<'a> {
 pub struct Header<'a> {
     pub ts: DateTime<Utc>,
     pub program: &'a str,
+    pub pid: Option<u32>,
     pub message: &'a str,
 }
 
 /// A whole line. `now` gives the year of traditional stamps (which have none).
 pub fn parse(line: &str, now: DateTime<Utc>) -> Option<AuthRecord<'_>> {
-    let h = header(line, now)?;
+    record(&header(line, now)?)
+}
+
+/// What a syslog header and its message say (a log line's, or a journal entry's).
+pub fn record<'a>(h: &Header<'a>) -> Option<AuthRecord<'a>> {
     let (service, action, user, client) = message(h.program, h.message)?;
     Some(AuthRecord {
         ts: h.ts,
@@ -52,6 +61,7 @@ pub fn parse(line: &str, now: DateTime<Utc>) -> Option<AuthRecord<'_>> {
         action,
         user,
         client,
+        pid: h.pid,
     })
 }
 
@@ -67,25 +77,55 @@ pub fn message<'a>(program: &str, msg: &'a str) -> Option<Parts<'a>> {
     }
 }
 
+/// The time lines are read at (the year of traditional stamps), and the last such
+/// stamp: the lines of one second share it, and the time zone is asked once.
+pub struct Clock {
+    pub now: DateTime<Utc>,
+    last: Option<([u8; 15], DateTime<Utc>)>,
+}
+
+impl Clock {
+    pub fn new(now: DateTime<Utc>) -> Clock {
+        Clock { now, last: None }
+    }
+
+    fn traditional(&mut self, stamp: &[u8]) -> Option<DateTime<Utc>> {
+        match &self.last {
+            Some((last, ts)) if last[..] == *stamp => Some(*ts),
+            _ => {
+                let ts = traditional(stamp, self.now)?;
+                self.last = Some((stamp.try_into().ok()?, ts));
+                Some(ts)
+            }
+        }
+    }
+}
+
 /// `Dec  1 21:14:49 host prog[pid]: msg` or `2026-12-01T21:14:49.123456+01:00 host prog: msg`.
 pub fn header(line: &str, now: DateTime<Utc>) -> Option<Header<'_>> {
+    header_at(line, &mut Clock::new(now))
+}
+
+/// `header`, with the last stamp's time kept in `clock`.
+pub fn header_at<'a>(line: &'a str, clock: &mut Clock) -> Option<Header<'a>> {
     let b = line.as_bytes();
     let (ts, rest) = if b.len() > 19 && b[4] == b'-' && b[0].is_ascii_digit() {
         let end = line.find(' ')?;
         (time::iso8601(&b[..end])?, &line[end + 1..])
     } else {
-        (traditional(b.get(..15)?, now)?, line.get(16..)?)
+        (clock.traditional(b.get(..15)?)?, line.get(16..)?)
     };
     let (_host, rest) = rest.split_once(' ')?;
     let (tag, message) = rest.split_once(": ")?;
-    let program = match tag.find('[') {
-        Some(open) if tag.ends_with(']') => &tag[..open],
+    let (program, pid) = match tag.find('[') {
+        Some(open) if tag.ends_with(']') => (&tag[..open], tag[open + 1..tag.len() - 1].parse().ok()),
         Some(_) => return None,
-        None => tag,
+        None => (tag, None),
     };
     Some(Header {
         ts,
         program,
+        pid,
         message: message.trim_end(),
     })
 }
@@ -161,6 +201,18 @@ fn sshd(msg: &str) -> Option<Parts<'_>> {
         let rest = rest.strip_prefix("illegal user ").unwrap_or(rest);
         let (user, after) = rest.rsplit_once(" from ")?;
         return Some((svc, Action::Failed, Some(user), ip(after.trim())));
+    }
+    if let Some(rest) = msg
+        .strip_prefix("Disconnected from user ")
+        .filter(|_| !msg.ends_with("[preauth]"))
+    {
+        // `Disconnected from user NAME ADDR port N`: the end of a session.
+        let mut words = rest.split(' ');
+        let user = words.next();
+        return Some((svc, Action::Closed, user, words.next().and_then(ip)));
+    }
+    if let Some(user) = msg.strip_prefix("pam_unix(sshd:session): session closed for user ") {
+        return Some((svc, Action::Closed, Some(user.trim()), None));
     }
     // `Connection closed by [authenticating|invalid] user NAME ADDR port N [preauth]`,
     // `Disconnected from ...`, `Received disconnect from ADDR port N:11: ... [preauth]`.

@@ -148,3 +148,38 @@ fn anything_else_is_skipped() {
     );
     assert_eq!(parse(&huge, now()).map(|r| r.action), Some(Action::Failed));
 }
+
+#[test]
+fn session_ends_and_pids() {
+    let r = one("2026-12-01T10:05:00Z web sshd[812]: Disconnected from user root 203.0.113.7 port 50122");
+    assert_eq!(
+        (r.action, r.user, r.client, r.pid),
+        (Action::Closed, Some("root"), addr("203.0.113.7"), Some(812))
+    );
+    let r = one("Dec  1 10:05:00 web sshd-session[77]: pam_unix(sshd:session): session closed for user alice");
+    assert_eq!((r.action, r.user, r.pid), (Action::Closed, Some("alice"), Some(77)));
+    // Before authentication it is no session's end.
+    let r = one("2026-12-01T10:05:00Z web sshd[9]: Disconnected from authenticating user root 203.0.113.7 port 1 [preauth]");
+    assert_eq!(r.action, Action::Disconnected);
+    // A tag without a pid, or with garbage for one.
+    assert_eq!(one("2026-12-01T10:00:00Z web sshd: Invalid user a from 192.0.2.1 port 1").pid, None);
+    assert_eq!(one("2026-12-01T10:00:00Z web sshd[x]: Invalid user a from 192.0.2.1 port 1").pid, None);
+}
+
+#[test]
+fn a_kept_stamp_gives_what_a_fresh_reading_gives() {
+    let mut clock = Clock::new(now());
+    for line in [
+        "Dec  1 10:00:00 web sshd[1]: x",
+        "Dec  1 10:00:00 web sshd[2]: y",
+        "Dec  1 10:00:01 web sshd[1]: x",
+        "Nov 30 23:59:59 web sshd[1]: x",
+        "Dec 31 23:00:00 web sshd[1]: x",
+    ] {
+        assert_eq!(
+            header_at(line, &mut clock).map(|h| h.ts),
+            header(line, now()).map(|h| h.ts),
+            "{line}"
+        );
+    }
+}

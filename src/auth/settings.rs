@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use ipnet::IpNet;
 
+use super::journal::JournalSpec;
 use crate::detect::settings::{settings_of, DetectorSettings, Override};
 use crate::policy::Severity;
 
@@ -78,6 +79,8 @@ impl QuietHours {
 pub struct LoginSettings {
     /// Auth logs (absolute; globs allowed).
     pub files: Vec<String>,
+    /// The systemd journal, when read.
+    pub journal: Option<JournalSpec>,
     pub quiet_hours: Option<QuietHours>,
     pub learning: Duration,
     /// Clients never reported.
@@ -89,6 +92,7 @@ impl Default for LoginSettings {
     fn default() -> Self {
         LoginSettings {
             files: Vec::new(),
+            journal: None,
             quiet_hours: None,
             learning: DEFAULT_LEARNING,
             allow: Vec::new(),
@@ -105,6 +109,7 @@ impl LoginSettings {
                 self.files.push(f);
             }
         }
+        self.journal = self.journal.take().or(theirs.journal);
         self.quiet_hours = self.quiet_hours.or(theirs.quiet_hours);
         self.allow.extend(theirs.allow);
         for (kind, o) in theirs.overrides {

@@ -15,11 +15,7 @@ fn run(settings: &LoginSettings, lines: &[String]) -> Vec<Alert> {
     let log: Arc<str> = "/var/log/auth.log".into();
     for line in lines {
         let record = parse(line, utc("2026-12-01T12:00:00Z")).expect(line);
-        let input = Input {
-            record: &record,
-            line: line.as_bytes(),
-            log: &log,
-        };
+        let input = Input::new(&record, line.as_bytes(), &log);
         r.detectors.observe(&input, &mut r.alerts);
     }
     r.detectors.flush(i64::MAX, &mut r.alerts);

@@ -88,7 +88,8 @@ pub struct Detection {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Evidence {
     pub file: std::sync::Arc<str>,
-    pub line: String,
+    /// Shared: one line is the evidence of every subject it counts for.
+    pub line: std::sync::Arc<str>,
 }
 
 /// The most evidence lines an event carries (the contract).
@@ -141,14 +142,19 @@ const MAX_LINE: usize = 8192;
 pub fn evidence_line(file: &Arc<str>, line: &[u8]) -> Evidence {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = if line.len() > MAX_LINE {
+    let text: Arc<str> = if line.len() > MAX_LINE {
         format!(
             "{} …[{} more bytes]",
             String::from_utf8_lossy(&line[..MAX_LINE]),
             line.len() - MAX_LINE
         )
+        .into()
     } else {
-        String::from_utf8_lossy(line).into_owned()
+        // Valid UTF-8 is borrowed: one allocation, the shared line itself.
+        match std::str::from_utf8(line) {
+            Ok(text) => Arc::from(text),
+            Err(_) => Arc::from(&*String::from_utf8_lossy(line)),
+        }
     };
     Evidence {
         file: file.clone(),

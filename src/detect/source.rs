@@ -1,5 +1,5 @@
 //! Where detections come from, as `watch` and `verify` drive them: every source (the
-//! followed access logs; later auth logs, the journal, the process table, probes)
+//! followed access logs, the auth logs and the journal, the process table, probes)
 //! behind one trait, so the daemon and the nightly run add no code per family.
 //! `verify` polls each once and flushes; `watch` polls them in its loop.
 
@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::Alert;
 use crate::error::Result;
 use crate::event::Event;
-use crate::logs::follow::Cursor;
+use crate::logs::Position;
 use crate::policy::Policy;
 use crate::store::Baseline;
 
@@ -24,7 +24,7 @@ pub trait Source {
     fn file_event(&mut self, event: &Event, live_now_ms: Option<i64>);
 
     /// Where the source stands, saved with the detections it produced.
-    fn cursors(&self) -> Vec<(String, Cursor)>;
+    fn cursors(&self) -> Vec<(String, Position)>;
 
     /// A few words for the daemon's status.
     fn status(&self) -> String;
@@ -43,19 +43,39 @@ impl Sources {
     pub fn open(
         baseline: &Baseline,
         policy: &Policy,
-        carried: &HashMap<String, Cursor>,
+        carried: &HashMap<String, Position>,
         live: bool,
     ) -> Result<Sources> {
-        let mut cursors = baseline.log_cursors()?;
-        cursors.extend(carried.iter().map(|(k, c)| (k.clone(), c.clone())));
+        let mut positions = baseline.log_cursors()?;
+        positions.extend(carried.iter().map(|(k, c)| (k.clone(), c.clone())));
+        let (mut cursors, mut journal) = (HashMap::new(), HashMap::new());
+        for (name, position) in positions {
+            match position {
+                Position::File(c) => {
+                    cursors.insert(name, c);
+                }
+                Position::Journal(j) => {
+                    journal.insert(name, j);
+                }
+            }
+        }
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        // The login sessions open now: the auth source keeps it, processes read it.
+        let sessions = crate::auth::session::Index::default();
         if let Some(logs) = crate::web::access::FollowedLogs::open(baseline, policy, &cursors)? {
             sources.push(Box::new(logs));
         }
-        if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(baseline, policy, &cursors)? {
+        if let Some(logs) = crate::auth::logs::FollowedAuthLogs::open(
+            baseline,
+            policy,
+            &cursors,
+            &journal,
+            live,
+            sessions.clone(),
+        )? {
             sources.push(Box::new(logs));
         }
-        if let Some(procs) = crate::procs::Processes::open(baseline, policy, live)? {
+        if let Some(procs) = crate::procs::Processes::open(baseline, policy, live, sessions)? {
             sources.push(Box::new(procs));
         }
         Ok(Sources { sources })
@@ -79,7 +99,7 @@ impl Sources {
         }
     }
 
-    pub fn cursors(&self) -> Vec<(String, Cursor)> {
+    pub fn cursors(&self) -> Vec<(String, Position)> {
         self.sources.iter().flat_map(|s| s.cursors()).collect()
     }
 
@@ -92,7 +112,7 @@ impl Sources {
 
 /// The cursors `fim init` (and `policy update`, for logs it adds) records: every
 /// followed log of every source at its current end.
-pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
+pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Position)> {
     let mut cursors = crate::web::access::cursors_at_end(policy);
     cursors.extend(crate::auth::logs::cursors_at_end(policy));
     cursors

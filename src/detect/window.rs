@@ -71,7 +71,9 @@ impl<A: Default> Subject<A> {
 pub struct Tracker<K, A> {
     limits: Limits,
     evidence_cap: usize,
-    subjects: HashMap<K, Subject<A>>,
+    /// aHash: keyed at random per process (addresses and user names come from
+    /// attackers), and a fraction of SipHash's cost on every log line.
+    subjects: HashMap<K, Subject<A>, ahash::RandomState>,
     cap: usize,
     next_sweep: usize,
     dropped: u64,
@@ -91,6 +93,15 @@ fn take_report<A: Default>(subject: &mut Subject<A>) -> Fired<A> {
     fired
 }
 
+/// aHash keyed from the system's random source, once per tracker.
+fn hasher() -> ahash::RandomState {
+    let mut seed = [0u8; 32];
+    // Without entropy (never on Linux) the key is fixed: correct, only predictable.
+    let _ = getrandom::getrandom(&mut seed);
+    let k = |i: usize| u64::from_le_bytes(seed[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    ahash::RandomState::with_seeds(k(0), k(1), k(2), k(3))
+}
+
 /// Live subjects kept per detector before the least recently seen are dropped.
 pub const DEFAULT_CAP: usize = 100_000;
 
@@ -103,7 +114,7 @@ impl<K: Hash + Eq + Ord + Clone, A: Default> Tracker<K, A> {
         Tracker {
             limits,
             evidence_cap: MAX_EVIDENCE,
-            subjects: HashMap::new(),
+            subjects: HashMap::with_hasher(hasher()),
             cap: cap.max(16),
             next_sweep: 1024,
             dropped: 0,
@@ -269,7 +280,7 @@ mod tests {
     fn ev(n: u32) -> Evidence {
         Evidence {
             file: "log".into(),
-            line: format!("line {n}"),
+            line: format!("line {n}").into(),
         }
     }
 

@@ -1,10 +1,12 @@
-//! `[logins]`: `files` (auth logs), `quiet_hours`, `learning`, `allow`, and
+//! `[logins]`: `files` (auth logs), `journal` and `journal_namespace` (the systemd
+//! journal), `quiet_hours`, `learning`, `allow`, and
 //! a `[logins.KIND]` table per auth detector, as `[web]`. Read by hand from the table
 //! for the same reason (toml cannot span a table of tables).
 
 use std::collections::BTreeMap;
 
 use super::detect::{allow_list, overrides, raw_detector, Fail, RawDetector};
+use crate::auth::journal::JournalSpec;
 use crate::auth::settings::{configurable, QuietHours};
 use crate::auth::LoginSettings;
 
@@ -23,6 +25,7 @@ pub(super) fn logins(
             .ok_or_else(|| fail(at, format!("[logins] {key} must be a string")))
     };
     let mut detectors: BTreeMap<String, RawDetector> = BTreeMap::new();
+    let (mut journal, mut namespace) = (None, None);
     for (key, value) in raw {
         match key.as_str() {
             "files" => {
@@ -43,12 +46,29 @@ pub(super) fn logins(
                 }
             }
             "journal" => {
-                return Err(fail(
-                    at,
-                    "[logins] journal: this fim does not read the systemd journal yet; \
-                     install rsyslog (it writes /var/log/auth.log) and list that in files"
-                        .into(),
-                ))
+                let on = value
+                    .as_bool()
+                    .ok_or_else(|| fail(at, "[logins] journal must be true or false".into()))?;
+                journal = Some(on);
+            }
+            "journal_namespace" => {
+                let ns = text("journal_namespace", value)?;
+                let valid = !ns.is_empty()
+                    && ns.len() <= 64
+                    && ns
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                    && !ns.starts_with(['-', '.']);
+                if !valid {
+                    return Err(fail(
+                        at,
+                        format!(
+                            "[logins] journal_namespace {ns:?}: a journald namespace is letters, \
+                             digits, '_', '-' and '.' (up to 64)"
+                        ),
+                    ));
+                }
+                namespace = Some(ns);
             }
             "quiet_hours" => {
                 let t = text("quiet_hours", value)?;
@@ -69,7 +89,24 @@ pub(super) fn logins(
             }
         }
     }
-    let known: Vec<&str> = ["files", "journal", "quiet_hours", "learning", "allow"]
+    settings.journal = match (journal, namespace) {
+        (Some(false), Some(_)) => {
+            return Err(fail(
+                at,
+                "[logins] journal_namespace is set but journal = false".into(),
+            ))
+        }
+        (Some(false), None) | (None, None) => None,
+        (_, namespace) => Some(JournalSpec { namespace }),
+    };
+    let known: Vec<&str> = [
+        "files",
+        "journal",
+        "journal_namespace",
+        "quiet_hours",
+        "learning",
+        "allow",
+    ]
         .into_iter()
         .chain(configurable())
         .collect();

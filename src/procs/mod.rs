@@ -19,7 +19,6 @@ use crate::detect::source::Source;
 use crate::detect::window::at_threshold;
 use crate::detect::{Alert, Category, Detection, Fields};
 use crate::event::Event;
-use crate::logs::follow::Cursor;
 use crate::policy::Policy;
 use crate::web::FileRef;
 use judge::{Finding, Judge};
@@ -67,6 +66,8 @@ pub struct Processes {
     live: bool,
     scans: u64,
     execs: u64,
+    /// The login sessions open now: a process of one names its login in `related`.
+    logins: crate::auth::session::Index,
 }
 
 impl Processes {
@@ -76,6 +77,7 @@ impl Processes {
         baseline: &crate::store::Baseline,
         policy: &Policy,
         live: bool,
+        logins: crate::auth::session::Index,
     ) -> crate::Result<Option<Processes>> {
         let Some(settings) = &policy.processes else {
             return Ok(None);
@@ -123,6 +125,7 @@ impl Processes {
             live,
             scans: 0,
             execs: 0,
+            logins,
         }))
     }
 
@@ -209,7 +212,7 @@ impl Processes {
             // Processes have no log lines: `evidence` stays `[]`.
             || crate::detect::Evidence {
                 file: "/proc".into(),
-                line: String::new(),
+                line: "".into(),
             },
             |a| {
                 if a.is_none() {
@@ -219,7 +222,7 @@ impl Processes {
             at_threshold,
         );
         if let Some(f) = fired {
-            out.extend(report(detector, f, &mut self.ties));
+            out.extend(report(detector, f, &mut self.ties, &self.logins));
         }
     }
 
@@ -254,18 +257,21 @@ fn ms_to_time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// The event of what fired; a web-shell-spawn's is remembered for the listeners that
-/// descend from it.
+/// The event of what fired, tied to the files it runs from and the login session it
+/// runs in; a web-shell-spawn's is remembered for the listeners that descend from it.
 fn report(
     detector: &Detector,
     f: crate::detect::window::Fired<Option<Finding>>,
     ties: &mut Ties,
+    logins: &crate::auth::session::Index,
 ) -> Option<Alert> {
     let finding = f.aggregate?;
     let id = crate::event::new_id();
     if settings::KINDS[finding.slot] == "web-shell-spawn" {
         ties.spawn_reported(&finding.subject, &id);
     }
+    let mut related = finding.related;
+    related.extend(logins.logins_of(finding.fields.pid));
     let summary = if f.count > 1 {
         format!("{} ({} processes)", finding.summary, f.count)
     } else {
@@ -281,7 +287,7 @@ fn report(
             first_ts: ms_to_time(f.first_ms),
             last_ts: ms_to_time(f.last_ms),
             evidence: Vec::new(),
-            related: finding.related,
+            related,
             fields: Fields::Process(finding.fields),
         },
         severity: detector.settings.severity,
@@ -313,7 +319,7 @@ impl Source for Processes {
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {
-                out.extend(report(detector, fired, &mut self.ties));
+                out.extend(report(detector, fired, &mut self.ties, &self.logins));
             }
         }
     }
@@ -324,7 +330,7 @@ impl Source for Processes {
         }
     }
 
-    fn cursors(&self) -> Vec<(String, Cursor)> {
+    fn cursors(&self) -> Vec<(String, crate::logs::Position)> {
         Vec::new()
     }
 

@@ -28,7 +28,7 @@ use crate::event::Event;
 use crate::fs::open::regular_file_exists;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry};
-use crate::logs::follow::Cursor;
+use crate::logs::Position;
 use crate::policy::Policy;
 use crate::scan::Skip;
 
@@ -352,7 +352,7 @@ impl Baseline {
     }
 
     /// The log follower's saved cursors, by path.
-    pub fn log_cursors(&self) -> Result<std::collections::HashMap<String, Cursor>> {
+    pub fn log_cursors(&self) -> Result<std::collections::HashMap<String, Position>> {
         cursors::load(&self.conn).map_err(|e| self.err(e))
     }
 
@@ -363,7 +363,7 @@ impl Baseline {
         &mut self,
         events: &[Event],
         observed: &[(Vec<u8>, Option<Attrs>)],
-        log_cursors: &[(String, Cursor)],
+        log_cursors: &[(String, Position)],
     ) -> Result<()> {
         let path = self.path.clone();
         let err = |e| db_error(&path, e);
@@ -744,7 +744,7 @@ impl NewBaseline {
     }
 
     /// The log cursors a new baseline starts from (each log at its current end).
-    pub fn log_cursors(&mut self, log_cursors: &[(String, Cursor)]) -> Result<()> {
+    pub fn log_cursors(&mut self, log_cursors: &[(String, Position)]) -> Result<()> {
         cursors::save(self.conn(), log_cursors).map_err(|e| db_error(&self.temp, e))
     }
 

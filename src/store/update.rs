@@ -10,7 +10,7 @@ use super::{db_error, record_audit, reseal, rows, Audit, Baseline};
 use crate::compare::State;
 use crate::error::Result;
 use crate::fs::Entry;
-use crate::logs::follow::Cursor;
+use crate::logs::Position;
 use crate::policy::Policy;
 
 /// What a policy update changed.
@@ -33,7 +33,7 @@ impl Baseline {
         new: &Policy,
         known: &State,
         audit: &Audit,
-        log_cursors: &[(String, Cursor)],
+        log_cursors: &[(String, Position)],
         sign: Option<&ed25519_dalek::SigningKey>,
         fill: impl FnOnce(&mut dyn FnMut(Entry) -> Result<()>) -> Result<()>,
     ) -> Result<PolicyUpdate> {

@@ -124,7 +124,7 @@ struct Daemon<'c> {
     sources: Sources,
     next_log_poll: Instant,
     /// The cursors last saved, so an idle poll writes nothing.
-    saved_cursors: Vec<(String, crate::logs::follow::Cursor)>,
+    saved_cursors: Vec<(String, crate::logs::Position)>,
     detections: u64,
     health: Health,
 }

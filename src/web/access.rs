@@ -12,6 +12,7 @@ use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
 use crate::logs::follow::{Cursor, Follower, Line};
+use crate::logs::{positions, Position};
 use crate::logs::parse::Parser;
 use crate::policy::{LogSpec, Policy};
 use crate::store::Baseline;
@@ -174,8 +175,8 @@ impl DetectionSource for FollowedLogs {
         }
     }
 
-    fn cursors(&self) -> Vec<(String, Cursor)> {
-        self.follower.cursors()
+    fn cursors(&self) -> Vec<(String, Position)> {
+        positions(self.follower.cursors())
     }
 
     fn status(&self) -> String {
@@ -193,11 +194,11 @@ impl DetectionSource for FollowedLogs {
 }
 
 /// The cursors `fim init` records: every log at its current end.
-pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Cursor)> {
+pub fn cursors_at_end(policy: &Policy) -> Vec<(String, Position)> {
     if policy.logs.is_empty() {
         return Vec::new();
     }
     let mut follower = Follower::new(AccessLogs::patterns(&policy.logs), HashMap::new());
     follower.skip_to_end();
-    follower.cursors()
+    positions(follower.cursors())
 }

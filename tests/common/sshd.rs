@@ -2,7 +2,8 @@
 //! authorized key in the test's directory, run in a private mount namespace whose
 //! `/dev/log` is the socket of an rsyslogd started here, which writes the auth log in
 //! the traditional format (`auth.log`) and with RFC 3339 high-precision stamps
-//! (`auth-hp.log`), as Debian's rsyslog does.
+//! (`auth-hp.log`), as Debian's rsyslog does; or the syslog socket of a journald
+//! (`Sshd::start_into_journal`), as on a Debian 12 without rsyslog.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,6 +43,8 @@ pub struct Sshd {
     pub log: PathBuf,
     pub log_hp: PathBuf,
     pub key: PathBuf,
+    /// The journald namespace it logs into, instead of rsyslogd's files.
+    journal: Option<String>,
 }
 
 const RUN: &str = r#"set -e
@@ -58,6 +61,16 @@ exec /usr/sbin/sshd -D -f "$T/sshd_config"
 
 impl Sshd {
     pub fn start(base: &Path) -> Sshd {
+        Sshd::start_with(base, None)
+    }
+
+    /// Logging to the syslog socket of `journald`.
+    #[allow(dead_code)]
+    pub fn start_into_journal(base: &Path, journald: &crate::journald::Journald) -> Sshd {
+        Sshd::start_with(base, Some(journald))
+    }
+
+    fn start_with(base: &Path, journald: Option<&crate::journald::Journald>) -> Sshd {
         let dir = base.join("sshd");
         std::fs::create_dir_all(&dir).unwrap();
         let d = dir.display();
@@ -93,17 +106,25 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
             ),
         )
         .unwrap();
-        let rsyslog = Command::new("/usr/sbin/rsyslogd")
-            .args(["-n", "-f"])
-            .arg(dir.join("rsyslog.conf"))
-            .arg("-i")
-            .arg(dir.join("rsyslog.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         let sock = dir.join("log.sock");
-        wait_for("rsyslogd's socket", || sock.exists());
+        let mut children = Vec::new();
+        match journald {
+            Some(j) => std::os::unix::fs::symlink(j.dev_log(), &sock).unwrap(),
+            None => {
+                children.push(
+                    Command::new("/usr/sbin/rsyslogd")
+                        .args(["-n", "-f"])
+                        .arg(dir.join("rsyslog.conf"))
+                        .arg("-i")
+                        .arg(dir.join("rsyslog.pid"))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                );
+                wait_for("rsyslogd's socket", || sock.exists());
+            }
+        }
         std::fs::write(dir.join("run.sh"), RUN).unwrap();
         let sshd = Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh"])
@@ -112,9 +133,11 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
+        children.push(sshd);
         let log = dir.join("auth.log");
         let sshd = Sshd {
-            children: vec![rsyslog, sshd],
+            children,
+            journal: journald.map(|j| j.namespace.clone()),
             port,
             log_hp: dir.join("auth-hp.log"),
             key: dir.join("client_key"),
@@ -125,12 +148,27 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
         sshd
     }
 
+    /// What it logged so far.
+    fn text(&self) -> String {
+        match &self.journal {
+            Some(ns) => {
+                let out = Command::new("journalctl")
+                    .arg(format!("--namespace={ns}"))
+                    .args(["--no-pager", "-o", "cat", "--all"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+            None => std::fs::read_to_string(&self.log).unwrap_or_default(),
+        }
+    }
+
     pub fn logged(&self, text: &str) -> bool {
-        std::fs::read_to_string(&self.log).is_ok_and(|t| t.contains(text))
+        self.text().contains(text)
     }
 
     pub fn count(&self, text: &str) -> usize {
-        std::fs::read_to_string(&self.log).map_or(0, |t| t.matches(text).count())
+        self.text().matches(text).count()
     }
 
     /// hydra, bounded, four tasks. (sshd's `MaxAuthTries` is above what one task tries:
@@ -183,15 +221,20 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
 
     /// A real success: root with the test's key.
     pub fn login_with_key(&self) {
+        self.session("true");
+    }
+
+    /// A root session with the test's key that runs `command` (sh), then ends.
+    pub fn session(&self, command: &str) {
         let before = self.count("Accepted publickey");
         let status = self
             .ssh()
             .args(["-o", "BatchMode=yes", "-i"])
             .arg(&self.key)
-            .args(["root@127.0.0.1", "true"])
+            .args(["root@127.0.0.1", command])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(status.success(), "{command}");
         wait_for("the login logged", || {
             self.count("Accepted publickey") > before
         });
