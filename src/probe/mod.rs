@@ -1,0 +1,3 @@
+//! Probes: is the site up, fast, and serving the right certificate.
+
+pub mod http;
