@@ -415,10 +415,7 @@ fn complete(body: &[u8], wanted: Option<usize>, chunked: bool) -> bool {
 /// The data of a chunked body, as far as it is well formed.
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
-    loop {
-        let Some(eol) = memchr::memmem::find(raw, b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = memchr::memmem::find(raw, b"\r\n") {
         let size = std::str::from_utf8(&raw[..eol])
             .ok()
             .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok());
