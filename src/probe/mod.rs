@@ -144,7 +144,9 @@ impl Probes {
             let mut verdicts = judged
                 .iter()
                 .find(|(c, _)| c.cert.is_some())
-                .map(|(c, _)| probe.state.certificate(&probe.spec, c, COOLDOWN_MS))
+                // An invalid certificate is told every run, as a down site is; the
+                // expiry thresholds once each.
+                .map(|(c, _)| probe.state.certificate(&probe.spec, c, 0))
                 .unwrap_or_default();
             if judged.iter().all(|(c, _)| c.failure.is_some()) {
                 verdicts.push(Verdict::Down {
