@@ -70,11 +70,7 @@ impl Probes {
         for spec in &policy.probes {
             let target = http::Target::new(spec.url.clone(), spec.resolve, spec.ca.as_deref())
                 .map_err(|m| crate::Error::Usage(format!("probe {:?}: {m}", spec.name)))?;
-            let state = store
-                .state(&spec.name)?
-                .and_then(|json| serde_json::from_str::<ProbeState>(&json).ok())
-                .filter(|s| s.url == spec.url.as_str())
-                .unwrap_or_else(|| ProbeState::fresh(spec.url.as_str()));
+            let state = saved_state(&store, &spec.name, spec.url.as_str())?;
             probes.push(Probe {
                 spec: spec.clone(),
                 target,
@@ -120,7 +116,7 @@ impl Probes {
         let probe = &mut self.probes[i];
         let check = judge(&probe.spec, at_ms, &outcome);
         let verdicts = probe.state.observe(&probe.spec, &check, COOLDOWN_MS);
-        self.save(i, &check, &outcome);
+        self.save(i, &check, &outcome, true);
         for verdict in verdicts {
             out.push(self.alert(i, verdict, &check, &outcome));
         }
@@ -135,7 +131,7 @@ impl Probes {
                 .map(|(at, o)| (judge(&self.probes[i].spec, at, &o), o))
                 .collect();
             for (check, outcome) in &judged {
-                self.save(i, check, outcome);
+                self.save(i, check, outcome, false);
             }
             let Some((last, outcome)) = judged.last() else {
                 continue;
@@ -156,14 +152,15 @@ impl Probes {
                     reminder: false,
                 });
             }
-            self.save_state(i);
+            self.save_certificate_state(i);
             for verdict in verdicts {
                 out.push(self.alert(i, verdict, last, outcome));
             }
         }
     }
 
-    fn save(&mut self, i: usize, check: &Check, outcome: &http::Outcome) {
+    /// Record a check, and with `state` the probe's state after it.
+    fn save(&mut self, i: usize, check: &Check, outcome: &http::Outcome, state: bool) {
         self.checks += 1;
         let probe = &mut self.probes[i];
         probe.last = Some((check.clone(), outcome.status));
@@ -175,15 +172,27 @@ impl Probes {
             error: check.failure.as_deref(),
             timings: &outcome.timings,
         };
-        let state = serde_json::to_string(&probe.state).unwrap_or_default();
-        if let Err(e) = self.store.save(&state, &row) {
+        let state = state.then(|| serde_json::to_string(&probe.state).unwrap_or_default());
+        if let Err(e) = self.store.save(state.as_deref(), &row) {
             tracing::warn!("probe {}: {e}", probe.spec.name);
         }
     }
 
-    fn save_state(&mut self, i: usize) {
+    /// `verify`: the certificate thresholds told, into the state as saved now (a
+    /// daemon may have moved it on since this run read it).
+    fn save_certificate_state(&mut self, i: usize) {
         let probe = &self.probes[i];
-        let state = serde_json::to_string(&probe.state).unwrap_or_default();
+        let mut saved = match saved_state(&self.store, &probe.spec.name, &probe.state.url) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::warn!("probe {}: {e}", probe.spec.name);
+                return;
+            }
+        };
+        saved.cert_expires_ms = probe.state.cert_expires_ms;
+        saved.cert_warned = probe.state.cert_warned;
+        saved.cert_invalid.clone_from(&probe.state.cert_invalid);
+        let state = serde_json::to_string(&saved).unwrap_or_default();
         if let Err(e) = self.store.save_state(&probe.spec.name, &state) {
             tracing::warn!("probe {}: {e}", probe.spec.name);
         }
@@ -196,6 +205,15 @@ impl Probes {
             .filter(|f| (first_ms - RELATED_MS..=first_ms).contains(&f.at_ms))
             .collect()
     }
+}
+
+/// A probe's saved state, if it is about this URL; else a fresh one.
+fn saved_state(store: &ProbeStore, name: &str, url: &str) -> crate::Result<ProbeState> {
+    Ok(store
+        .state(name)?
+        .and_then(|json| serde_json::from_str::<ProbeState>(&json).ok())
+        .filter(|s| s.url == url)
+        .unwrap_or_else(|| ProbeState::fresh(url)))
 }
 
 /// A check's verdict on an answer: the transport's error, else an unexpected status,

@@ -80,12 +80,17 @@ impl ProbeStore {
             .map_err(|e| db_error(&self.path, e))
     }
 
-    /// Save a probe's state and its latest check, dropping checks older than a day.
-    pub fn save(&self, state: &str, check: &CheckRow<'_>) -> Result<()> {
+    /// Save a check (and the probe's state after it, when given), dropping checks
+    /// older than a day.
+    pub fn save(&self, state: Option<&str>, check: &CheckRow<'_>) -> Result<()> {
         let write = || -> rusqlite::Result<()> {
             let tx = self.conn.unchecked_transaction()?;
-            tx.prepare_cached("INSERT OR REPLACE INTO probe_state (probe, json) VALUES (?1, ?2)")?
+            if let Some(state) = state {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO probe_state (probe, json) VALUES (?1, ?2)",
+                )?
                 .execute(params![check.probe, state])?;
+            }
             let t = check.timings;
             tx.prepare_cached(
                 "INSERT INTO probe_checks (probe, ts_ms, ok, status, error, dns_ms, connect_ms,
