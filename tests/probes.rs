@@ -472,3 +472,45 @@ fn bad_probe_tables_are_refused_with_their_line() {
         run.stderr
     );
 }
+
+#[test]
+fn service_events_validate_as_ecs_alerts_and_ocsf_detection_findings() {
+    let Some(fields) = common::schemas() else {
+        return;
+    };
+    let env = Env::new();
+    let Some(certs) = Certs::make(&env.base) else {
+        return;
+    };
+    let five = certs.leaf("five", "DNS:shop.test", &["-days", "5"]);
+    let soon = Site::start("127.0.0.1", Some((&five.0, &five.1)));
+    let broken = Site::start("::1", None);
+    broken.set(Mode::Error500);
+    let (ecs, ocsf) = (env.base.join("ecs.jsonl"), env.base.join("ocsf.jsonl"));
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n\
+         [[probe]]\nname = \"soon\"\nurl = \"https://shop.test/\"\nresolve = \"{}\"\nca = \"{}\"\nfailures = 1\n\n\
+         [[probe]]\nname = \"broken\"\nurl = \"{}\"\nfailures = 1\n\n\
+         [[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ecs\"\n\n\
+         [[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ocsf\"\n",
+        soon.addr,
+        certs.ca().display(),
+        broken.url("http"),
+        ecs.display(),
+        ocsf.display()
+    ));
+    let events = env.verify();
+    assert_eq!(kinds(&service(&events)).len(), 2, "{events:#?}");
+    let ocsf_report = common::validate(&["ocsf", ocsf.to_str().unwrap()]);
+    assert!(
+        ocsf_report.contains("detection_finding: 2\n"),
+        "{ocsf_report}"
+    );
+    assert!(ocsf_report.contains(&format!("{} ocsf events checked, 0 problems", events.len())));
+    let ecs_report = common::validate(&["ecs", ecs.to_str().unwrap(), &fields]);
+    assert!(ecs_report.contains("alert: 2\n"), "{ecs_report}");
+    assert!(
+        ecs_report.contains(&format!("{} ecs events checked, 0 problems", events.len())),
+        "{ecs_report}"
+    );
+}
