@@ -205,6 +205,15 @@ fn answer<S: Read + Write>(
     let _ = stream.flush();
 }
 
+/// A new P-256 key, unencrypted.
+const EC_KEY: &[&str] = &[
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
 /// A test CA and certificates it signed, made by the `openssl` CLI.
 pub struct Certs {
     pub dir: PathBuf,
@@ -228,37 +237,10 @@ impl Certs {
         )
         .unwrap();
         let certs = Certs { dir };
-        certs.openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=fim test CA",
-        ]);
-        certs.openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=shop.test",
-        ]);
+        let ca: &[&str] = &["-keyout", "ca.key", "-out", "ca.pem", "-days", "30"];
+        certs.openssl(&[&["req", "-x509"], EC_KEY, ca, &["-subj", "/CN=fim test CA"]].concat());
+        let leaf: &[&str] = &["-keyout", "leaf.key", "-out", "leaf.csr"];
+        certs.openssl(&[&["req"], EC_KEY, leaf, &["-subj", "/CN=shop.test"]].concat());
         Some(certs)
     }
 
