@@ -4,6 +4,7 @@
 //! kernel log (`/dev/kmsg`, when readable); each missing source is simply not told.
 
 use std::io::Read;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +23,15 @@ const OOM_WINDOW_S: f64 = 15.0 * 60.0;
 const FULL_BYTES: u64 = 64 << 20;
 const FULL_PERCENT: f64 = 2.0;
 
-pub fn reasons(port: u16, trees: &[PathBuf]) -> Vec<String> {
+/// What is seen here of a site at `addr` (the address the probe connected to, or
+/// tried; `None` when DNS gave none): its listener only when the address is this
+/// host's.
+pub fn reasons(addr: Option<SocketAddr>, trees: &[PathBuf]) -> Vec<String> {
     let proc_root = Path::new("/proc");
-    let mut out = vec![web_servers(proc_root), listening(port)];
+    let mut out = vec![web_servers(proc_root)];
+    if let Some(addr) = addr.filter(|a| is_local(a.ip())) {
+        out.push(listening(addr.port()));
+    }
     out.extend(full_disks(trees));
     out.extend(oom_kills());
     out
@@ -50,6 +57,11 @@ fn web_servers(proc_root: &Path) -> String {
     }
     let list: Vec<String> = seen.iter().map(|(n, c)| format!("{n} ×{c}")).collect();
     format!("running: {}", list.join(", "))
+}
+
+/// An address of this host: one a socket can be bound to.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified() || TcpListener::bind((ip, 0)).is_ok()
 }
 
 fn listening(port: u16) -> String {
@@ -174,5 +186,10 @@ mod tests {
         drop(l);
         assert!(listening(port).starts_with("nothing listens"));
         assert!(!web_servers(Path::new("/proc")).is_empty());
+        assert!(is_local("127.0.0.1".parse().unwrap()));
+        assert!(
+            !is_local("192.0.2.1".parse().unwrap()),
+            "TEST-NET-1 is nobody's here"
+        );
     }
 }

@@ -43,7 +43,7 @@ impl Probes {
                         clock(since_ms, at)
                     )
                 };
-                reasons = diagnose::reasons(port_of(probe), &self.trees);
+                reasons = diagnose::reasons(outcome.addr, &self.trees);
                 if !reminder {
                     let files = self.related(since_ms);
                     related = files.iter().map(|f| f.id.clone()).collect();
@@ -156,16 +156,6 @@ impl Probes {
     }
 }
 
-/// The port the probe connects to (for "is anything listening").
-fn port_of(probe: &Probe) -> u16 {
-    probe
-        .spec
-        .resolve
-        .and_then(|(_, port)| port)
-        .or(probe.spec.url.port_or_known_default())
-        .unwrap_or(80)
-}
-
 /// `14:02:10Z` within a day of `now_ms`, else the date too.
 fn clock(ms: i64, now_ms: i64) -> String {
     let t: DateTime<Utc> = ms_to_time(ms);
@@ -225,6 +215,46 @@ pub(super) fn status_of(probe: &Probe) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::state::{Check, ProbeState};
+    use super::super::{http, Probe};
+
+    #[test]
+    fn the_status_line_says_up_or_down_and_the_last_answer() {
+        let policy = crate::policy::Policy::parse(
+            "[[probe]]\nname = \"shop\"\nurl = \"http://127.0.0.1/\"\n",
+            std::path::Path::new("p.toml"),
+        )
+        .unwrap();
+        let spec = policy.probes[0].clone();
+        let mut probe = Probe {
+            target: http::Target::new(spec.url.clone(), None, None).unwrap(),
+            state: ProbeState::fresh(spec.url.as_str()),
+            spec,
+            last: None,
+        };
+        assert_eq!(super::status_of(&probe), "shop not checked yet");
+        let check = Check {
+            at_ms: 0,
+            failure: None,
+            total_ms: 42.6,
+            cert: None,
+        };
+        probe.last = Some((check.clone(), Some(200)));
+        assert_eq!(super::status_of(&probe), "shop up (HTTP 200, 43 ms)");
+        probe.state.down = true;
+        probe.state.since_ms = chrono::Utc::now().timestamp_millis();
+        let failed = Check {
+            failure: Some("HTTP 500".into()),
+            ..check
+        };
+        probe.last = Some((failed, Some(500)));
+        let line = super::status_of(&probe);
+        assert!(
+            line.starts_with("shop DOWN since ") && line.ends_with("Z (HTTP 500)"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn spans_read_well() {
         assert_eq!(super::span(45_000), "45 s");

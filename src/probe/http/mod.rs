@@ -77,6 +77,8 @@ pub struct Outcome {
     pub cert: Option<PeerCert>,
     /// Why no complete answer came (no answer, timeout, TLS error, malformed).
     pub error: Option<String>,
+    /// The address connected to (or last tried).
+    pub addr: Option<SocketAddr>,
 }
 
 impl Outcome {
@@ -135,7 +137,7 @@ fn exchange(
     out: &mut Outcome,
 ) -> Result<(), String> {
     let addrs = addresses(target, start, deadline, out)?;
-    let stream = connect(&addrs, deadline, out)?;
+    let stream = connect(&addrs, deadline, timeout_of(start, deadline), out)?;
     let mut sock = Timed { stream, deadline };
     let host = target.url.host_str().unwrap_or_default();
     if target.url.scheme() == "https" {
@@ -212,14 +214,22 @@ fn addresses(
 fn connect(
     addrs: &[SocketAddr],
     deadline: Instant,
+    timeout: Duration,
     out: &mut Outcome,
 ) -> Result<TcpStream, String> {
     let at = Instant::now();
+    let timed_out = |addr: &SocketAddr| {
+        format!(
+            "timeout after {} (connecting to {addr})",
+            humantime::format_duration(timeout)
+        )
+    };
     let mut last = String::from("no address to connect to");
     for addr in addrs {
+        out.addr = Some(*addr);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            last = "timeout (connect)".into();
+            last = timed_out(addr);
             break;
         }
         match TcpStream::connect_timeout(addr, left) {
@@ -228,9 +238,7 @@ fn connect(
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                last = format!("timeout connecting to {addr}");
-            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => last = timed_out(addr),
             Err(e) => last = format!("connect {addr}: {}", plain(&e)),
         }
     }
