@@ -302,14 +302,15 @@ fn a_hung_site_does_not_stall_the_others_and_slowness_needs_a_streak() {
         fast.url("http")
     ));
     let mut d = Daemon::start(&env, &[]);
-    let started = Instant::now();
-    wait_for("fast checks while the hung one waits", || {
-        checks(&env, "fast").len() >= 5
+    // By the time the hung site's first check gives up (1.5 s), the fast one has had
+    // several: it did not wait behind it.
+    wait_for("the hung site's first check", || {
+        !checks(&env, "hung").is_empty()
     });
+    let fast_checks = checks(&env, "fast").len();
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
-        "five checks of 'fast' took {:?}: stalled behind 'hung'",
-        started.elapsed()
+        fast_checks >= 4,
+        "{fast_checks} checks of 'fast' during the hang"
     );
     let slow_event = expect(&mut d, "slow", "slow");
     assert_eq!(slow_event["count"], 2);
