@@ -472,6 +472,19 @@ fn bad_probe_tables_are_refused_with_their_line() {
         "{}",
         run.stderr
     );
+    let policy = env.write_policy(
+        "[[probe]]\nname = \"shop\"\nurl = \"https://shop.example/\"\nmax_response_time = \"20s\"\n",
+    );
+    let run = fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "probe shop: https://shop.example/ every 1m, timeout 10s, down after 3 failures"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("it is never `slow`"), "{}", run.stderr);
 }
 
 #[test]
