@@ -17,6 +17,7 @@ pub mod heuristics;
 pub mod keys;
 pub mod logs;
 pub mod policy;
+pub mod probe;
 pub mod procs;
 pub mod progress;
 pub mod scan;

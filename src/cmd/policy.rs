@@ -58,6 +58,23 @@ pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
                     println!("web detectors off: {}", off.join(", "));
                 }
             }
+            for probe in &policy.probes {
+                let every = humantime::format_duration(probe.interval);
+                let timeout = humantime::format_duration(probe.timeout);
+                println!(
+                    "probe {}: {} every {every}, timeout {timeout}, down after {} failures",
+                    probe.name, probe.url, probe.failures
+                );
+                if probe
+                    .max_response_time
+                    .is_some_and(|max| max >= probe.timeout)
+                {
+                    eprintln!(
+                        "fim: warning: probe {}: max_response_time is not under the timeout ({timeout}): it is never `slow`, only down",
+                        probe.name
+                    );
+                }
+            }
             for watch in policy.watches.iter().filter(|w| !w.optional) {
                 let root = bpath::as_path(&watch.root);
                 if std::fs::symlink_metadata(root).is_err() {

@@ -78,6 +78,9 @@ impl Sources {
         if let Some(procs) = crate::procs::Processes::open(baseline, policy, live, sessions)? {
             sources.push(Box::new(procs));
         }
+        if let Some(probes) = crate::probe::Probes::open(baseline, policy, live)? {
+            sources.push(Box::new(probes));
+        }
         Ok(Sources { sources })
     }
 

@@ -5,6 +5,7 @@
 pub mod detect;
 mod logins;
 pub mod matcher;
+pub mod probe;
 pub mod sink;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::fs::{Attr, AttrSet};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
 pub use detect::LogSpec;
 use matcher::{BadPattern, Globs, Pattern};
+pub use probe::ProbeSpec;
 pub use sink::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,6 +102,8 @@ struct RawPolicy {
     sink: Vec<Spanned<toml::Table>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     log: Vec<detect::RawLog>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    probe: Vec<probe::RawProbe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Not `Spanned`: toml cannot span a table holding tables; errors name the line
     /// of the `[web` header instead.
@@ -253,6 +257,8 @@ pub struct Policy {
     pub logins: crate::auth::LoginSettings,
     /// The process detectors, when the policy has a `[processes]` table.
     pub processes: Option<crate::procs::ProcessSettings>,
+    /// The sites the probes ask.
+    pub probes: Vec<ProbeSpec>,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -301,6 +307,7 @@ impl Policy {
             && part.raw.web.is_none()
             && part.raw.logins.is_none()
             && part.raw.processes.is_none()
+            && part.probes.is_empty()
         {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
@@ -367,6 +374,7 @@ impl Policy {
             web: part.web,
             logins: part.logins,
             processes,
+            probes: part.probes,
         })
     }
 
@@ -460,6 +468,7 @@ struct Part {
     signatures: Vec<Signature>,
     sinks: Vec<SinkSpec>,
     logs: Vec<LogSpec>,
+    probes: Vec<ProbeSpec>,
     web: crate::web::WebSettings,
     logins: crate::auth::LoginSettings,
     /// The line of the `[processes]` header, for messages.
@@ -595,6 +604,7 @@ impl Part {
             sinks.push(spec);
         }
         let logs = detect::logs(&raw.log, &fail)?;
+        let probes = probe::probes(&raw.probe, &fail)?;
         let web_line = text
             .match_indices("[web")
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
@@ -645,6 +655,7 @@ impl Part {
             signatures,
             sinks,
             logs,
+            probes,
             web,
             logins,
             processes_line,
@@ -741,6 +752,19 @@ impl Part {
             self.logs.push(log);
         }
         self.raw.log.extend(raw.log);
+        for probe in other.probes {
+            if self.probes.iter().any(|mine| mine.name == probe.name) {
+                return Err(fail(
+                    offset,
+                    format!(
+                        "probe name {:?} is used twice (also in an included policy)",
+                        probe.name
+                    ),
+                ));
+            }
+            self.probes.push(probe);
+        }
+        self.raw.probe.extend(raw.probe);
         self.web.merge(other.web);
         if self.raw.processes.is_none() {
             self.raw.processes = raw.processes;

@@ -94,6 +94,9 @@ pub(super) fn ecs(event: &Value) -> Value {
     if let Some(status) = main_status(event) {
         out["http"] = json!({ "response": { "status_code": status } });
     }
+    if str_of(event, "category") == "service" {
+        service_ecs(event, &mut out);
+    }
     if let Some(ua) = event.get("user_agent").and_then(Value::as_str) {
         out["user_agent"] = json!({ "original": ua });
     }
@@ -130,8 +133,26 @@ pub(super) fn ecs(event: &Value) -> Value {
     // Everything else of the contract's event, as fim names it.
     let mut fim = Map::new();
     for key in [
-        "count", "evidence", "related", "reasons", "statuses", "paths", "files", "vhost", "client",
-        "service", "source", "severity", "first_ts", "last_ts", "listen",
+        "count",
+        "evidence",
+        "related",
+        "reasons",
+        "statuses",
+        "paths",
+        "files",
+        "vhost",
+        "client",
+        "service",
+        "source",
+        "severity",
+        "first_ts",
+        "last_ts",
+        "listen",
+        "probe",
+        "error",
+        "timings",
+        "since",
+        "cert_expires",
     ] {
         if let Some(value) = event.get(key).filter(|v| !v.is_null()) {
             fim.insert(key.into(), value.clone());
@@ -139,6 +160,33 @@ pub(super) fn ecs(event: &Value) -> Value {
     }
     out["fim"] = Value::Object(fim);
     out
+}
+
+/// A probe's answer: `url.*`, `http.response.status_code`, `event.duration` (ns),
+/// `tls.server.not_after`, `error.message`.
+fn service_ecs(event: &Value, out: &mut Value) {
+    let url = str_of(event, "url");
+    if let Ok(parsed) = url::Url::parse(url) {
+        out["url"] = json!({
+            "original": url,
+            "scheme": parsed.scheme(),
+            "domain": parsed.host_str(),
+            "port": parsed.port_or_known_default(),
+            "path": parsed.path(),
+        });
+    }
+    if let Some(status) = event.get("status").filter(|s| s.is_u64()) {
+        out["http"] = json!({ "response": { "status_code": status } });
+    }
+    if let Some(total) = event["timings"]["total_ms"].as_f64() {
+        out["event"]["duration"] = json!((total * 1e6) as u64);
+    }
+    if let Some(expires) = event.get("cert_expires").and_then(Value::as_str) {
+        out["tls"] = json!({ "server": { "not_after": expires } });
+    }
+    if let Some(error) = event.get("error").and_then(Value::as_str) {
+        out["error"] = json!({ "message": error });
+    }
 }
 
 pub(super) fn ocsf(event: &Value) -> Value {
@@ -179,6 +227,11 @@ pub(super) fn ocsf(event: &Value) -> Value {
     if let Some(file) = first_str(event, "files") {
         observables
             .push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
+    }
+    if str_of(event, "category") == "service" {
+        observables.push(
+            json!({ "name": "url", "type_id": 6, "type": "URL String", "value": str_of(event, "url") }),
+        );
     }
     let related: Vec<Value> = event
         .get("related")
@@ -276,5 +329,36 @@ mod tests {
         assert!(super::ecs(&json!({"category": "web"}))
             .get("process")
             .is_none());
+    }
+
+    #[test]
+    fn probe_fields_map_to_ecs_url_http_and_tls() {
+        let event = json!({
+            "category": "service", "kind": "down", "severity": "high", "probe": "shop",
+            "url": "https://shop.example:8443/health", "status": 500, "error": "HTTP 500",
+            "timings": {"dns_ms": null, "connect_ms": 1.0, "tls_ms": 2.0, "ttfb_ms": 3.0, "total_ms": 7.5},
+            "since": "2026-12-01T14:02:10.000Z", "cert_expires": "2027-01-01T00:00:00.000Z"
+        });
+        let ecs = super::ecs(&event);
+        assert_eq!(ecs["event"]["category"], json!(["network"]));
+        assert_eq!(ecs["url"]["domain"], "shop.example");
+        assert_eq!(ecs["url"]["port"], 8443);
+        assert_eq!(ecs["http"]["response"]["status_code"], 500);
+        assert_eq!(ecs["event"]["duration"], 7_500_000);
+        assert_eq!(
+            ecs["tls"]["server"]["not_after"],
+            "2027-01-01T00:00:00.000Z"
+        );
+        assert_eq!(ecs["error"]["message"], "HTTP 500");
+        assert_eq!(ecs["fim"]["probe"], "shop");
+        assert_eq!(ecs["fim"]["timings"]["tls_ms"], 2.0);
+        let ocsf = super::ocsf(&event);
+        assert_eq!(ocsf["class_uid"], 2004);
+        assert_eq!(ocsf["unmapped"]["probe"], "shop");
+        assert!(ocsf["observables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["type_id"] == 6));
     }
 }
