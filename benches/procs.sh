@@ -68,12 +68,13 @@ grep '"category":"process"' "$WORK/events.jsonl" | cut -c1-300 || true
 kill "$WATCH"
 wait "$WATCH" 2>/dev/null || true
 
-now=$(ls -d /proc/[0-9]* | wc -l)
+nprocs() { local n=0 d; for d in /proc/[0-9]*; do n=$((n + 1)); done; echo "$n"; }
+now=$(nprocs)
 for _ in $(seq "$now" "$((PROCS - 1))"); do
     sleep 600 &
     PIDS+=($!)
 done
-echo "processes: $(ls -d /proc/[0-9]* | wc -l)"
+echo "processes: $(nprocs)"
 best() { # NAME COMMAND... → the best of 5 wall times, in ms
     local name=$1 t b=999999
     shift

@@ -18,7 +18,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use crate::detect::source::Source;
 use crate::detect::Alert;
 use crate::event::Event;
-use crate::logs::follow::Cursor;
+use crate::logs::Position;
 use crate::policy::{Policy, ProbeSpec};
 use crate::store::probes::{CheckRow, FileNote, ProbeStore};
 use state::{Check, ProbeState, Verdict};
@@ -283,7 +283,7 @@ impl Source for Probes {
         }
     }
 
-    fn cursors(&self) -> Vec<(String, Cursor)> {
+    fn cursors(&self) -> Vec<(String, Position)> {
         Vec::new()
     }
 

@@ -38,26 +38,37 @@ pub const MEMFD: &[u8] = b"/memfd:";
 impl Proc {
     /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
     /// process is gone (or is a kernel thread, which runs no executable of its own).
-    /// Done after every exec event, so each file costs the fewest system calls: one
-    /// buffer, no size probe (`/proc` files have none), `status` only when needed.
+    /// Done after every exec event, so each file costs the fewest system calls and
+    /// path lookups: the directory is opened once and its files opened from it, into
+    /// one buffer with no size probe (`/proc` files have none); `status` only when
+    /// needed.
     pub fn read(root: &Path, pid: i32) -> Option<Proc> {
-        let dir = root.join(pid.to_string());
-        let mut buf = Vec::with_capacity(1024);
-        read_into(&dir.join("stat"), &mut buf).ok()?;
-        let mut proc = parse_stat(pid, &buf)?;
+        use rustix::fs::{Mode, OFlags};
+        let dir = rustix::fs::open(
+            root.join(pid.to_string()),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let mut buf = vec![0; 1024];
+        let n = read_into(&dir, "stat", &mut buf)?;
+        let mut proc = parse_stat(pid, &buf[..n])?;
         proc.uid = uid(&dir, &mut buf);
-        if read_into(&dir.join("cmdline"), &mut buf).is_ok() {
-            proc.cmdline = split_cmdline(&buf);
+        if let Some(n) = read_into(&dir, "cmdline", &mut buf) {
+            proc.cmdline = split_cmdline(&buf[..n]);
         }
-        if let Ok(exe) = std::fs::read_link(dir.join("exe")) {
-            let (path, deleted) = strip_deleted(exe.as_os_str().as_bytes());
+        let link = |name: &str| {
+            rustix::fs::readlinkat(&dir, name, Vec::new())
+                .ok()
+                .map(|l| l.into_bytes())
+        };
+        if let Some(exe) = link("exe") {
+            let (path, deleted) = strip_deleted(&exe);
             proc.exe_deleted = deleted;
-            proc.exe_sealed = path.starts_with(MEMFD) && sealed(&dir.join("exe"));
+            proc.exe_sealed = path.starts_with(MEMFD) && sealed(&dir);
             proc.exe = Some(path.to_vec());
         }
-        proc.cwd = std::fs::read_link(dir.join("cwd"))
-            .ok()
-            .map(|p| p.into_os_string().into_vec());
+        proc.cwd = link("cwd");
         if proc.exe.is_none() && proc.cmdline.is_empty() && proc.uid == Some(0) {
             // A kernel thread: nothing runs from disk.
             return None;
@@ -83,8 +94,6 @@ pub fn base_name(path: &[u8]) -> &[u8] {
     path.rsplit(|b| *b == b'/').next().unwrap_or(path)
 }
 
-use std::os::unix::ffi::OsStringExt;
-
 /// `comm` sits in parentheses and may itself hold ") ": the fields follow the last one.
 fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
     let open = stat.iter().position(|b| *b == b'(')?;
@@ -105,29 +114,21 @@ fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
     })
 }
 
-/// `buf` becomes the file's content.
-fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    buf.clear();
+/// Read `dir/name` into `buf` (grown as needed, never shrunk); its length.
+fn read_into(dir: &rustix::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option<usize> {
+    use rustix::fs::{Mode, OFlags};
+    let file =
+        rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut len = 0;
     loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity().max(1024));
+        if len == buf.len() {
+            buf.resize((len * 2).max(1024), 0);
         }
-        let len = buf.len();
-        let spare = buf.capacity() - len;
-        buf.resize(len + spare, 0);
-        match file.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                return Ok(());
-            }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => {
-                buf.truncate(len);
-                return Err(e);
-            }
+        match rustix::io::read(&file, &mut buf[len..]) {
+            Ok(0) => return Some(len),
+            Ok(n) => len += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
         }
     }
 }
@@ -135,14 +136,13 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 /// The effective uid. `/proc/PID` belongs to it while the process is dumpable (every
 /// ordinary program after its exec), to root otherwise (setuid programs, workers that
 /// dropped privileges): only then is the longer `status` read.
-fn uid(dir: &Path, buf: &mut Vec<u8>) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let owner = std::fs::metadata(dir).ok()?.uid();
+fn uid(dir: &rustix::fd::OwnedFd, buf: &mut Vec<u8>) -> Option<u32> {
+    let owner = rustix::fs::fstat(dir).ok()?.st_uid;
     if owner != 0 {
         return Some(owner);
     }
-    read_into(&dir.join("status"), buf).ok()?;
-    status_uid(buf)
+    let n = read_into(dir, "status", buf)?;
+    status_uid(&buf[..n])
 }
 
 fn status_uid(status: &[u8]) -> Option<u32> {
@@ -168,9 +168,11 @@ pub fn strip_deleted(path: &[u8]) -> (&[u8], bool) {
 
 /// Whether the memfd behind `/proc/PID/exe` is sealed immutable. Opened read-only to
 /// ask the kernel, never read or run.
-fn sealed(exe: &Path) -> bool {
+fn sealed(dir: &rustix::fd::OwnedFd) -> bool {
+    use rustix::fs::{Mode, OFlags};
     use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(exe) else {
+    let Ok(file) = rustix::fs::openat(dir, "exe", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+    else {
         return false;
     };
     // SAFETY: F_GET_SEALS only reads the seals of a descriptor owned by `file`.
