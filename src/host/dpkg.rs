@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Local, NaiveDateTime, TimeZone};
 
+use super::owners::Owned;
+
 /// dpkg's database folder under `root`.
 pub fn admin_dir(root: &Path) -> PathBuf {
     root.join("var/lib/dpkg")
@@ -216,6 +218,24 @@ impl History {
                     .collect::<Vec<_>>()
             })
             .collect();
+    }
+
+    /// Is an operation on `package` under way (logged in the last minutes)? dpkg
+    /// writes a package's files before its checksums.
+    pub fn in_progress(&mut self, package: &str, now_ms: i64) -> bool {
+        self.refresh();
+        self.operations.iter().rev().any(|op| {
+            op.package == package && op.at_ms >= now_ms.saturating_sub(CLOCK_SLACK_MS)
+        })
+    }
+
+    /// Does a package operation explain that `changed` differs from dpkg's checksum
+    /// (written at `changed_ms`)? Only while the operation runs, or for a configuration
+    /// file the operation may have merged: once it is done, every other file of the
+    /// package is the package's.
+    pub fn explains_difference(&mut self, changed: &Owned, changed_ms: i64, now_ms: i64) -> bool {
+        self.in_progress(&changed.package, now_ms)
+            || changed.conffile && self.explaining(&changed.package, changed_ms).is_some()
     }
 
     /// The operation on `package` that explains a file written at `changed_ms`: the

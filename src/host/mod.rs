@@ -196,19 +196,24 @@ impl HostChecks {
             return;
         };
         self.judged.insert(path.to_vec());
-        let operation = self
-            .history
-            .explaining(&owned.package, changed_ms)
-            .map(dpkg::Operation::describe);
-        match (integrity::check(path, owned), operation) {
-            (Some(Ok(_)), Some(operation)) => {
-                event.reasons.push(operation);
-                event.severity = Severity::Info;
+        match integrity::check(path, owned) {
+            Some(Ok(owned)) => {
+                if let Some(operation) = self.history.explaining(&owned.package, changed_ms) {
+                    event.reasons.push(operation.describe());
+                    event.severity = Severity::Info;
+                }
             }
-            (Some(Err(changed)), None) => self
-                .pending
-                .push(round::package_file_changed(changed, vec![event.id.clone()])),
-            _ => {}
+            Some(Err(changed)) => {
+                let now_ms = Utc::now().timestamp_millis();
+                if !self
+                    .history
+                    .explains_difference(&changed.owned, changed_ms, now_ms)
+                {
+                    self.pending
+                        .push(round::package_file_changed(changed, vec![event.id.clone()]));
+                }
+            }
+            None => {}
         }
     }
 }

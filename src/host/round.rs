@@ -92,14 +92,18 @@ impl Round {
                 .collect();
             out.warnings.extend(owners.warning.take());
             let mut history = dpkg::History::new(root);
-            for changed in integrity::check_all(files) {
-                // Written by the package operation that has not finished yet, say.
+            let checked = files.len();
+            let changed = integrity::check_all(files);
+            tracing::info!(
+                "host checks: {checked} package files under the watched trees checked \
+                 against dpkg's checksums, {} differ",
+                changed.len()
+            );
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            for changed in changed {
                 let changed_ms = std::fs::metadata(bpath::as_path(&changed.path))
                     .map_or(0, |m| std::os::unix::fs::MetadataExt::ctime(&m) * 1000);
-                if history
-                    .explaining(&changed.owned.package, changed_ms)
-                    .is_none()
-                {
+                if !history.explains_difference(&changed.owned, changed_ms, now_ms) {
                     out.alerts.push(package_file_changed(changed, Vec::new()));
                 }
             }
