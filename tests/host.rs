@@ -541,3 +541,33 @@ fn a_bad_host_table_is_refused_with_its_line() {
         run.stderr
     );
 }
+
+#[test]
+fn host_detections_validate_as_ecs_and_ocsf() {
+    let env = Env::new();
+    let fake = FakeRoot::new(&env);
+    let (tool, _) = packaged_tree(&env, &fake);
+    std::fs::write(fake.path("run/reboot-required"), "").unwrap();
+    let site = servers::Site::start(&env.root, &[]);
+    let (ecs, ocsf) = (env.base.join("ecs.jsonl"), env.base.join("ocsf.jsonl"));
+    let host = format!(
+        "sites = [{{ url = \"{}\", docroot = \"ROOT\" }}]\n\n\
+         [[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ecs\"\n\n\
+         [[sink]]\ntype = \"file\"\npath = \"{}\"\nformat = \"ocsf\"\n",
+        site.url(),
+        ecs.display(),
+        ocsf.display()
+    );
+    env.init_with_policy(&host_policy(&fake, &host));
+    std::fs::write(&tool, b"changed").unwrap();
+    std::fs::write(env.path(".env"), "SECRET=1\n").unwrap();
+    let events = env.verify();
+    for kind in ["reboot-required", "package-file-changed", "exposed-file"] {
+        assert!(!of_kind(&events, kind).is_empty(), "{kind}: {events:#?}");
+    }
+    let Some(fields) = schemas() else { return };
+    let ocsf_report = validate(&["ocsf", ocsf.to_str().unwrap()]);
+    assert!(ocsf_report.contains(&format!("{} ocsf events checked, 0 problems", events.len())), "{ocsf_report}");
+    let ecs_report = validate(&["ecs", ecs.to_str().unwrap(), &fields]);
+    assert!(ecs_report.contains(&format!("{} ecs events checked, 0 problems", events.len())), "{ecs_report}");
+}
