@@ -151,8 +151,12 @@ pub fn operation(line: &str) -> Option<Operation> {
     ) {
         return None;
     }
-    let naive = NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
-    let at_ms = Local.from_local_datetime(&naive).earliest()?.timestamp_millis();
+    let naive =
+        NaiveDateTime::parse_from_str(&format!("{date} {time}"), "%Y-%m-%d %H:%M:%S").ok()?;
+    let at_ms = Local
+        .from_local_datetime(&naive)
+        .earliest()?
+        .timestamp_millis();
     let package = words.next()?;
     let package = package.split_once(':').map_or(package, |(n, _)| n);
     let version = |w: Option<&str>| w.filter(|v| *v != "<none>").map(str::to_owned);
@@ -224,9 +228,10 @@ impl History {
     /// writes a package's files before its checksums.
     pub fn in_progress(&mut self, package: &str, now_ms: i64) -> bool {
         self.refresh();
-        self.operations.iter().rev().any(|op| {
-            op.package == package && op.at_ms >= now_ms.saturating_sub(CLOCK_SLACK_MS)
-        })
+        self.operations
+            .iter()
+            .rev()
+            .any(|op| op.package == package && op.at_ms >= now_ms.saturating_sub(CLOCK_SLACK_MS))
     }
 
     /// Does a package operation explain that `changed` differs from dpkg's checksum
@@ -276,8 +281,8 @@ mod tests {
 
     #[test]
     fn dpkg_log_lines_are_operations() {
-        let op = operation("2026-11-30 10:00:01 upgrade nginx:amd64 1.22.1-9 1.22.1-9+deb12u2")
-            .unwrap();
+        let op =
+            operation("2026-11-30 10:00:01 upgrade nginx:amd64 1.22.1-9 1.22.1-9+deb12u2").unwrap();
         assert_eq!(op.package, "nginx");
         assert_eq!(
             op.describe(),

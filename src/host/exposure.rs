@@ -13,7 +13,13 @@ use crate::web::classify::Signatures;
 
 /// Names the request lists call sensitive that a served tree normally holds: the
 /// server refuses them (`.htaccess`, `.user.ini`) or they are public by design.
-const EXPECTED: &[&str] = &[".htaccess", ".user.ini", "composer.lock", "env.js", ".env.js"];
+const EXPECTED: &[&str] = &[
+    ".htaccess",
+    ".user.ini",
+    "composer.lock",
+    "env.js",
+    ".env.js",
+];
 /// Suffixes that are a secret only when the file holds a private key (a `.pem` may be a
 /// public certificate).
 const KEY_SUFFIXES: &[&str] = &[".pem", ".key"];
@@ -142,7 +148,11 @@ impl Asker {
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
             .max_redirects(0)
-            .user_agent(concat!("fim/", env!("CARGO_PKG_VERSION"), " (exposure check)"))
+            .user_agent(concat!(
+                "fim/",
+                env!("CARGO_PKG_VERSION"),
+                " (exposure check)"
+            ))
             .build()
             .into();
         Asker { agent, last: None }
@@ -160,7 +170,10 @@ impl Asker {
                 .map(|(_, file)| bpath::join(path, file.as_bytes()))
                 .filter(|p| bpath::as_path(p).is_file());
             match probe {
-                Some(file) => (bpath::relative(&file, site.docroot.as_bytes())?.to_vec(), Some(file)),
+                Some(file) => (
+                    bpath::relative(&file, site.docroot.as_bytes())?.to_vec(),
+                    Some(file),
+                ),
                 None => ([rel, b"/"].concat(), None),
             }
         } else {
@@ -275,16 +288,35 @@ mod tests {
     use super::*;
 
     fn why(rel: &str, is_dir: bool) -> Option<String> {
-        judge(b"/srv/w", format!("/srv/w/{rel}").as_bytes(), is_dir, &["example".into()])
+        judge(
+            b"/srv/w",
+            format!("/srv/w/{rel}").as_bytes(),
+            is_dir,
+            &["example".into()],
+        )
     }
 
     #[test]
     fn what_must_never_be_served() {
-        for rel in [".env", ".env.production", "phpinfo.php", ".htpasswd", "db.sql", "dump.sql.gz",
-            "backup.zip", "www.tar.gz", "example.tgz", "index.php.bak", "wp-config.php~",
-            ".wp-config.php.swp", "config.php.orig", ".DS_Store", "vendor/composer/auth.json",
-            "wp-config.php.save", "id_rsa"]
-        {
+        for rel in [
+            ".env",
+            ".env.production",
+            "phpinfo.php",
+            ".htpasswd",
+            "db.sql",
+            "dump.sql.gz",
+            "backup.zip",
+            "www.tar.gz",
+            "example.tgz",
+            "index.php.bak",
+            "wp-config.php~",
+            ".wp-config.php.swp",
+            "config.php.orig",
+            ".DS_Store",
+            "vendor/composer/auth.json",
+            "wp-config.php.save",
+            "id_rsa",
+        ] {
             assert!(why(rel, false).is_some(), "{rel}");
         }
         assert!(why(".git", true).is_some());
@@ -293,10 +325,19 @@ mod tests {
 
     #[test]
     fn what_a_site_normally_holds() {
-        for rel in [".htaccess", ".user.ini", "index.php", "style.css.bak", "logo.png.old",
-            "theme.zip", "readme.txt", "auth.json", ".git/config", ".git/objects/ab/cd",
-            "cert.pem"]
-        {
+        for rel in [
+            ".htaccess",
+            ".user.ini",
+            "index.php",
+            "style.css.bak",
+            "logo.png.old",
+            "theme.zip",
+            "readme.txt",
+            "auth.json",
+            ".git/config",
+            ".git/objects/ab/cd",
+            "cert.pem",
+        ] {
             assert!(why(rel, false).is_none(), "{rel}");
         }
         assert!(why("wp-content", true).is_none());

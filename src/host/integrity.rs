@@ -118,7 +118,10 @@ mod tests {
     #[test]
     fn programs_and_libraries_are_critical() {
         let text = *b"#!/b";
-        assert_eq!(severity(b"/usr/bin/x", &owned(false), text), Severity::Critical);
+        assert_eq!(
+            severity(b"/usr/bin/x", &owned(false), text),
+            Severity::Critical
+        );
         assert_eq!(
             severity(b"/usr/lib64/x.so", &owned(false), text),
             Severity::Critical
@@ -131,7 +134,10 @@ mod tests {
             severity(b"/usr/share/doc/x", &owned(false), text),
             Severity::High
         );
-        assert_eq!(severity(b"/etc/x.conf", &owned(true), text), Severity::Medium);
+        assert_eq!(
+            severity(b"/etc/x.conf", &owned(true), text),
+            Severity::Medium
+        );
     }
 
     #[test]
@@ -140,7 +146,10 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, b"abc").unwrap();
         let (md5, head) = md5_of(&file).unwrap();
-        assert_eq!(md5, super::super::owners::hex16(b"900150983cd24fb0d6963f7d28e17f72").unwrap());
+        assert_eq!(
+            md5,
+            super::super::owners::hex16(b"900150983cd24fb0d6963f7d28e17f72").unwrap()
+        );
         assert_eq!(&head[..3], b"abc");
         assert!(md5_of(dir.path()).is_none());
     }

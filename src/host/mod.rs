@@ -71,7 +71,13 @@ impl HostChecks {
             .sites
             .iter()
             .map(|s| s.docroot.as_bytes().to_vec())
-            .chain(policy.logs.iter().filter_map(|l| l.docroot.clone()).map(String::into_bytes))
+            .chain(
+                policy
+                    .logs
+                    .iter()
+                    .filter_map(|l| l.docroot.clone())
+                    .map(String::into_bytes),
+            )
             .collect();
         if served.is_empty() {
             served = watched.clone();
@@ -294,7 +300,10 @@ fn alert(
             category: Category::Host,
             kind,
             summary,
-            count: fields.packages.as_ref().map_or(1, |p| p.len().max(1) as u64),
+            count: fields
+                .packages
+                .as_ref()
+                .map_or(1, |p| p.len().max(1) as u64),
             first_ts: now,
             last_ts: now,
             evidence: Vec::new(),

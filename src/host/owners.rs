@@ -55,7 +55,12 @@ impl Owners {
                 std::fs::read_link(Path::new("/").join(d))
                     .is_ok_and(|t| t == Path::new("usr").join(d) || t == Path::new("/usr").join(d))
             })
-            .map(|d| (format!("/{d}/").into_bytes(), format!("/usr/{d}/").into_bytes()))
+            .map(|d| {
+                (
+                    format!("/{d}/").into_bytes(),
+                    format!("/usr/{d}/").into_bytes(),
+                )
+            })
             .collect();
         Owners {
             root: root.to_path_buf(),

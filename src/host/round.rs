@@ -84,6 +84,7 @@ impl Round {
             }
         }
         if self.full && self.settings.packages {
+            let started = std::time::Instant::now();
             let mut owners = owners::Owners::new(root, self.watched.clone());
             let files: Vec<_> = owners
                 .files()
@@ -96,7 +97,8 @@ impl Round {
             let changed = integrity::check_all(files);
             tracing::info!(
                 "host checks: {checked} package files under the watched trees checked \
-                 against dpkg's checksums, {} differ",
+                 against dpkg's checksums in {:.2} s, {} differ",
+                started.elapsed().as_secs_f64(),
                 changed.len()
             );
             let now_ms = chrono::Utc::now().timestamp_millis();
@@ -231,13 +233,25 @@ pub fn exposed(found: Found, answer: Option<Answer>, new: bool) -> Alert {
     let shown = bpath::lossy(&found.path).into_owned();
     let served = answer.as_ref().is_some_and(|a| a.served);
     let said = match &answer {
-        Some(Answer { url, status: Some(status), .. }) if served => {
+        Some(Answer {
+            url,
+            status: Some(status),
+            ..
+        }) if served => {
             format!("; {url} serves it ({status})")
         }
-        Some(Answer { url, status: Some(status), .. }) => {
+        Some(Answer {
+            url,
+            status: Some(status),
+            ..
+        }) => {
             format!("; {url} answers {status}, not the file")
         }
-        Some(Answer { url, error: Some(e), .. }) => format!("; {url}: {e}"),
+        Some(Answer {
+            url,
+            error: Some(e),
+            ..
+        }) => format!("; {url}: {e}"),
         _ => String::new(),
     };
     let mut reasons = vec![found.why.clone()];

@@ -65,9 +65,7 @@ fn read_list(path: &Path) -> Result<String, String> {
         return Err("compression not supported (plain, .gz and .lz4 are)".into());
     };
     let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+    reader.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -106,7 +104,9 @@ pub fn pending(root: &Path, installed: &[Installed], now: SystemTime) -> Pending
         let text = std::fs::read(&path).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         const WANTED: &[&str] = &["Suite", "Codename", "Label", "Origin"];
-        let security = paragraphs(&text, WANTED).next().is_some_and(|p| is_security(&p));
+        let security = paragraphs(&text, WANTED)
+            .next()
+            .is_some_and(|p| is_security(&p));
         let mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         releases.push((prefix.to_owned(), security, mtime));
     }
@@ -128,7 +128,8 @@ pub fn pending(root: &Path, installed: &[Installed], now: SystemTime) -> Pending
         let text = match read_list(&dir.join(name)) {
             Ok(text) => text,
             Err(e) => {
-                out.warnings.push(format!("{}: {e}", dir.join(name).display()));
+                out.warnings
+                    .push(format!("{}: {e}", dir.join(name).display()));
                 continue;
             }
         };
@@ -177,8 +178,7 @@ pub fn pending(root: &Path, installed: &[Installed], now: SystemTime) -> Pending
         .filter(|(_, security, _)| *security)
         .filter_map(|(.., mtime)| *mtime)
         .max();
-    out.lists_age_days =
-        newest.map(|t| now.duration_since(t).map_or(0, |d| d.as_secs() / 86_400));
+    out.lists_age_days = newest.map(|t| now.duration_since(t).map_or(0, |d| d.as_secs() / 86_400));
     if let Some(days) = out.lists_age_days.filter(|d| *d > STALE_DAYS) {
         out.warnings.push(format!(
             "the package lists are {days} days old: run `apt-get update` (or enable \
@@ -194,8 +194,8 @@ pub fn reboot_reasons(root: &Path, running: &str, installed: &[Installed]) -> Ve
     let mut reasons = Vec::new();
     let flag = root.join("run/reboot-required");
     if flag.exists() {
-        let pkgs = std::fs::read_to_string(root.join("run/reboot-required.pkgs"))
-            .unwrap_or_default();
+        let pkgs =
+            std::fs::read_to_string(root.join("run/reboot-required.pkgs")).unwrap_or_default();
         let mut pkgs: Vec<&str> = pkgs.split_whitespace().collect();
         pkgs.sort_unstable();
         pkgs.dedup();

@@ -59,12 +59,7 @@ pub(super) fn host(raw: &toml::Table, fail: Fail<'_>) -> crate::Result<HostSetti
                 settings.root = PathBuf::from(root);
             }
             "sites" => settings.sites = sites(value, fail)?,
-            other => {
-                return Err(fail(
-                    0,
-                    format!("[host] {other}: unknown (known: {KEYS})"),
-                ))
-            }
+            other => return Err(fail(0, format!("[host] {other}: unknown (known: {KEYS})"))),
         }
     }
     Ok(settings)
@@ -157,10 +152,22 @@ mod tests {
             ("updates = \"yes\"", "updates must be true or false"),
             ("packges = true", "packges: unknown"),
             ("root = \"fake\"", "root must be an absolute path"),
-            ("sites = [{ url = \"ftp://x\", docroot = \"/w\" }]", "must start with http"),
-            ("sites = [{ url = \"http://x\", docroot = \"w\" }]", "not absolute"),
-            ("sites = [{ url = \"http://x\" }]", "needs a string `docroot`"),
-            ("sites = [{ url = \"http://x\", docroot = \"/w\", port = 1 }]", "port: unknown"),
+            (
+                "sites = [{ url = \"ftp://x\", docroot = \"/w\" }]",
+                "must start with http",
+            ),
+            (
+                "sites = [{ url = \"http://x\", docroot = \"w\" }]",
+                "not absolute",
+            ),
+            (
+                "sites = [{ url = \"http://x\" }]",
+                "needs a string `docroot`",
+            ),
+            (
+                "sites = [{ url = \"http://x\", docroot = \"/w\", port = 1 }]",
+                "port: unknown",
+            ),
             ("sites = \"http://x\"", "must be a list"),
         ] {
             let e = parse(&format!("{WATCH}\n[host]\n{table}\n"))

@@ -141,8 +141,22 @@ pub(super) fn ecs(event: &Value) -> Value {
     // Everything else of the contract's event, as fim names it.
     let mut fim = Map::new();
     for key in [
-        "count", "evidence", "related", "reasons", "statuses", "paths", "files", "vhost", "client",
-        "service", "source", "severity", "first_ts", "last_ts", "listen", "packages",
+        "count",
+        "evidence",
+        "related",
+        "reasons",
+        "statuses",
+        "paths",
+        "files",
+        "vhost",
+        "client",
+        "service",
+        "source",
+        "severity",
+        "first_ts",
+        "last_ts",
+        "listen",
+        "packages",
         "lists_age_days",
     ] {
         if let Some(value) = event.get(key).filter(|v| !v.is_null()) {
@@ -193,7 +207,8 @@ pub(super) fn ocsf(event: &Value) -> Value {
             .push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
     }
     if let Some(url) = event.get("url").and_then(Value::as_str) {
-        observables.push(json!({ "name": "url", "type_id": 6, "type": "URL String", "value": url }));
+        observables
+            .push(json!({ "name": "url", "type_id": 6, "type": "URL String", "value": url }));
     }
     let related: Vec<Value> = event
         .get("related")

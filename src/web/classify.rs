@@ -240,8 +240,9 @@ impl Signatures {
     /// An archive named like a copy of the site: a usual stem, or one of `more`.
     pub fn site_archive(&self, name: &str, more: &[String]) -> bool {
         self.archive_suffixes.iter().any(|s| {
-            name.strip_suffix(&**s)
-                .is_some_and(|stem| self.archive_stems.contains(stem) || more.iter().any(|m| m == stem))
+            name.strip_suffix(&**s).is_some_and(|stem| {
+                self.archive_stems.contains(stem) || more.iter().any(|m| m == stem)
+            })
         })
     }
 

@@ -1,5 +1,6 @@
 //! Real receivers on loopback for the sink tests: a webhook endpoint written here (so
-//! it can fail on purpose), and rsyslogd and aiosmtpd started as child processes.
+//! it can fail on purpose), and rsyslogd and aiosmtpd started as child processes; and a
+//! static site for the exposure checks.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -314,8 +315,11 @@ impl Site {
             requested: Arc::default(),
             stop: Arc::default(),
         };
-        let (requested, stop, docroot) =
-            (site.requested.clone(), site.stop.clone(), docroot.to_owned());
+        let (requested, stop, docroot) = (
+            site.requested.clone(),
+            site.stop.clone(),
+            docroot.to_owned(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop.load(Ordering::SeqCst) {
