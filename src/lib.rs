@@ -18,6 +18,7 @@ pub mod host;
 pub mod keys;
 pub mod logs;
 pub mod policy;
+pub mod probe;
 pub mod procs;
 pub mod progress;
 pub mod scan;

@@ -102,6 +102,7 @@ pub enum Fields {
     Auth(AuthFields),
     Process(ProcessFields),
     Host(HostFields),
+    Service(ServiceFields),
 }
 
 /// The host checks' fields: only those of the kind (the contract names them per kind).
@@ -119,6 +120,23 @@ pub struct HostFields {
     pub url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+}
+
+/// A probe's answer (`service` detections).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceFields {
+    pub probe: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub timings: crate::probe::http::Timings,
+    #[serde(serialize_with = "ts")]
+    pub since: DateTime<Utc>,
+    #[serde(
+        serialize_with = "optional_ts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cert_expires: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -189,4 +207,11 @@ pub fn ms_to_time(ms: i64) -> DateTime<Utc> {
 
 fn ts<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_ts(*ts))
+}
+
+fn optional_ts<S: Serializer>(ts: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(t) => s.serialize_str(&format_ts(*t)),
+        None => s.serialize_none(),
+    }
 }

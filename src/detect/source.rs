@@ -62,6 +62,9 @@ impl Sources {
         if let Some(procs) = crate::procs::Processes::open(baseline, policy, live)? {
             sources.push(Box::new(procs));
         }
+        if let Some(probes) = crate::probe::Probes::open(baseline, policy, live)? {
+            sources.push(Box::new(probes));
+        }
         if let Some(host) = crate::host::HostChecks::open(policy, live) {
             sources.push(Box::new(host));
         }

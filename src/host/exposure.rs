@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::fs::path as bpath;
 use crate::policy::Site;
+use crate::probe::http;
 use crate::web::classify::Signatures;
 
 /// Names the request lists call sensitive that a served tree normally holds: the
@@ -132,30 +133,21 @@ pub struct Answer {
 pub const MAX_PROBES: usize = 50;
 /// The pause between two requests to a site.
 const PACE: Duration = Duration::from_millis(100);
-/// Bytes of a body read, at most.
-const MAX_BODY: u64 = 64 << 10;
 
-/// Asks a site for exposed entries: one agent, bounded time per request, no
-/// redirects followed (a redirect to a login page is not serving the file).
+/// Asks a site for exposed entries with the probes' HTTP client (bounded time per
+/// request, no redirects followed: a redirect to a login page is not serving the
+/// file), paced.
 pub struct Asker {
-    agent: ureq::Agent,
+    timeout: Duration,
     last: Option<Instant>,
 }
 
 impl Asker {
     pub fn new(timeout: Duration) -> Asker {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!(
-                "fim/",
-                env!("CARGO_PKG_VERSION"),
-                " (exposure check)"
-            ))
-            .build()
-            .into();
-        Asker { agent, last: None }
+        Asker {
+            timeout,
+            last: None,
+        }
     }
 
     /// Ask `site` for the entry at `path` (below its docroot).
@@ -184,26 +176,25 @@ impl Asker {
             std::thread::sleep(PACE.saturating_sub(last.elapsed()));
         }
         self.last = Some(Instant::now());
-        let (status, body) = match self.agent.get(&url).call() {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let mut body = Vec::new();
-                let read = response
-                    .body_mut()
-                    .as_reader()
-                    .take(MAX_BODY)
-                    .read_to_end(&mut body);
-                (status, read.map(|_| body).unwrap_or_default())
-            }
-            Err(e) => {
-                return Some(Answer {
-                    url,
-                    status: None,
-                    served: false,
-                    error: Some(e.to_string()),
-                })
-            }
+        let target = url::Url::parse(&url)
+            .map_err(|e| e.to_string())
+            .and_then(|u| http::Target::new(u, None, None));
+        let outcome = match target {
+            Ok(target) => http::get(&target, self.timeout),
+            Err(e) => http::Outcome {
+                error: Some(e),
+                ..Default::default()
+            },
         };
+        let (Some(status), None) = (outcome.status, &outcome.error) else {
+            return Some(Answer {
+                url,
+                status: outcome.status,
+                served: false,
+                error: outcome.error,
+            });
+        };
+        let body = outcome.body;
         let ok = (200..300).contains(&status) && !body.is_empty();
         let served = ok
             && match &local {

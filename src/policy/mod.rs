@@ -6,6 +6,7 @@ pub mod detect;
 mod host;
 mod logins;
 pub mod matcher;
+pub mod probe;
 pub mod sink;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::heuristics::{Heuristics, RawSignature, Signature};
 pub use detect::LogSpec;
 pub use host::{HostSettings, Site};
 use matcher::{BadPattern, Globs, Pattern};
+pub use probe::ProbeSpec;
 pub use sink::SinkSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -102,6 +104,8 @@ struct RawPolicy {
     sink: Vec<Spanned<toml::Table>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     log: Vec<detect::RawLog>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    probe: Vec<probe::RawProbe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// Not `Spanned`: toml cannot span a table holding tables; errors name the line
     /// of the `[web` header instead.
@@ -260,6 +264,8 @@ pub struct Policy {
     pub processes: Option<crate::procs::ProcessSettings>,
     /// The host checks, when the policy has a `[host]` table.
     pub host: Option<HostSettings>,
+    /// The sites the probes ask.
+    pub probes: Vec<ProbeSpec>,
 }
 
 const DEFAULT_RESCAN: Duration = Duration::from_secs(3600);
@@ -309,6 +315,7 @@ impl Policy {
             && part.raw.logins.is_none()
             && part.raw.processes.is_none()
             && part.raw.host.is_none()
+            && part.probes.is_empty()
         {
             return Err(Error::Policy {
                 origin: origin.to_path_buf(),
@@ -384,6 +391,7 @@ impl Policy {
             logins: part.logins,
             processes,
             host,
+            probes: part.probes,
         })
     }
 
@@ -477,6 +485,7 @@ struct Part {
     signatures: Vec<Signature>,
     sinks: Vec<SinkSpec>,
     logs: Vec<LogSpec>,
+    probes: Vec<ProbeSpec>,
     web: crate::web::WebSettings,
     logins: crate::auth::LoginSettings,
     /// The line of the `[processes]` header, for messages.
@@ -614,6 +623,7 @@ impl Part {
             sinks.push(spec);
         }
         let logs = detect::logs(&raw.log, &fail)?;
+        let probes = probe::probes(&raw.probe, &fail)?;
         let web_line = text
             .match_indices("[web")
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
@@ -667,6 +677,7 @@ impl Part {
             signatures,
             sinks,
             logs,
+            probes,
             web,
             logins,
             processes_line,
@@ -764,6 +775,19 @@ impl Part {
             self.logs.push(log);
         }
         self.raw.log.extend(raw.log);
+        for probe in other.probes {
+            if self.probes.iter().any(|mine| mine.name == probe.name) {
+                return Err(fail(
+                    offset,
+                    format!(
+                        "probe name {:?} is used twice (also in an included policy)",
+                        probe.name
+                    ),
+                ));
+            }
+            self.probes.push(probe);
+        }
+        self.raw.probe.extend(raw.probe);
         self.web.merge(other.web);
         if self.raw.processes.is_none() {
             self.raw.processes = raw.processes;

@@ -9,6 +9,7 @@ mod history;
 mod listeners;
 mod logins;
 pub mod outbox;
+pub mod probes;
 mod rows;
 mod schema;
 pub mod seal;
