@@ -470,6 +470,12 @@ fn watch_reports_package_changes_live_and_rechecks_after_a_package_operation() {
     let env = Env::new();
     let fake = FakeRoot::new(&env);
     let (tool, _) = packaged_tree(&env, &fake);
+    let security = "deb.debian.org_debian-security_dists_bookworm-security";
+    fake.list(
+        &format!("{security}_InRelease"),
+        SECURITY_RELEASE.as_bytes(),
+    );
+    fake.list(&format!("{security}_main_binary-amd64_Packages"), b"");
     let policy = env.init_with_policy(&host_policy(&fake, "exposure = false\n"));
     let mut daemon = Daemon::start(&env, &["--policy", policy.to_str().unwrap()]);
     std::fs::write(&tool, b"#!/bin/sh\nrm -rf /\n").unwrap();

@@ -82,7 +82,7 @@ fn field<'a>(fields: &'a [(&str, String)], name: &str) -> Option<&'a str> {
 /// The installed packages of `root`'s dpkg status.
 pub fn installed(root: &Path) -> io::Result<Vec<Installed>> {
     let path = admin_dir(root).join("status");
-    let text = std::fs::read(&path)?;
+    let text = super::read_regular(&path)?;
     let text = String::from_utf8_lossy(&text);
     const WANTED: &[&str] = &["Package", "Status", "Version", "Architecture", "Conffiles"];
     Ok(paragraphs(&text, WANTED)
@@ -214,7 +214,7 @@ impl History {
         self.operations = self
             .logs
             .iter()
-            .filter_map(|log| std::fs::read(log).ok())
+            .filter_map(|log| super::read_regular(log).ok())
             .flat_map(|bytes| {
                 String::from_utf8_lossy(&bytes)
                     .lines()

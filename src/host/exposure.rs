@@ -94,7 +94,7 @@ pub fn judge(tree: &[u8], path: &[u8], is_dir: bool, stems: &[String]) -> Option
 
 fn private_key(path: &Path) -> bool {
     let mut head = Vec::with_capacity(8192);
-    std::fs::File::open(path)
+    super::open_regular(path)
         .and_then(|f| f.take(8192).read_to_end(&mut head))
         .is_ok()
         && memchr::memmem::find(&head, b"PRIVATE KEY-----").is_some()
@@ -220,7 +220,7 @@ fn executed(path: &[u8]) -> bool {
 /// every path does not serve the file)?
 fn same_start(path: &[u8], body: &[u8]) -> bool {
     let mut head = Vec::with_capacity(256);
-    std::fs::File::open(bpath::as_path(path))
+    super::open_regular(bpath::as_path(path))
         .and_then(|f| f.take(256).read_to_end(&mut head))
         .is_ok_and(|_| body.starts_with(&head))
 }

@@ -39,10 +39,7 @@ impl Changed {
 /// The MD5 of the file at `path` (symlinks followed, as dpkg and debsums do), and its
 /// first bytes; `None` when it is not a regular file or cannot be read.
 pub fn md5_of(path: &Path) -> Option<([u8; 16], [u8; 4])> {
-    let mut file = std::fs::File::open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
+    let mut file = super::open_regular(path).ok()?;
     let mut hasher = Md5::new();
     let mut buffer = vec![0u8; 256 << 10];
     let mut head = [0u8; 4];

@@ -59,6 +59,8 @@ pub struct HostChecks {
     /// When dpkg.log last showed a package operation not yet followed by a round.
     operation_ms: Option<i64>,
     rounds: u64,
+    /// Sites asked about new entries since the last round (bounded).
+    asked: usize,
     warned: HashSet<String>,
 }
 
@@ -110,6 +112,7 @@ impl HostChecks {
             dpkg_log,
             operation_ms: None,
             rounds: 0,
+            asked: 0,
             warned: HashSet::new(),
         })
     }
@@ -123,6 +126,7 @@ impl HostChecks {
     /// A round now: on the worker under `watch`, here under `verify`.
     fn start_round(&mut self, full: bool, out: &mut Vec<Alert>) {
         self.rounds += 1;
+        self.asked = 0;
         let round = Round {
             full,
             ..self.round.clone()
@@ -167,11 +171,22 @@ impl HostChecks {
         else {
             return;
         };
-        let site = site_of(&self.settings.sites, path).cloned();
+        let mut site = site_of(&self.settings.sites, path).cloned();
         let stems: Vec<String> = site.iter().flat_map(exposure::stems).collect();
         let Some(why) = exposure::judge(tree, path, is_dir, &stems) else {
             return;
         };
+        if site.is_some() {
+            self.asked += 1;
+            if self.asked > exposure::MAX_PROBES {
+                self.warn(format!(
+                    "more than {} new exposed entries since the last round: the others are \
+                     reported without asking the site",
+                    exposure::MAX_PROBES
+                ));
+                site = None;
+            }
+        }
         let found = round::Found {
             path: path.to_vec(),
             is_dir,
@@ -282,6 +297,28 @@ impl Source for HostChecks {
     fn status(&self) -> String {
         format!("{} host check rounds", self.rounds)
     }
+}
+
+/// Open a regular file for reading, never blocking on a FIFO or a device put in its
+/// place (symlinks are followed, as dpkg and debsums do).
+pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// The whole content of a regular file (`open_regular`).
+pub fn read_regular(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    open_regular(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// A host detection: one check, now.

@@ -124,7 +124,7 @@ impl Owners {
             let index = self.packages.len() as u32;
             let mut info = None;
             for name in installed.info_names() {
-                if let Ok(list) = std::fs::read(info_dir.join(format!("{name}.list"))) {
+                if let Ok(list) = super::read_regular(&info_dir.join(format!("{name}.list"))) {
                     for line in list.split(|b| *b == b'\n') {
                         let path = self.canonical(line).into_owned();
                         if !path.is_empty() && self.wanted(&path) {
@@ -187,7 +187,7 @@ impl Owners {
             let file = self
                 .info_dir()
                 .join(format!("{}.md5sums", self.packages[index as usize].info));
-            let text = std::fs::read(file).unwrap_or_default();
+            let text = super::read_regular(&file).unwrap_or_default();
             let sums = text
                 .split(|b| *b == b'\n')
                 .filter_map(|line| {
@@ -209,7 +209,7 @@ impl Owners {
 /// dpkg's diversions file: triples of lines (from, to, package); both ends are
 /// someone else's file.
 fn diversions(path: &Path) -> HashSet<Vec<u8>> {
-    let text = std::fs::read(path).unwrap_or_default();
+    let text = super::read_regular(path).unwrap_or_default();
     text.split(|b| *b == b'\n')
         .collect::<Vec<_>>()
         .chunks(3)

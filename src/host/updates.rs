@@ -53,7 +53,7 @@ fn is_security(release: &[(&str, String)]) -> bool {
 
 /// A `Packages` list's text, plain or compressed as apt keeps it.
 fn read_list(path: &Path) -> Result<String, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = super::open_regular(path).map_err(|e| e.to_string())?;
     let name = path.to_string_lossy();
     let mut reader: Box<dyn Read> = if name.ends_with(".lz4") {
         Box::new(lz4_flex::frame::FrameDecoder::new(file))
@@ -101,7 +101,7 @@ pub fn pending(root: &Path, installed: &[Installed], now: SystemTime) -> Pending
             continue;
         };
         let path = dir.join(name);
-        let text = std::fs::read(&path).unwrap_or_default();
+        let text = super::read_regular(&path).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         const WANTED: &[&str] = &["Suite", "Codename", "Label", "Origin"];
         let security = paragraphs(&text, WANTED)
@@ -194,8 +194,9 @@ pub fn reboot_reasons(root: &Path, running: &str, installed: &[Installed]) -> Ve
     let mut reasons = Vec::new();
     let flag = root.join("run/reboot-required");
     if flag.exists() {
-        let pkgs =
-            std::fs::read_to_string(root.join("run/reboot-required.pkgs")).unwrap_or_default();
+        let pkgs = super::read_regular(&root.join("run/reboot-required.pkgs"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let mut pkgs: Vec<&str> = pkgs.split_whitespace().collect();
         pkgs.sort_unstable();
         pkgs.dedup();
