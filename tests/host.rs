@@ -646,3 +646,38 @@ fn host_detections_validate_as_ecs_and_ocsf() {
         "{ecs_report}"
     );
 }
+
+/// An attacker's (or a broken system's) package state: garbage, FIFOs where files
+/// should be, checksums that are not hex. fim neither hangs nor panics, and still
+/// checks what can be checked.
+#[test]
+fn hostile_package_state_neither_hangs_nor_panics() {
+    let env = Env::new();
+    let fake = FakeRoot::new(&env);
+    let (tool, doc) = packaged_tree(&env, &fake);
+    env.init_with_policy(&host_policy(&fake, "packages = true\nexposure = false\n"));
+    let security = "deb.debian.org_debian-security_dists_bookworm-security";
+    fake.list(&format!("{security}_InRelease"), b"\xff\xfe\0garbage\n\n:::\n");
+    mkfifo(&fake.path(&format!("var/lib/apt/lists/{security}_main_binary-amd64_Packages")));
+    fake.list(&format!("{security}_main_binary-i386_Packages.lz4"), b"not lz4 at all");
+    std::fs::remove_file(fake.path("var/log/dpkg.log")).unwrap();
+    mkfifo(&fake.path("var/log/dpkg.log"));
+    mkfifo(&fake.path("run/reboot-required.pkgs"));
+    std::fs::write(fake.path("run/reboot-required"), "").unwrap();
+    let sums = fake.path("var/lib/dpkg/info/faketool.md5sums");
+    let mut text = std::fs::read_to_string(&sums).unwrap();
+    text.push_str("zz  not/hex\n\n0123\n");
+    std::fs::write(&sums, text).unwrap();
+    // The packaged document becomes a FIFO, the tool is changed.
+    std::fs::remove_file(&doc).unwrap();
+    mkfifo(&doc);
+    std::fs::write(&tool, b"changed").unwrap();
+    let run = env.fim(&["verify"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events = run.events();
+    let changed = of_kind(&events, "package-file-changed");
+    assert_eq!(changed.len(), 1, "{events:#?}");
+    assert_eq!(changed[0]["path"], tool.to_str().unwrap());
+    assert_eq!(of_kind(&events, "reboot-required").len(), 1);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
