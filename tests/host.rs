@@ -657,9 +657,17 @@ fn hostile_package_state_neither_hangs_nor_panics() {
     let (tool, doc) = packaged_tree(&env, &fake);
     env.init_with_policy(&host_policy(&fake, "packages = true\nexposure = false\n"));
     let security = "deb.debian.org_debian-security_dists_bookworm-security";
-    fake.list(&format!("{security}_InRelease"), b"\xff\xfe\0garbage\n\n:::\n");
-    mkfifo(&fake.path(&format!("var/lib/apt/lists/{security}_main_binary-amd64_Packages")));
-    fake.list(&format!("{security}_main_binary-i386_Packages.lz4"), b"not lz4 at all");
+    fake.list(
+        &format!("{security}_InRelease"),
+        b"\xff\xfe\0garbage\n\n:::\n",
+    );
+    mkfifo(&fake.path(&format!(
+        "var/lib/apt/lists/{security}_main_binary-amd64_Packages"
+    )));
+    fake.list(
+        &format!("{security}_main_binary-i386_Packages.lz4"),
+        b"not lz4 at all",
+    );
     std::fs::remove_file(fake.path("var/log/dpkg.log")).unwrap();
     mkfifo(&fake.path("var/log/dpkg.log"));
     mkfifo(&fake.path("run/reboot-required.pkgs"));
