@@ -14,6 +14,7 @@ pub mod event;
 pub mod exit;
 pub mod fs;
 pub mod heuristics;
+pub mod host;
 pub mod keys;
 pub mod logs;
 pub mod policy;

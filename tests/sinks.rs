@@ -5,6 +5,7 @@
 mod common;
 
 #[path = "common/servers.rs"]
+#[allow(dead_code)]
 mod servers;
 
 use std::collections::HashSet;

@@ -60,6 +60,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     let differences = events.len();
     // The detection sources: the logs from where the previous run stopped to their end.
     let mut sources = Sources::open(&baseline, &policy, &Default::default(), false)?;
+    sources.explain(&mut events);
     for event in &events {
         sources.file_event(event, None);
     }

@@ -102,7 +102,25 @@ pub enum Fields {
     Web(WebFields),
     Auth(AuthFields),
     Process(ProcessFields),
+    Host(HostFields),
     Service(ServiceFields),
+}
+
+/// The host checks' fields: only those of the kind (the contract names them per kind).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct HostFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<crate::host::updates::PackageUpdate>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lists_age_days: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
 }
 
 /// A probe's answer (`service` detections).

@@ -20,6 +20,10 @@ pub trait Source {
     /// end of a run, when everything still open is told.
     fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>);
 
+    /// A file event about to be reported: what the source knows of it may change its
+    /// reasons and severity (the host checks tell a package upgrade's own files).
+    fn explain(&mut self, _event: &mut Event) {}
+
     /// A file event just reported (`live_now_ms`: the wall clock, when live).
     fn file_event(&mut self, event: &Event, live_now_ms: Option<i64>);
 
@@ -81,6 +85,9 @@ impl Sources {
         if let Some(probes) = crate::probe::Probes::open(baseline, policy, live)? {
             sources.push(Box::new(probes));
         }
+        if let Some(host) = crate::host::HostChecks::open(policy, live) {
+            sources.push(Box::new(host));
+        }
         Ok(Sources { sources })
     }
 
@@ -94,6 +101,13 @@ impl Sources {
 
     pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
         self.sources.iter_mut().for_each(|s| s.flush(now_ms, out));
+    }
+
+    /// File events about to be reported, as the sources explain them.
+    pub fn explain(&mut self, events: &mut [Event]) {
+        for source in &mut self.sources {
+            events.iter_mut().for_each(|e| source.explain(e));
+        }
     }
 
     pub fn file_event(&mut self, event: &Event, live_now_ms: Option<i64>) {

@@ -3,6 +3,7 @@
 //! rather than a silently unmonitored path.
 
 pub mod detect;
+mod host;
 mod logins;
 pub mod matcher;
 pub mod probe;
@@ -21,6 +22,7 @@ use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
 pub use detect::LogSpec;
+pub use host::{HostSettings, Site};
 use matcher::{BadPattern, Globs, Pattern};
 pub use probe::ProbeSpec;
 pub use sink::SinkSpec;
@@ -114,6 +116,9 @@ struct RawPolicy {
     /// `[processes]`: read by hand like `[web]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     processes: Option<toml::Table>,
+    /// `[host]`: read by hand like `[processes]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<toml::Table>,
 }
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -257,6 +262,8 @@ pub struct Policy {
     pub logins: crate::auth::LoginSettings,
     /// The process detectors, when the policy has a `[processes]` table.
     pub processes: Option<crate::procs::ProcessSettings>,
+    /// The host checks, when the policy has a `[host]` table.
+    pub host: Option<HostSettings>,
     /// The sites the probes ask.
     pub probes: Vec<ProbeSpec>,
 }
@@ -307,6 +314,7 @@ impl Policy {
             && part.raw.web.is_none()
             && part.raw.logins.is_none()
             && part.raw.processes.is_none()
+            && part.raw.host.is_none()
             && part.probes.is_empty()
         {
             return Err(Error::Policy {
@@ -352,6 +360,14 @@ impl Policy {
             })?),
             None => None,
         };
+        let host = match &part.raw.host {
+            Some(table) => Some(host::host(table, &|_, m| Error::Policy {
+                origin: origin.to_path_buf(),
+                line: part.host_line,
+                message: m,
+            })?),
+            None => None,
+        };
         let heuristics = Heuristics {
             enabled: raw_heuristics.enabled != Some(false),
             signatures,
@@ -374,6 +390,7 @@ impl Policy {
             web: part.web,
             logins: part.logins,
             processes,
+            host,
             probes: part.probes,
         })
     }
@@ -473,6 +490,8 @@ struct Part {
     logins: crate::auth::LoginSettings,
     /// The line of the `[processes]` header, for messages.
     processes_line: usize,
+    /// The line of the `[host]` header, for messages.
+    host_line: usize,
 }
 
 /// Policies a policy may include, nested.
@@ -615,10 +634,13 @@ impl Part {
             .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
             .map_or(0, |(i, _)| i);
         let logins = logins::logins(raw.logins.as_ref(), logins_line, &fail)?;
-        let processes_line = text
-            .match_indices("[processes")
-            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
-            .map_or(1, |(i, _)| line_of(text, i));
+        let header_line = |header: &str| {
+            text.match_indices(header)
+                .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
+                .map_or(1, |(i, _)| line_of(text, i))
+        };
+        let processes_line = header_line("[processes");
+        let host_line = header_line("[host");
         let mut flattened = false;
         // Signature files are inlined, so the recorded policy stands on its own.
         if let Some(h) = raw.heuristics.as_mut() {
@@ -659,6 +681,7 @@ impl Part {
             web,
             logins,
             processes_line,
+            host_line,
         };
         for include in std::mem::take(&mut part.raw.include) {
             part.flattened = true;
@@ -768,6 +791,9 @@ impl Part {
         self.web.merge(other.web);
         if self.raw.processes.is_none() {
             self.raw.processes = raw.processes;
+        }
+        if self.raw.host.is_none() {
+            self.raw.host = raw.host;
         }
         self.raw.web = match (self.raw.web.take(), raw.web) {
             (Some(mine), Some(theirs)) => Some(detect::merge_tables(mine, theirs)),

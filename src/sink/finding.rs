@@ -21,6 +21,8 @@ fn ecs_category(event: &Value) -> (&'static str, &'static str) {
         ("process", _) => ("process", "info"),
         ("service", _) => ("network", "connection"),
         ("host", "security-updates" | "reboot-required") => ("package", "info"),
+        ("host", "package-file-changed") => ("file", "change"),
+        ("host", "exposed-file") => ("file", "info"),
         _ => ("host", "info"),
     }
 }
@@ -100,8 +102,17 @@ pub(super) fn ecs(event: &Value) -> Value {
     if let Some(ua) = event.get("user_agent").and_then(Value::as_str) {
         out["user_agent"] = json!({ "original": ua });
     }
-    if let Some(file) = first_str(event, "files") {
+    if let Some(file) = first_str(event, "files").or_else(|| event.get("path")?.as_str()) {
         out["file"] = json!({ "path": file });
+    }
+    if let Some(url) = event.get("url").and_then(Value::as_str) {
+        out["url"] = json!({ "full": url, "original": url });
+    }
+    if let Some(status) = event.get("status").and_then(Value::as_u64) {
+        out["http"] = json!({ "response": { "status_code": status } });
+    }
+    if let Some(package) = event.get("package").and_then(Value::as_str) {
+        out["package"] = json!({ "name": package });
     }
     if let Some(log) = event
         .get("log")
@@ -153,6 +164,8 @@ pub(super) fn ecs(event: &Value) -> Value {
         "timings",
         "since",
         "cert_expires",
+        "packages",
+        "lists_age_days",
     ] {
         if let Some(value) = event.get(key).filter(|v| !v.is_null()) {
             fim.insert(key.into(), value.clone());
@@ -224,14 +237,13 @@ pub(super) fn ocsf(event: &Value) -> Value {
         observables
             .push(json!({ "name": "user", "type_id": 4, "type": "User Name", "value": user }));
     }
-    if let Some(file) = first_str(event, "files") {
+    if let Some(file) = first_str(event, "files").or_else(|| event.get("path")?.as_str()) {
         observables
             .push(json!({ "name": "file", "type_id": 7, "type": "File Name", "value": file }));
     }
-    if str_of(event, "category") == "service" {
-        observables.push(
-            json!({ "name": "url", "type_id": 6, "type": "URL String", "value": str_of(event, "url") }),
-        );
+    if let Some(url) = event.get("url").and_then(Value::as_str) {
+        observables
+            .push(json!({ "name": "url", "type_id": 6, "type": "URL String", "value": url }));
     }
     let related: Vec<Value> = event
         .get("related")
@@ -307,6 +319,38 @@ pub(super) fn summary(event: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    #[test]
+    fn host_fields_map_to_ecs_file_url_and_package() {
+        let exposed = json!({
+            "category": "host", "kind": "exposed-file", "severity": "critical",
+            "path": "/var/www/html/.env", "url": "https://example.com/.env", "status": 200
+        });
+        let ecs = super::ecs(&exposed);
+        assert_eq!(ecs["event"]["category"], json!(["file"]));
+        assert_eq!(ecs["file"]["path"], "/var/www/html/.env");
+        assert_eq!(ecs["url"]["full"], "https://example.com/.env");
+        assert_eq!(ecs["http"]["response"]["status_code"], 200);
+        let ocsf = super::ocsf(&exposed);
+        let observables = ocsf["observables"].as_array().unwrap();
+        assert!(observables.iter().any(|o| o["type_id"] == 6));
+        assert_eq!(ocsf["unmapped"]["status"], 200);
+
+        let updates = json!({
+            "category": "host", "kind": "security-updates", "severity": "high",
+            "packages": [{"name": "nginx", "installed": "1", "available": "2"}],
+            "lists_age_days": 3
+        });
+        let ecs = super::ecs(&updates);
+        assert_eq!(ecs["event"]["category"], json!(["package"]));
+        assert_eq!(ecs["fim"]["packages"][0]["name"], "nginx");
+        assert_eq!(ecs["fim"]["lists_age_days"], 3);
+        let changed = json!({"category": "host", "kind": "package-file-changed",
+            "package": "nginx", "path": "/usr/sbin/nginx"});
+        let ecs = super::ecs(&changed);
+        assert_eq!(ecs["package"]["name"], "nginx");
+        assert_eq!(ecs["event"]["type"], json!(["change"]));
+    }
 
     #[test]
     fn process_fields_map_to_ecs_process() {

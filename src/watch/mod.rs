@@ -371,10 +371,11 @@ impl<'c> Daemon<'c> {
         findings: Vec<crate::diff::Finding>,
         observed: &[(Vec<u8>, Option<crate::fs::Attrs>)],
     ) -> Result<usize> {
-        let events: Vec<Event> = findings
+        let mut events: Vec<Event> = findings
             .into_iter()
             .map(|f| Event::from_finding(f, Source::Watch, &self.host))
             .collect();
+        self.sources.explain(&mut events);
         let followed = if events.is_empty() {
             Ok(())
         } else {

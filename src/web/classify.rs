@@ -219,18 +219,40 @@ impl Signatures {
         }
     }
 
-    fn judge_name(&self, name: &str, flags: &mut Flags) {
-        if self.sensitive_names.contains(name)
+    /// A file name (lower-case) that must never be served: `.env`, a dump, a backup,
+    /// an archive named like a copy of the site, … (the host's exposure check asks too).
+    pub fn sensitive_name(&self, name: &str) -> bool {
+        self.sensitive_listed(name)
+            || self.sensitive_suffixes.iter().any(|s| name.ends_with(&**s))
+            || self.site_archive(name, &[])
+    }
+
+    /// A name listed as sensitive as it is, or by its beginning (`.env.local`), not by
+    /// a suffix alone.
+    pub fn sensitive_listed(&self, name: &str) -> bool {
+        self.sensitive_names.contains(name)
             || self
                 .sensitive_prefixes
                 .iter()
                 .any(|p| name.starts_with(&**p))
-            || self.sensitive_suffixes.iter().any(|s| name.ends_with(&**s))
-            || self.archive_suffixes.iter().any(|s| {
-                name.strip_suffix(&**s)
-                    .is_some_and(|stem| self.archive_stems.contains(stem))
+    }
+
+    /// An archive named like a copy of the site: a usual stem, or one of `more`.
+    pub fn site_archive(&self, name: &str, more: &[String]) -> bool {
+        self.archive_suffixes.iter().any(|s| {
+            name.strip_suffix(&**s).is_some_and(|stem| {
+                self.archive_stems.contains(stem) || more.iter().any(|m| m == stem)
             })
-        {
+        })
+    }
+
+    /// A folder (lower-case name) that must never be served: `.git`, `.svn`, `.ssh`, ….
+    pub fn sensitive_folder(&self, name: &str) -> bool {
+        self.sensitive_segments.contains(name)
+    }
+
+    fn judge_name(&self, name: &str, flags: &mut Flags) {
+        if self.sensitive_name(name) {
             flags.sensitive = true;
         }
         if self.backdoor_names.contains(name) {

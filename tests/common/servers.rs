@@ -1,5 +1,6 @@
 //! Real receivers on loopback for the sink tests: a webhook endpoint written here (so
-//! it can fail on purpose), and rsyslogd and aiosmtpd started as child processes.
+//! it can fail on purpose), and rsyslogd and aiosmtpd started as child processes; and a
+//! static site for the exposure checks.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -294,4 +295,117 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A static web server over `docroot`, like a careless nginx: any file is sent as it
+/// is (a PHP script is "run": its answer is `ran NAME`), except the names in `deny`
+/// (403); a missing file is 404. Every requested path is kept.
+pub struct Site {
+    pub port: u16,
+    pub requested: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Site {
+    pub fn start(docroot: &Path, deny: &'static [&'static str]) -> Site {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let site = Site {
+            port,
+            requested: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (requested, stop, docroot) = (
+            site.requested.clone(),
+            site.stop.clone(),
+            docroot.to_owned(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let _ = serve_file(stream, &docroot, deny, &requested);
+            }
+        });
+        site
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn requested(&self) -> Vec<String> {
+        self.requested.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve_file(
+    stream: TcpStream,
+    docroot: &Path,
+    deny: &[&str],
+    requested: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim_end().is_empty() {
+            break;
+        }
+    }
+    requested.lock().unwrap().push(target.clone());
+    let rel = percent_decode(target.trim_start_matches('/'));
+    let path = docroot.join(&rel);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let denied = rel.split('/').any(|part| deny.contains(&part));
+    let (status, body) = match std::fs::read(&path) {
+        _ if denied || rel.contains("..") => ("403 Forbidden", b"forbidden".to_vec()),
+        Ok(_) if rel.ends_with(".php") => ("200 OK", format!("ran {}", name.unwrap()).into_bytes()),
+        Ok(bytes) => ("200 OK", bytes),
+        Err(_) => ("404 Not Found", b"not found".to_vec()),
+    };
+    let mut stream = stream;
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(&body)?;
+    stream.flush()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                let hex = std::str::from_utf8(hex).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            (b, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
