@@ -12,6 +12,7 @@ use super::learned::Learned;
 use super::parse;
 use super::{AuthDetectors, Input, LoginSettings};
 use crate::detect::source::Source;
+use crate::detect::activity::{Activity, Counter};
 use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
@@ -22,6 +23,8 @@ use crate::store::Baseline;
 /// Lines judged by the auth detectors, wherever they come from.
 pub struct AuthLogs {
     pub detectors: AuthDetectors,
+    /// Logins that succeeded and failed, per hour: saved for the report.
+    pub activity: Activity,
     lines: u64,
     understood: u64,
 }
@@ -30,6 +33,7 @@ impl AuthLogs {
     pub fn new(settings: &LoginSettings, learned: Learned) -> AuthLogs {
         AuthLogs {
             detectors: AuthDetectors::new(settings, learned),
+            activity: Activity::default(),
             lines: 0,
             understood: 0,
         }
@@ -43,6 +47,15 @@ impl AuthLogs {
         let text = String::from_utf8_lossy(bytes);
         if let Some(record) = parse::parse(&text, Utc::now()) {
             self.understood += 1;
+            let outcome = match record.action {
+                parse::Action::Accepted { .. } => Some("ok"),
+                parse::Action::Failed | parse::Action::InvalidUser => Some("failed"),
+                parse::Action::Disconnected | parse::Action::Command { .. } => None,
+            };
+            if let Some(outcome) = outcome {
+                self.activity
+                    .add(record.ts.timestamp_millis(), Counter::Login, outcome);
+            }
             let input = Input {
                 record: &record,
                 line: bytes,
@@ -154,6 +167,10 @@ impl Source for FollowedAuthLogs {
 
     fn cursors(&self) -> Vec<(String, Cursor)> {
         self.follower.cursors()
+    }
+
+    fn take_activity(&mut self, into: &mut Activity) {
+        into.merge(std::mem::take(&mut self.auth.activity));
     }
 
     fn status(&self) -> String {

@@ -4,13 +4,16 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+mod activity;
 mod cursors;
 mod history;
 mod listeners;
 mod logins;
 pub mod outbox;
+mod probe_checks;
 mod rows;
 mod schema;
+mod state;
 pub mod seal;
 mod update;
 
@@ -18,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 pub use history::AcceptRecord;
 pub use logins::LoginSource;
+pub use probe_checks::ProbeCheck;
+pub use state::{proc_start, DaemonState, Run};
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
 pub use update::{warn_if_unrecorded, PolicyUpdate};

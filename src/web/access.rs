@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::traffic::Traffic;
+use super::traffic;
 use super::{FileRef, Input, WebDetectors, WebSettings};
 use crate::detect::source::Source as DetectionSource;
+use crate::detect::activity::Activity;
 use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
@@ -24,7 +25,8 @@ const WARNINGS_PER_LOG: u32 = 5;
 pub struct AccessLogs {
     sources: Vec<Source>,
     pub detectors: WebDetectors,
-    traffic: Option<Traffic>,
+    /// Requests per hour by status class, client, 404 path: saved for the report.
+    pub activity: Activity,
     lines: u64,
     unparsed: u64,
     warned: HashMap<Arc<str>, u32>,
@@ -36,8 +38,7 @@ struct Source {
 }
 
 impl AccessLogs {
-    /// `traffic`: also keep the status/client/404 summary (`analyze --format text`).
-    pub fn new(specs: &[LogSpec], web: &WebSettings, traffic: bool) -> AccessLogs {
+    pub fn new(specs: &[LogSpec], web: &WebSettings) -> AccessLogs {
         AccessLogs {
             sources: specs
                 .iter()
@@ -47,7 +48,7 @@ impl AccessLogs {
                 })
                 .collect(),
             detectors: WebDetectors::new(web),
-            traffic: traffic.then(Traffic::default),
+            activity: Activity::default(),
             lines: 0,
             unparsed: 0,
             warned: HashMap::new(),
@@ -75,9 +76,7 @@ impl AccessLogs {
         }
         match source.parser.parse(bytes) {
             Ok(record) => {
-                if let Some(traffic) = &mut self.traffic {
-                    traffic.add(&record);
-                }
+                traffic::add(&mut self.activity, &record);
                 let input = Input {
                     record: &record,
                     line: bytes,
@@ -124,11 +123,9 @@ impl AccessLogs {
         (self.lines, self.unparsed)
     }
 
+    /// The traffic summary of `fim analyze --format text`.
     pub fn traffic_lines(&self) -> Vec<String> {
-        self.traffic
-            .as_ref()
-            .map(|t| t.lines(self.unparsed))
-            .unwrap_or_default()
+        traffic::lines(&self.activity, self.unparsed)
     }
 }
 
@@ -155,7 +152,7 @@ impl FollowedLogs {
         }
         let mut logs = FollowedLogs {
             follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors.clone()),
-            access: AccessLogs::new(&policy.logs, &policy.web, false),
+            access: AccessLogs::new(&policy.logs, &policy.web),
         };
         let since = chrono::Utc::now().timestamp_millis() - TIE_DAYS * 86_400_000;
         let files: Vec<Value> = baseline
@@ -189,6 +186,10 @@ impl DetectionSource for FollowedLogs {
 
     fn cursors(&self) -> Vec<(String, Cursor)> {
         self.follower.cursors()
+    }
+
+    fn take_activity(&mut self, into: &mut Activity) {
+        into.merge(std::mem::take(&mut self.access.activity));
     }
 
     fn status(&self) -> String {
