@@ -30,6 +30,8 @@ pub struct Node {
     pub severity: String,
     /// A short step of a story ("41 failed logins", "listener on 0.0.0.0:4444/tcp").
     pub step: String,
+    label: Label,
+    count: u64,
     /// The line for people: the summary, or the file event's kind and path.
     pub summary: String,
     subjects: Vec<String>,
@@ -50,39 +52,44 @@ pub struct Incident {
 }
 
 impl Incident {
-    /// "203.0.113.7: 41 failed logins → login as root → …".
+    /// "203.0.113.7: 41 failed logins → login as root → …": each kind of step once,
+    /// where it first happened, its counts added up (a detector reporting again after
+    /// its cooldown, or the same lines told by two runs, is one step).
     pub fn headline(&self, nodes: &[Node]) -> String {
-        let mut steps: Vec<String> = Vec::new();
-        let mut last: Option<(&str, usize)> = None;
-        // A detector reporting again after its cooldown is one step, counted.
+        let mut steps: Vec<(&Label, u64)> = Vec::new();
         for &i in &self.steps {
             let node = &nodes[i];
-            match &mut last {
-                Some((step, n)) if *step == node.step => *n += 1,
-                _ => {
-                    if let Some((step, n)) = last {
-                        steps.push(repeated(step, n));
-                    }
-                    last = Some((&node.step, 1));
-                }
+            match steps.iter_mut().find(|(l, _)| **l == node.label) {
+                Some((_, n)) => *n += node.count,
+                None => steps.push((&node.label, node.count)),
             }
         }
-        if let Some((step, n)) = last {
-            steps.push(repeated(step, n));
-        }
         let more = steps.len().saturating_sub(HEADLINE_STEPS);
-        steps.truncate(HEADLINE_STEPS);
+        let mut text: Vec<String> = steps
+            .iter()
+            .take(HEADLINE_STEPS)
+            .map(|(label, n)| label.with(*n))
+            .collect();
         if more > 0 {
-            steps.push(format!("… {more} more"));
+            text.push(format!("… {more} more"));
         }
-        format!("{}: {}", self.subject, steps.join(" → "))
+        format!("{}: {}", self.subject, text.join(" → "))
     }
 }
 
-fn repeated(step: &str, n: usize) -> String {
-    match n {
-        1 => step.to_owned(),
-        n => format!("{step} (×{n})"),
+/// A step's words: counted ("41 failed logins") or not ("login as root").
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Label {
+    Counted(String),
+    Plain(String),
+}
+
+impl Label {
+    fn with(&self, count: u64) -> String {
+        match self {
+            Label::Counted(what) => format!("{count} {what}"),
+            Label::Plain(what) => what.clone(),
+        }
     }
 }
 
@@ -106,22 +113,23 @@ impl Node {
         let kind = s("kind")?.to_owned();
         let ts = ms(s("ts"))?;
         let mut subjects = Vec::new();
-        let (at_ms, step, summary);
+        let count = event.get("count").and_then(Value::as_u64).unwrap_or(1);
+        let (at_ms, label, summary);
         if category == "file" {
             let path = s("path").unwrap_or("");
             let ctime = ms(event.pointer("/new/ctime").and_then(Value::as_str));
             at_ms = ctime.map_or(ts, |c| c.min(ts));
             let reasons = list("reasons");
-            step = match reasons.first() {
+            summary = match reasons.first() {
                 Some(reason) => format!("{kind} {path} ({reason})"),
                 None => format!("{kind} {path}"),
             };
-            summary = step.clone();
+            label = Label::Plain(summary.clone());
             subjects.push(format!("path {path}"));
         } else {
             at_ms = ms(s("first_ts")).unwrap_or(ts);
             summary = s("summary").unwrap_or("").to_owned();
-            step = step_of(&category, &kind, event).unwrap_or_else(|| summary.clone());
+            label = label_of(&category, &kind, event).unwrap_or_else(|| Label::Plain(summary.clone()));
             subjects.extend(subjects_of(&category, &kind, event));
         }
         Some(Node {
@@ -130,7 +138,9 @@ impl Node {
             category,
             kind,
             severity: s("severity").unwrap_or("info").to_owned(),
-            step,
+            step: label.with(count),
+            label,
+            count,
             summary,
             subjects,
             related: list("related").into_iter().map(str::to_owned).collect(),
@@ -143,19 +153,19 @@ impl Node {
 }
 
 /// The short step for a story, by kind; `None`: the summary says it best.
-fn step_of(category: &str, kind: &str, event: &Value) -> Option<String> {
+fn label_of(category: &str, kind: &str, event: &Value) -> Option<Label> {
     let s = |k: &str| event.get(k).and_then(Value::as_str);
-    let count = event.get("count").and_then(Value::as_u64).unwrap_or(1);
     let first_path = || event.pointer("/paths/0").and_then(Value::as_str);
-    Some(match (category, kind) {
-        ("auth", "brute-force") => format!("{count} failed logins"),
-        ("auth", "user-enumeration") => format!("{count} failed logins for many users"),
+    let counted = |what: String| Some(Label::Counted(what));
+    Some(Label::Plain(match (category, kind) {
+        ("auth", "brute-force") => return counted("failed logins".into()),
+        ("auth", "user-enumeration") => return counted("failed logins for many users".into()),
         ("auth", _) if kind.starts_with("login") || kind == "root-login" => {
             format!("login as {}", s("user")?)
         }
         ("web", "planted-file") => format!("upload {}", first_path()?),
-        ("web", "webshell-access") => format!("{count} requests to {}", first_path()?),
-        ("web", _) => format!("{kind} ({count} requests)"),
+        ("web", "webshell-access") => return counted(format!("requests to {}", first_path()?)),
+        ("web", _) => return counted(format!("{kind} requests")),
         ("process", "new-listener") => format!("listener on {}", s("listen")?),
         ("process", "web-shell-spawn") => {
             let cmdline: Vec<&str> = event
@@ -176,7 +186,7 @@ fn step_of(category: &str, kind: &str, event: &Value) -> Option<String> {
             None => return None,
         },
         _ => return None,
-    })
+    }))
 }
 
 /// What a detection is about, as keys shared with the events of the same story.
