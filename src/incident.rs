@@ -77,17 +77,19 @@ impl Incident {
     }
 }
 
-/// A step's words: counted ("41 failed logins") or not ("login as root").
+/// A step's words: counted ("41 failed logins", "1 failed login") or not ("login
+/// as root").
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Label {
-    Counted(String),
+    Counted { one: String, many: String },
     Plain(String),
 }
 
 impl Label {
     fn with(&self, count: u64) -> String {
         match self {
-            Label::Counted(what) => format!("{count} {what}"),
+            Label::Counted { one, .. } if count == 1 => format!("1 {one}"),
+            Label::Counted { many, .. } => format!("{count} {many}"),
             Label::Plain(what) => what.clone(),
         }
     }
@@ -156,16 +158,24 @@ impl Node {
 fn label_of(category: &str, kind: &str, event: &Value) -> Option<Label> {
     let s = |k: &str| event.get(k).and_then(Value::as_str);
     let first_path = || event.pointer("/paths/0").and_then(Value::as_str);
-    let counted = |what: String| Some(Label::Counted(what));
+    let counted = |one: String, many: String| Some(Label::Counted { one, many });
     Some(Label::Plain(match (category, kind) {
-        ("auth", "brute-force") => return counted("failed logins".into()),
-        ("auth", "user-enumeration") => return counted("failed logins for many users".into()),
+        ("auth", "brute-force") => return counted("failed login".into(), "failed logins".into()),
+        ("auth", "user-enumeration") => {
+            return counted(
+                "failed login for many users".into(),
+                "failed logins for many users".into(),
+            )
+        }
         ("auth", _) if kind.starts_with("login") || kind == "root-login" => {
             format!("login as {}", s("user")?)
         }
         ("web", "planted-file") => format!("upload {}", first_path()?),
-        ("web", "webshell-access") => return counted(format!("requests to {}", first_path()?)),
-        ("web", _) => return counted(format!("{kind} requests")),
+        ("web", "webshell-access") => {
+            let path = first_path()?;
+            return counted(format!("request to {path}"), format!("requests to {path}"));
+        }
+        ("web", _) => return counted(format!("{kind} request"), format!("{kind} requests")),
         ("process", "new-listener") => format!("listener on {}", s("listen")?),
         ("process", "web-shell-spawn") => {
             let cmdline: Vec<&str> = event

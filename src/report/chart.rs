@@ -67,7 +67,9 @@ fn draw(
             .sum::<f64>()
     });
     let points = line.into_iter().flat_map(|l| l.2.iter().flatten().copied());
-    let top = bars.chain(points).fold(0.0, f64::max).max(1.0) * 1.1;
+    // Room above the highest bar for the legend, a row per series.
+    let rows = series.len() + usize::from(line.is_some());
+    let top = bars.chain(points).fold(0.0, f64::max).max(1.0) * (1.1 + 0.09 * rows as f64);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();

@@ -56,12 +56,17 @@ pub struct Run {
     pub verdict: String,
 }
 
-/// When process `pid` started (field 22 of /proc/PID/stat); `None` if it is gone.
+/// When process `pid` started (field 22 of /proc/PID/stat); `None` if it is gone
+/// (or a zombie).
 pub fn proc_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count after its end.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    // A zombie has exited: nobody reaped it yet.
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 fn ensure(conn: &Connection) -> rusqlite::Result<()> {

@@ -88,8 +88,9 @@ pub fn run(config: &Config) -> Result<()> {
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
-    daemon.notifier.ready(&status);
+    // Before READY: whoever waits for it finds the daemon in `fim status`.
     daemon.beat();
+    daemon.notifier.ready(&status);
     daemon.serve(&signals)
 }
 
