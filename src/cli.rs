@@ -125,18 +125,22 @@ pub enum Command {
 
     /// Write the report: one self-contained HTML page of what happened (findings,
     /// incidents, file changes, web traffic, logins, probes, host).
-    #[command(after_help = "The page needs no script and loads nothing: it opens offline and \
+    #[command(
+        after_help = "The page needs no script and loads nothing: it opens offline and \
         travels as a mail attachment.\n\n\
         Examples:\n  \
         fim report --db /var/lib/fim/fim.db --out /var/www/reports/fim.html\n  \
-        fim report --db baselines/www.db --since 7d --out week.html")]
+        fim report --db baselines/www.db --since 7d --out week.html"
+    )]
     Report(ReportArgs),
 
     /// One screen on the state of things: the daemon, the last verify, open incidents,
     /// probes, sink backlogs, the inotify budget, the database.
-    #[command(after_help = "Exit code 0: all is well; 1: something needs attention (each \
+    #[command(
+        after_help = "Exit code 0: all is well; 1: something needs attention (each \
         such line starts with `!`); 2: error.\n\n\
-        Example:\n  fim status --db /var/lib/fim/fim.db")]
+        Example:\n  fim status --db /var/lib/fim/fim.db"
+    )]
     Status {
         #[command(flatten)]
         db: DbArg,

@@ -131,7 +131,8 @@ impl Node {
         } else {
             at_ms = ms(s("first_ts")).unwrap_or(ts);
             summary = s("summary").unwrap_or("").to_owned();
-            label = label_of(&category, &kind, event).unwrap_or_else(|| Label::Plain(summary.clone()));
+            label =
+                label_of(&category, &kind, event).unwrap_or_else(|| Label::Plain(summary.clone()));
             subjects.extend(subjects_of(&category, &kind, event));
         }
         Some(Node {
@@ -184,9 +185,8 @@ fn label_of(category: &str, kind: &str, event: &Value) -> Option<Label> {
                 .iter()
                 .filter_map(Value::as_str)
                 .collect();
-            let parent = s("parent_exe").map_or("the web server", |p| {
-                p.rsplit('/').next().unwrap_or(p)
-            });
+            let parent =
+                s("parent_exe").map_or("the web server", |p| p.rsplit('/').next().unwrap_or(p));
             format!("{} under {parent}", cmdline.join(" "))
         }
         ("process", _) => format!("{kind} {}", s("exe")?),
@@ -376,7 +376,11 @@ pub fn recorded(baseline: &Baseline, since_ms: Option<i64>) -> Result<(Vec<Node>
         ..EventQuery::default()
     };
     baseline.events(&query, |_, json| {
-        if let Some(node) = serde_json::from_str(json).ok().as_ref().and_then(Node::from_json) {
+        if let Some(node) = serde_json::from_str(json)
+            .ok()
+            .as_ref()
+            .and_then(Node::from_json)
+        {
             nodes.push(node);
         }
         Ok(())
@@ -399,14 +403,11 @@ pub fn story_line(node: &Node) -> String {
 
 /// The incident with this id, or the one this event belongs to.
 pub fn find<'i>(incidents: &'i [Incident], nodes: &[Node], id: &str) -> Option<&'i Incident> {
-    incidents
-        .iter()
-        .find(|i| i.id == id)
-        .or_else(|| {
-            incidents
-                .iter()
-                .find(|i| i.steps.iter().any(|&s| nodes[s].id == id))
-        })
+    incidents.iter().find(|i| i.id == id).or_else(|| {
+        incidents
+            .iter()
+            .find(|i| i.steps.iter().any(|&s| nodes[s].id == id))
+    })
 }
 
 #[cfg(test)]
@@ -465,7 +466,11 @@ mod tests {
         assert_eq!(incidents.len(), 1, "{incidents:?}");
         let incident = &incidents[0];
         assert_eq!(incident.id, "a");
-        let ids: Vec<&str> = incident.steps.iter().map(|&i| nodes[i].id.as_str()).collect();
+        let ids: Vec<&str> = incident
+            .steps
+            .iter()
+            .map(|&i| nodes[i].id.as_str())
+            .collect();
         assert_eq!(ids, ["a", "b", "c", "f", "d", "e", "g"]);
         assert_eq!(incident.severity, "critical");
         assert_eq!(
@@ -482,10 +487,12 @@ mod tests {
     fn the_same_client_hours_apart_is_two_stories() {
         let mut events = attack();
         events.truncate(2);
-        events.push(json!({"id": "late", "ts": "2026-12-01T14:00:00.000Z", "category": "auth",
+        events.push(
+            json!({"id": "late", "ts": "2026-12-01T14:00:00.000Z", "category": "auth",
             "kind": "brute-force", "severity": "high", "count": 5,
             "first_ts": "2026-12-01T13:00:00.000Z", "client": "203.0.113.7",
-            "summary": "5 failures", "related": []}));
+            "summary": "5 failures", "related": []}),
+        );
         let nodes = nodes(&events);
         let incidents = build(&nodes);
         assert_eq!(incidents.len(), 1);

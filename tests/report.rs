@@ -49,21 +49,30 @@ fn day(env: &Env) -> (PathBuf, PathBuf, Expected) {
     let mut lines: Vec<(i64, String)> = Vec::new();
     for i in 0..30 {
         let t = -600 + i;
-        lines.push((t, format!(
+        lines.push((
+            t,
+            format!(
             "{ATTACKER} - - [{}] \"GET /missing{i}.php HTTP/1.1\" 404 100 \"-\" \"{HOSTILE_UA}\"",
             at(t)
-        )));
+        ),
+        ));
     }
-    lines.push((-2, format!(
-        "{ATTACKER} - - [{}] \"POST /upload.php HTTP/1.1\" 200 10 \"-\" \"curl/8.0\"",
-        at(-2)
-    )));
+    lines.push((
+        -2,
+        format!(
+            "{ATTACKER} - - [{}] \"POST /upload.php HTTP/1.1\" 200 10 \"-\" \"curl/8.0\"",
+            at(-2)
+        ),
+    ));
     for i in 0..12 {
         let t = 5 + i;
-        lines.push((t, format!(
+        lines.push((
+            t,
+            format!(
             "{SHELL_USER} - - [{}] \"GET /uploads/x.php?c=id HTTP/1.1\" 200 10 \"-\" \"curl/8.0\"",
             at(t)
-        )));
+        ),
+        ));
     }
     let mut expected = Expected {
         ok: 13,
@@ -77,11 +86,14 @@ fn day(env: &Env) -> (PathBuf, PathBuf, Expected) {
             500 => expected.errors += 1,
             _ => expected.ok += 1,
         }
-        lines.push((t, format!(
+        lines.push((
+            t,
+            format!(
             "192.0.2.{} - - [{}] \"GET /index.php HTTP/1.1\" {status} 1000 \"-\" \"Mozilla/5.0\"",
             i % 50,
             at(t)
-        )));
+        ),
+        ));
     }
     lines.sort_by_key(|(t, _)| *t);
     let access = env.base.join("access.log");
@@ -140,7 +152,15 @@ fn chromium() -> Option<&'static str> {
 fn browse(chromium: &str, page: &Path, args: &[&str]) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
     let mut child = Command::new("timeout")
-        .args(["-k", "5", "60", chromium, "--headless", "--no-sandbox", "--disable-gpu"])
+        .args([
+            "-k",
+            "5",
+            "60",
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--enable-logging=stderr", "--v=0"])
         .args(args)
@@ -176,15 +196,22 @@ fn the_report_tells_the_day_in_a_browser() {
     let env = Env::new();
     let expected = record_day(&env);
     let page = env.base.join("report.html");
-    env.fim(&["report", "--out", page.to_str().unwrap()]).success();
+    env.fim(&["report", "--out", page.to_str().unwrap()])
+        .success();
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.len() < 5 << 20);
     // Self-contained: nothing to fetch, no script.
-    for needle in ["<script", "<link", "src=\"", "src='", "@import", "url(", "<iframe", "<img"] {
+    for needle in [
+        "<script", "<link", "src=\"", "src='", "@import", "url(", "<iframe", "<img",
+    ] {
         assert!(!html.contains(needle), "{needle} in the page");
     }
     for href in html.split("href=\"").skip(1) {
-        assert!(href.starts_with('#'), "an outside link: {}", &href[..40.min(href.len())]);
+        assert!(
+            href.starts_with('#'),
+            "an outside link: {}",
+            &href[..40.min(href.len())]
+        );
     }
     let Some(chromium) = chromium() else { return };
     let (dom, stderr) = browse(chromium, &page, &["--dump-dom"]);
@@ -217,7 +244,10 @@ fn the_report_tells_the_day_in_a_browser() {
         .collect();
     assert!(anchors.len() >= 10, "{anchors:?}");
     for a in &anchors {
-        assert!(dom.contains(&format!("id=\"ev-{a}\"")), "no event {a} on the page");
+        assert!(
+            dom.contains(&format!("id=\"ev-{a}\"")),
+            "no event {a} on the page"
+        );
     }
     // The numbers per status class.
     let classes = dom
@@ -226,7 +256,10 @@ fn the_report_tells_the_day_in_a_browser() {
         .and_then(|s| s.split("</p>").next())
         .unwrap();
     let total = expected.ok + expected.not_found + expected.errors;
-    assert!(classes.starts_with(&format!("{total} requests")), "{classes}");
+    assert!(
+        classes.starts_with(&format!("{total} requests")),
+        "{classes}"
+    );
     for (class, n) in [
         ("2xx", expected.ok),
         ("4xx", expected.not_found),
@@ -244,18 +277,28 @@ fn the_report_tells_the_day_in_a_browser() {
     assert!(dom.contains("&lt;script&gt;alert('ua')&lt;/script&gt;"));
     assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;.txt"));
     assert!(!dom.contains("<script") && !dom.contains("<img"));
-    assert!(dom.contains("3 changed files not accepted"), "the drift is open");
+    assert!(
+        dom.contains("3 changed files not accepted"),
+        "the drift is open"
+    );
     // A look, as an operator would have.
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report.png");
     let _ = std::fs::remove_file(&shot);
     let (_, stderr) = browse(
         chromium,
         &page,
-        &[&format!("--screenshot={}", shot.display()), "--window-size=1200,2400"],
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1200,2400",
+        ],
     );
     no_console_errors(&stderr);
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 50_000,
+        "{} bytes",
+        png.len()
+    );
 }
 
 #[test]
@@ -270,7 +313,11 @@ fn verify_writes_the_report_at_the_end_of_its_run() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("Clean: nothing was reported"), "{html}");
     std::fs::write(env.path("new.php"), "<?php\n").unwrap();
-    assert_eq!(env.fim(&["verify", "--report", page.to_str().unwrap()]).code, 1);
+    assert_eq!(
+        env.fim(&["verify", "--report", page.to_str().unwrap()])
+            .code,
+        1
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     // The file, and its folder's times.
     assert!(html.contains("2 changed files not accepted"), "{html}");
@@ -304,20 +351,32 @@ fn an_incident_is_printed_as_its_chain_of_events() {
     assert_eq!(chain[0]["category"], "auth");
     assert_eq!(chain[0]["kind"], "brute-force");
     let kinds: Vec<&str> = chain.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    let at = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap_or_else(|| panic!("no {kind} in {kinds:?}"));
+    let at = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
+    };
     assert!(at("login-after-failures") < at("planted-file"));
     assert!(at("planted-file") < at("new"));
     assert!(at("new") < at("webshell-access"));
-    assert!(chain.iter().any(|e| e["path"] == env.path("uploads/x.php").to_str().unwrap()));
+    assert!(chain
+        .iter()
+        .any(|e| e["path"] == env.path("uploads/x.php").to_str().unwrap()));
     // The other visitors are no part of it.
-    assert!(chain.iter().all(|e| !e["client"].as_str().is_some_and(|c| c.starts_with("192.0.2."))));
+    assert!(chain.iter().all(|e| !e["client"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("192.0.2."))));
     let first = chain[0]["id"].as_str().unwrap();
     let again = incident_of(&env, first, false).success().events();
     assert_eq!(again, chain);
     let text = incident_of(&env, first, true).success().stdout.clone();
     let mut lines = text.lines();
     assert!(
-        lines.next().unwrap().starts_with(&format!("{ATTACKER}: 41 failed logins → login as root")),
+        lines
+            .next()
+            .unwrap()
+            .starts_with(&format!("{ATTACKER}: 41 failed logins → login as root")),
         "{text}"
     );
     assert_eq!(lines.count(), chain.len());
@@ -340,24 +399,38 @@ fn status_says_whether_the_daemon_runs_and_what_needs_attention() {
     assert_eq!(env.fim(&["verify"]).code, 0);
     let run = status(&env);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.contains("! daemon      `fim watch` has never run"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("! daemon      `fim watch` has never run"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("  last verify ") && run.stdout.contains("no differences"));
     let daemon = Daemon::start(&env, &[]);
     let run = status(&env);
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert!(
-        run.stdout.contains(&format!("running since")) && run.stdout.contains(&format!("(pid {})", daemon.pid())),
+        run.stdout.contains(&format!("running since"))
+            && run.stdout.contains(&format!("(pid {})", daemon.pid())),
         "{}",
         run.stdout
     );
     assert!(run.stdout.contains("inotify watches"), "{}", run.stdout);
-    assert!(!run.stdout.lines().any(|l| l.starts_with('!')), "{}", run.stdout);
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with('!')),
+        "{}",
+        run.stdout
+    );
     // Killed without a word: its last state stays, but it is not running.
     daemon.signal(rustix::process::Signal::KILL);
     daemon.stop_after_signal();
     let run = status(&env);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.contains("! daemon      not running"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("! daemon      not running"),
+        "{}",
+        run.stdout
+    );
     // Drift found by the nightly run needs attention too.
     let daemon = Daemon::start(&env, &[]);
     std::fs::write(env.path("index.php"), "<?php evil();\n").unwrap();
@@ -384,5 +457,8 @@ fn status_lists_an_open_incident() {
         .lines()
         .find(|l| l.starts_with("! incident"))
         .unwrap_or_else(|| panic!("{}", run.stdout));
-    assert!(line.contains("[critical]") && line.contains(ATTACKER), "{line}");
+    assert!(
+        line.contains("[critical]") && line.contains(ATTACKER),
+        "{line}"
+    );
 }

@@ -109,7 +109,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
             activity.merge(std::mem::take(&mut auth.activity));
             baseline
                 .record_events(&events)
-                .and_then(|()| baseline.record_login_sources(&auth.detectors.learned.take_changes()))
+                .and_then(|()| {
+                    baseline.record_login_sources(&auth.detectors.learned.take_changes())
+                })
                 .and_then(|()| baseline.record_activity(&mut activity))
         }
         None => Ok(()),

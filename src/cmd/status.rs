@@ -30,8 +30,10 @@ impl Screen {
     fn line(&mut self, attention: bool, label: &str, text: impl AsRef<str>) {
         self.attention |= attention;
         let mark = if attention { '!' } else { ' ' };
-        self.lines
-            .push(format!("{mark} {label:<12}{}", text.as_ref().escape_debug()));
+        self.lines.push(format!(
+            "{mark} {label:<12}{}",
+            text.as_ref().escape_debug()
+        ));
     }
 }
 
@@ -103,10 +105,7 @@ pub fn run(db: &Path) -> Result<i32> {
     screen.line(
         false,
         "database",
-        format!(
-            "{:.1} MB",
-            baseline.size_bytes() as f64 / (1024.0 * 1024.0)
-        ),
+        format!("{:.1} MB", baseline.size_bytes() as f64 / (1024.0 * 1024.0)),
     );
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -186,7 +185,10 @@ fn sinks(screen: &mut Screen, baseline: &Baseline, now: i64) -> Result<()> {
             stuck,
             "sink",
             match oldest {
-                Some(ts) => format!("{key}: {waiting} events waiting, the oldest since {}", at(ts, now)),
+                Some(ts) => format!(
+                    "{key}: {waiting} events waiting, the oldest since {}",
+                    at(ts, now)
+                ),
                 None => format!("{key}: nothing waiting"),
             },
         );

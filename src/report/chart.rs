@@ -147,9 +147,8 @@ fn draw_into(
         }
         let mut labelled = false;
         for run in runs.into_iter().filter(|r| !r.is_empty()) {
-            let drawn = chart.draw_series(
-                LineSeries::new(run, color.stroke_width(2)).point_size(2),
-            )?;
+            let drawn =
+                chart.draw_series(LineSeries::new(run, color.stroke_width(2)).point_size(2))?;
             if !labelled {
                 drawn.label(*label).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))

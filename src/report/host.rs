@@ -59,7 +59,10 @@ impl Host {
             "reboot-required" => self.reboot = Some(s("summary").to_owned()),
             kind @ ("exposed-file" | "package-file-changed") => {
                 let detail = if kind == "exposed-file" {
-                    match (event.get("url").and_then(Value::as_str), event.get("status")) {
+                    match (
+                        event.get("url").and_then(Value::as_str),
+                        event.get("status"),
+                    ) {
                         (Some(url), Some(status)) if !status.is_null() => {
                             format!("served at {url} ({status})")
                         }

@@ -290,14 +290,42 @@ fn details(
 
 /// Fields worth showing, by name, when present.
 const FIELDS: [&str; 22] = [
-    "path", "client", "user", "service", "vhost", "user_agent", "paths", "files", "statuses",
-    "changes", "reasons", "rule", "pid", "ppid", "exe", "cmdline", "parent_exe", "listen",
-    "probe", "url", "error", "related",
+    "path",
+    "client",
+    "user",
+    "service",
+    "vhost",
+    "user_agent",
+    "paths",
+    "files",
+    "statuses",
+    "changes",
+    "reasons",
+    "rule",
+    "pid",
+    "ppid",
+    "exe",
+    "cmdline",
+    "parent_exe",
+    "listen",
+    "probe",
+    "url",
+    "error",
+    "related",
 ];
 
 fn detail(event: &Value) -> Detail {
-    let s = |k: &str| event.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let category = event.get("category").and_then(Value::as_str).unwrap_or("file");
+    let s = |k: &str| {
+        event
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let category = event
+        .get("category")
+        .and_then(Value::as_str)
+        .unwrap_or("file");
     let fields = FIELDS
         .iter()
         .filter_map(|k| {

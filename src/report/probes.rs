@@ -59,15 +59,19 @@ impl ServiceEvents {
         }
         let at = ms("since").or(ms("first_ts")).or(ms("ts")).unwrap_or(0);
         match s("kind") {
-            Some("down") => {
-                if probe.down_since.is_none() {
-                    probe.down_since = Some(at);
-                    let why = s("error")
-                        .map(str::to_owned)
-                        .or_else(|| event.get("status").and_then(Value::as_u64).map(|c| format!("HTTP {c}")))
-                        .unwrap_or_default();
-                    probe.outages.push((at, None, why));
-                }
+            // A reminder of an outage already open is no new outage.
+            Some("down") if probe.down_since.is_none() => {
+                probe.down_since = Some(at);
+                let why = s("error")
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        event
+                            .get("status")
+                            .and_then(Value::as_u64)
+                            .map(|c| format!("HTTP {c}"))
+                    })
+                    .unwrap_or_default();
+                probe.outages.push((at, None, why));
             }
             Some("recovered") => {
                 probe.down_since = None;
@@ -102,14 +106,20 @@ pub fn probes(
     }
     let mut events = events.0;
     let mut names: Vec<String> = by_probe.keys().map(|k| k.to_string()).collect();
-    names.extend(events.keys().filter(|k| !by_probe.contains_key(k.as_str())).cloned());
+    names.extend(
+        events
+            .keys()
+            .filter(|k| !by_probe.contains_key(k.as_str()))
+            .cloned(),
+    );
     let span = (until_ms - since_ms).max(60_000);
     let axis = Axis {
         start_ms: since_ms,
         bucket_ms: (span / BUCKETS as i64).max(1),
         buckets: BUCKETS,
     };
-    let offset = |ms: i64| ((ms - since_ms) as f64 / axis.bucket_ms as f64).clamp(0.0, BUCKETS as f64);
+    let offset =
+        |ms: i64| ((ms - since_ms) as f64 / axis.bucket_ms as f64).clamp(0.0, BUCKETS as f64);
     names
         .into_iter()
         .map(|name| {
@@ -260,7 +270,13 @@ fn timing_chart(axis: &Axis, checks: &[&ProbeCheck], bands: &[(f64, f64)]) -> St
             percentile(&mut v, 0.95)
         })
         .collect();
-    chart::stacked_with_line(axis, &series, ("total p95", RGBColor(17, 24, 39), p95), bands, "ms")
+    chart::stacked_with_line(
+        axis,
+        &series,
+        ("total p95", RGBColor(17, 24, 39), p95),
+        bands,
+        "ms",
+    )
 }
 
 #[cfg(test)]

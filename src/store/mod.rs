@@ -13,8 +13,8 @@ pub mod outbox;
 mod probe_checks;
 mod rows;
 mod schema;
-mod state;
 pub mod seal;
+mod state;
 mod update;
 
 use std::path::{Path, PathBuf};
@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 pub use history::AcceptRecord;
 pub use logins::LoginSource;
 pub use probe_checks::ProbeCheck;
-pub use state::{proc_start, DaemonState, Run};
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
+pub use state::{proc_start, DaemonState, Run};
 pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;

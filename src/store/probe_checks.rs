@@ -49,7 +49,9 @@ impl Baseline {
                     probe: r.get(0)?,
                     ts_ms: r.get(1)?,
                     ok: r.get::<_, Option<i64>>(2)?.unwrap_or(0) != 0,
-                    status: r.get::<_, Option<i64>>(3)?.and_then(|s| u16::try_from(s).ok()),
+                    status: r
+                        .get::<_, Option<i64>>(3)?
+                        .and_then(|s| u16::try_from(s).ok()),
                     error: r.get(4)?,
                     dns_ms: r.get(5)?,
                     connect_ms: r.get(6)?,
@@ -70,9 +72,11 @@ impl Baseline {
         }
         let since: i64 = self
             .conn
-            .query_row("SELECT coalesce(max(ts_ms), 0) - 86400000 FROM probe_checks", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT coalesce(max(ts_ms), 0) - 86400000 FROM probe_checks",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))?;
         let mut last: Vec<ProbeCheck> = Vec::new();
         for check in self.probe_checks(since)? {

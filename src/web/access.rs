@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::traffic;
 use super::{FileRef, Input, WebDetectors, WebSettings};
-use crate::detect::source::Source as DetectionSource;
 use crate::detect::activity::Activity;
+use crate::detect::source::Source as DetectionSource;
 use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
