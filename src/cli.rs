@@ -119,8 +119,32 @@ pub enum Command {
         fim events --db baselines/www.db --since 2026-11-25 --kind modified\n  \
         fim events --db baselines/www.db --path '/var/www/html/**/*.php'\n  \
         fim events --db baselines/www.db --category web --kind planted-file\n  \
-        fim events --db baselines/www.db --accepts --format text")]
+        fim events --db baselines/www.db --accepts --format text\n  \
+        fim events --db baselines/www.db --incident 019a7c1e-… --format text")]
     Events(EventsArgs),
+
+    /// Write the report: one self-contained HTML page of what happened (findings,
+    /// incidents, file changes, web traffic, logins, probes, host).
+    #[command(
+        after_help = "The page needs no script and loads nothing: it opens offline and \
+        travels as a mail attachment.\n\n\
+        Examples:\n  \
+        fim report --db /var/lib/fim/fim.db --out /var/www/reports/fim.html\n  \
+        fim report --db baselines/www.db --since 7d --out week.html"
+    )]
+    Report(ReportArgs),
+
+    /// One screen on the state of things: the daemon, the last verify, open incidents,
+    /// probes, sink backlogs, the inotify budget, the database.
+    #[command(
+        after_help = "Exit code 0: all is well; 1: something needs attention (each \
+        such line starts with `!`); 2: error.\n\n\
+        Example:\n  fim status --db /var/lib/fim/fim.db"
+    )]
+    Status {
+        #[command(flatten)]
+        db: DbArg,
+    },
 
     /// Print a shell completion script on stdout.
     #[command(after_help = "Install (as root):\n  \
@@ -208,6 +232,24 @@ pub struct VerifyArgs {
     /// jsonl: one JSON event per line; text: a report for humans.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+
+    /// At the end, also write the HTML report of the last 24 hours to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// The period: from this time (RFC 3339, a date, or a time ago such as 24h, 7d) to now.
+    #[arg(long, value_name = "WHEN", value_parser = parse_since, default_value = "24h")]
+    pub since: chrono::DateTime<chrono::Utc>,
+
+    /// The HTML file to write (replaced whole: never half-written).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -376,6 +418,11 @@ pub struct EventsArgs {
     /// The accept audit trail instead: when, who, why, which paths, how many entries.
     #[arg(long, conflicts_with_all = ["kind", "path"])]
     pub accepts: bool,
+
+    /// The events of one incident (its id, or the id of any of its events), in story
+    /// order: JSON Lines, or with --format text the story in lines.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["kind", "path", "category", "accepts"])]
+    pub incident: Option<String>,
 }
 
 /// A duration such as "1h" or "15m".

@@ -4,6 +4,8 @@
 pub const CLEAN: i32 = 0;
 /// `verify` found differences (and printed them).
 pub const DIFFERENCES: i32 = 1;
+/// `status`: something needs attention.
+pub const ATTENTION: i32 = 1;
 /// Bad arguments, bad policy, unreadable baseline, I/O failure.
 pub const ERROR: i32 = 2;
 /// The baseline failed its own integrity check.

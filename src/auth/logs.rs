@@ -14,6 +14,7 @@ use super::learned::Learned;
 use super::parse::{self, Action, Header};
 use super::session::{Index, Sessions};
 use super::{AuthDetectors, Input, LoginSettings};
+use crate::detect::activity::{Activity, Counter};
 use crate::detect::source::Source;
 use crate::detect::{evidence_line, Alert};
 use crate::error::Result;
@@ -29,6 +30,8 @@ pub struct AuthLogs {
     /// The sessions of the logins reported, to tie what they changed.
     pub sessions: Sessions,
     clock: parse::Clock,
+    /// Logins that succeeded and failed, per hour: saved for the report.
+    pub activity: Activity,
     lines: u64,
     understood: u64,
 }
@@ -39,6 +42,7 @@ impl AuthLogs {
             detectors: AuthDetectors::new(settings, learned),
             sessions: Sessions::default(),
             clock: parse::Clock::new(Utc::now()),
+            activity: Activity::default(),
             lines: 0,
             understood: 0,
         }
@@ -62,9 +66,24 @@ impl AuthLogs {
     }
 
     /// A syslog header and message (a line's, or a journal entry's), with its raw line.
-    pub fn record(&mut self, header: &Header<'_>, line: &[u8], log: &Arc<str>, out: &mut Vec<Alert>) {
+    pub fn record(
+        &mut self,
+        header: &Header<'_>,
+        line: &[u8],
+        log: &Arc<str>,
+        out: &mut Vec<Alert>,
+    ) {
         if let Some(record) = parse::record(header) {
             self.understood += 1;
+            let outcome = match record.action {
+                Action::Accepted { .. } => Some("ok"),
+                Action::Failed | Action::InvalidUser => Some("failed"),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                self.activity
+                    .add(record.ts.timestamp_millis(), Counter::Login, outcome);
+            }
             let input = Input::new(&record, line, log);
             let mark = out.len();
             self.detectors.observe(&input, out);
@@ -222,6 +241,10 @@ impl Source for FollowedAuthLogs {
             ));
         }
         out
+    }
+
+    fn take_activity(&mut self, into: &mut Activity) {
+        into.merge(std::mem::take(&mut self.auth.activity));
     }
 
     fn status(&self) -> String {

@@ -82,9 +82,12 @@ struct Change {
     at_ms: i64,
 }
 
+/// An open session: its sshd process and the ids of the login events it began with.
+type OpenSession = (u32, Vec<String>);
+
 /// The login sessions open now, for `procs`: which login a process belongs to.
 #[derive(Clone, Default)]
-pub struct Index(Rc<RefCell<Vec<(u32, Vec<String>)>>>);
+pub struct Index(Rc<RefCell<Vec<OpenSession>>>);
 
 impl Index {
     /// The login events of the session `pid` runs in: one of its ancestors is a
@@ -162,9 +165,7 @@ impl Sessions {
             .filter(|a| a.detection.category == Category::Auth)
             .filter(|a| a.detection.last_ts.timestamp_millis() == ts)
             .filter_map(|a| {
-                let kind = LOGIN_KINDS
-                    .into_iter()
-                    .find(|k| *k == a.detection.kind)?;
+                let kind = LOGIN_KINDS.into_iter().find(|k| *k == a.detection.kind)?;
                 Some(Login {
                     id: a.id.clone(),
                     kind,
@@ -277,7 +278,7 @@ impl Sessions {
     pub fn flush(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
         let changes = &self.changes;
         for s in &mut self.open {
-            if !s.due_ms.is_some_and(|d| d <= now_ms) {
+            if s.due_ms.is_none_or(|d| d > now_ms) {
                 continue;
             }
             s.due_ms = None;

@@ -42,7 +42,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let web = policy
         .as_ref()
         .map_or_else(WebSettings::default, |p| p.web.clone());
-    let mut access = AccessLogs::new(&specs, &web, args.format == Format::Text);
+    let mut access = AccessLogs::new(&specs, &web);
     let logins = policy
         .as_ref()
         .map_or_else(LoginSettings::default, |p| p.logins.clone());
@@ -97,10 +97,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     access.flush(i64::MAX, &mut alerts);
     auth.flush(i64::MAX, &mut alerts);
     emit(&mut alerts, &mut events);
+    let traffic = access.traffic_lines();
     let recorded = match &mut baseline {
-        Some(baseline) => baseline
-            .record_events(&events)
-            .and_then(|()| baseline.record_login_sources(&auth.detectors.learned.take_changes())),
+        Some(baseline) => {
+            let mut activity = std::mem::take(&mut access.activity);
+            activity.merge(std::mem::take(&mut auth.activity));
+            baseline
+                .record_events(&events)
+                .and_then(|()| {
+                    baseline.record_login_sources(&auth.detectors.learned.take_changes())
+                })
+                .and_then(|()| baseline.record_activity(&mut activity))
+        }
         None => Ok(()),
     };
     written.and(recorded)?;
@@ -109,7 +117,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let lines = web_lines + auth_lines;
     if output.format() == Format::Text {
         output.write_line("")?;
-        for line in access.traffic_lines() {
+        for line in traffic {
             output.write_line(&line)?;
         }
     }

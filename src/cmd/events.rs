@@ -38,6 +38,9 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
         })?;
         return Ok(exit::CLEAN);
     }
+    if let Some(id) = &args.incident {
+        return incident(&baseline, id, since_ms, args.format, &mut emit);
+    }
     let glob = args.path.as_deref().map(path_glob).transpose()?;
     if let Some(kind) = args.kind.as_deref() {
         let file_kinds = ["new", "modified", "deleted"];
@@ -81,6 +84,56 @@ pub fn run(args: &EventsArgs) -> Result<i32> {
                 emit(&line)?;
             }
         }
+    }
+    Ok(exit::CLEAN)
+}
+
+/// `--incident ID`: its events in story order, as their JSON lines, or the headline
+/// and a line per step.
+fn incident(
+    baseline: &Baseline,
+    id: &str,
+    since_ms: Option<i64>,
+    format: Format,
+    emit: &mut impl FnMut(&str) -> Result<()>,
+) -> Result<i32> {
+    let (nodes, incidents) = crate::incident::recorded(baseline, since_ms)?;
+    let Some(found) = crate::incident::find(&incidents, &nodes, id) else {
+        return Err(Error::Usage(format!(
+            "--incident {id:?}: no incident with this id (or holding this event) in {}",
+            baseline.path().display()
+        )));
+    };
+    if format == Format::Text {
+        emit(&found.headline(&nodes).escape_debug().to_string())?;
+        for &step in &found.steps {
+            emit(&crate::incident::story_line(&nodes[step]))?;
+        }
+        return Ok(exit::CLEAN);
+    }
+    let order: HashMap<&str, usize> = found
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| (nodes[i].id.as_str(), n))
+        .collect();
+    let mut lines: Vec<(usize, String)> = Vec::new();
+    let query = EventQuery {
+        since_ms,
+        ..EventQuery::default()
+    };
+    baseline.events(&query, |_, json| {
+        let id = serde_json::from_str::<Value>(json)
+            .ok()
+            .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned));
+        if let Some(&n) = id.as_deref().and_then(|id| order.get(id)) {
+            lines.push((n, json.to_owned()));
+        }
+        Ok(())
+    })?;
+    lines.sort_by_key(|(n, _)| *n);
+    for (_, line) in lines {
+        emit(&line)?;
     }
     Ok(exit::CLEAN)
 }

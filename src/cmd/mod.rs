@@ -10,6 +10,8 @@ mod intake;
 mod keygen;
 mod policy;
 mod policy_update;
+mod report;
+mod status;
 mod verify;
 mod watch;
 
@@ -35,6 +37,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Keygen { out, passphrase } => keygen::run(&out, passphrase)?,
         Command::Events(args) => events::run(&args)?,
         Command::Analyze(args) => analyze::run(&args)?,
+        Command::Report(args) => report::run(&args)?,
+        Command::Status { db } => status::run(&db.db)?,
         Command::Completions { shell } => docs::completions(shell)?,
         Command::Manpage { out } => docs::manpage(out.as_deref())?,
     })

@@ -10,7 +10,7 @@ use crate::exit;
 use crate::policy::Policy;
 use crate::progress::Progress;
 use crate::sink::{skip_outputs, Format, Output, Sinks};
-use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
+use crate::store::{own_files, warn_if_unrecorded, Baseline, Run, SealCheck};
 
 /// How long `verify` keeps trying to deliver to failing sinks before it leaves the
 /// events in the outbox (for the next run, or `fim watch`): a cron job must end.
@@ -73,11 +73,14 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
             .map(|a| a.into_event(Source::Verify, &host)),
     );
     let cursors = sources.cursors();
+    let mut activity = sources.take_activity();
     // The report comes first, and each of the two is attempted whatever happens to the
     // other: a history that cannot be recorded (a full disk) must not hide the
     // differences, and a closed output must not lose them from the history.
     let written = events.iter().try_for_each(|event| output.write(event));
-    let recorded = baseline.record(&events, &[], &cursors);
+    let recorded = baseline
+        .record(&events, &[], &cursors)
+        .and_then(|()| baseline.record_activity(&mut activity));
     written.and(recorded)?;
     for left_behind in sinks.drain(SINK_BUDGET) {
         tracing::warn!("{left_behind}");
@@ -94,6 +97,19 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     }
     let note = warnings_note(&comparison.summary);
     progress.finish("verify", &format!("{note}; {summary}"));
+    let run = Run {
+        finished_ms: chrono::Utc::now().timestamp_millis(),
+        differences: differences as u64,
+        detections: (events.len() - differences) as u64,
+        verdict: summary,
+    };
+    if let Err(e) = baseline.record_run("verify", &run) {
+        tracing::warn!("{e}");
+    }
+    if let Some(out) = &args.report {
+        let since = chrono::Utc::now() - chrono::Duration::hours(24);
+        super::report::write(&baseline, since, out)?;
+    }
     Ok(if events.is_empty() {
         exit::CLEAN
     } else {

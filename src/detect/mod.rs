@@ -3,6 +3,7 @@
 //! its windowed counters (`window`); the same detectors run under `watch`, `verify`
 //! and `analyze`, which differ only in where the records come from.
 
+pub mod activity;
 pub mod settings;
 pub mod source;
 pub mod window;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use super::activity::Activity;
 use super::Alert;
 use crate::error::Result;
 use crate::event::Event;
@@ -32,6 +33,10 @@ pub trait Source {
 
     /// A few words for the daemon's status.
     fn status(&self) -> String;
+
+    /// Move what was counted per hour since the last call (log sources) into `into`,
+    /// to be saved with the detections.
+    fn take_activity(&mut self, _into: &mut Activity) {}
 }
 
 /// The sources a policy configures.
@@ -118,6 +123,15 @@ impl Sources {
 
     pub fn cursors(&self) -> Vec<(String, Position)> {
         self.sources.iter().flat_map(|s| s.cursors()).collect()
+    }
+
+    /// What every source counted since the last call.
+    pub fn take_activity(&mut self) -> Activity {
+        let mut activity = Activity::default();
+        for source in &mut self.sources {
+            source.take_activity(&mut activity);
+        }
+        activity
     }
 
     /// `None` when there is no source.

@@ -28,7 +28,7 @@ use crate::detect::{Alert, Category, Detection, Fields, HostFields};
 use crate::event::{Body, Event};
 use crate::fs::path as bpath;
 use crate::fs::FileType;
-use crate::logs::follow::{Cursor, Follower};
+use crate::logs::follow::Follower;
 use crate::policy::{HostSettings, Policy, Severity, Site};
 use round::{Job, Round};
 
@@ -290,7 +290,7 @@ impl Source for HostChecks {
 
     fn file_event(&mut self, _event: &Event, _live_now_ms: Option<i64>) {}
 
-    fn cursors(&self) -> Vec<(String, Cursor)> {
+    fn cursors(&self) -> Vec<(String, crate::logs::Position)> {
         Vec::new()
     }
 

@@ -4,23 +4,28 @@
 //! A new baseline is built in a temporary file beside the target and renamed into
 //! place only when complete, so a killed `init` leaves the previous one intact.
 
+mod activity;
 mod cursors;
 mod history;
 mod listeners;
 mod logins;
 pub mod outbox;
+mod probe_checks;
 pub mod probes;
 mod rows;
 mod schema;
 pub mod seal;
+mod state;
 mod update;
 
 use std::path::{Path, PathBuf};
 
 pub use history::AcceptRecord;
 pub use logins::LoginSource;
+pub use probe_checks::ProbeCheck;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
+pub use state::{proc_start, DaemonState, Run};
 pub use update::{warn_if_unrecorded, PolicyUpdate};
 
 use crate::compare::State;

@@ -78,3 +78,48 @@ pub fn max_user_watches() -> u64 {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or(8192)
 }
+
+/// How often the daemon leaves its state in the baseline for `fim status`, at least.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// The daemon's state in the baseline (`fim status` reads it): written at start,
+/// when the status changes, and every `HEARTBEAT`.
+pub struct Heartbeat {
+    started_ms: i64,
+    proc_start: u64,
+    next: Instant,
+    last_status: String,
+}
+
+impl Heartbeat {
+    pub fn new() -> Heartbeat {
+        Heartbeat {
+            started_ms: chrono::Utc::now().timestamp_millis(),
+            proc_start: crate::store::proc_start(std::process::id()).unwrap_or(0),
+            next: Instant::now(),
+            last_status: String::new(),
+        }
+    }
+
+    /// Write the state if it changed or is due.
+    pub fn beat(&mut self, baseline: &crate::store::Baseline, status: &str, watched: u64) {
+        let now = Instant::now();
+        if now < self.next && status == self.last_status {
+            return;
+        }
+        let state = crate::store::DaemonState {
+            pid: std::process::id(),
+            proc_start: self.proc_start,
+            started_ms: self.started_ms,
+            heartbeat_ms: chrono::Utc::now().timestamp_millis(),
+            watched,
+            watch_limit: max_user_watches(),
+            status: status.to_owned(),
+        };
+        if let Err(e) = baseline.record_daemon(&state) {
+            tracing::warn!("daemon state not saved for `fim status`: {e}");
+        }
+        self.next = now + HEARTBEAT;
+        status.clone_into(&mut self.last_status);
+    }
+}

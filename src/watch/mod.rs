@@ -29,7 +29,7 @@ use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use debounce::Debouncer;
 use fresh::FreshDirs;
-use health::{max_user_watches, release_free_memory, Health};
+use health::{max_user_watches, release_free_memory, Health, Heartbeat};
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
@@ -88,6 +88,8 @@ pub fn run(config: &Config) -> Result<()> {
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
+    // Before READY: whoever waits for it finds the daemon in `fim status`.
+    daemon.beat();
     daemon.notifier.ready(&status);
     daemon.serve(&signals)
 }
@@ -127,6 +129,7 @@ struct Daemon<'c> {
     saved_cursors: Vec<(String, crate::logs::Position)>,
     detections: u64,
     health: Health,
+    heartbeat: Heartbeat,
 }
 
 impl<'c> Daemon<'c> {
@@ -166,6 +169,7 @@ impl<'c> Daemon<'c> {
             saved_cursors: Vec::new(),
             detections: 0,
             health: Health::new(config.health_interval),
+            heartbeat: Heartbeat::new(),
         };
         daemon.schedule_rescan(Instant::now());
         Ok(daemon)
@@ -342,6 +346,7 @@ impl<'c> Daemon<'c> {
         if watchdog_interval().is_some() {
             self.notifier.watchdog();
         }
+        self.beat();
         let sinks = self.sinks.status();
         if sinks != self.sinks_status {
             self.sinks_status = sinks;
@@ -404,8 +409,12 @@ impl<'c> Daemon<'c> {
     /// Write and record detections, with the log cursors they were read up to.
     fn report_detections(&mut self, alerts: Vec<crate::detect::Alert>) {
         let cursors = self.sources.cursors();
-        if alerts.is_empty() && cursors == self.saved_cursors {
+        let mut activity = self.sources.take_activity();
+        if alerts.is_empty() && cursors == self.saved_cursors && activity.is_empty() {
             return;
+        }
+        if let Err(e) = self.baseline.record_activity(&mut activity) {
+            tracing::warn!("request and login counts not saved: {e}");
         }
         let events: Vec<Event> = alerts
             .into_iter()
@@ -612,6 +621,13 @@ impl<'c> Daemon<'c> {
             Ok(sinks) => self.sinks = sinks.start(),
             Err(e) => tracing::error!("sinks stopped: {e}"),
         }
+    }
+
+    /// Leave the state for `fim status`.
+    fn beat(&mut self) {
+        let status = self.status();
+        let watched = self.watcher.watched() as u64;
+        self.heartbeat.beat(&self.baseline, &status, watched);
     }
 
     fn status(&self) -> String {

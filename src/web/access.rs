@@ -5,15 +5,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::traffic::Traffic;
+use super::traffic;
 use super::{FileRef, Input, WebDetectors, WebSettings};
+use crate::detect::activity::Activity;
 use crate::detect::source::Source as DetectionSource;
 use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
 use crate::logs::follow::{Cursor, Follower, Line};
-use crate::logs::{positions, Position};
 use crate::logs::parse::Parser;
+use crate::logs::{positions, Position};
 use crate::policy::{LogSpec, Policy};
 use crate::store::Baseline;
 
@@ -23,7 +24,8 @@ const WARNINGS_PER_LOG: u32 = 5;
 pub struct AccessLogs {
     sources: Vec<Source>,
     pub detectors: WebDetectors,
-    traffic: Option<Traffic>,
+    /// Requests per hour by status class, client, 404 path: saved for the report.
+    pub activity: Activity,
     lines: u64,
     unparsed: u64,
     warned: HashMap<Arc<str>, u32>,
@@ -35,8 +37,7 @@ struct Source {
 }
 
 impl AccessLogs {
-    /// `traffic`: also keep the status/client/404 summary (`analyze --format text`).
-    pub fn new(specs: &[LogSpec], web: &WebSettings, traffic: bool) -> AccessLogs {
+    pub fn new(specs: &[LogSpec], web: &WebSettings) -> AccessLogs {
         AccessLogs {
             sources: specs
                 .iter()
@@ -46,7 +47,7 @@ impl AccessLogs {
                 })
                 .collect(),
             detectors: WebDetectors::new(web),
-            traffic: traffic.then(Traffic::default),
+            activity: Activity::default(),
             lines: 0,
             unparsed: 0,
             warned: HashMap::new(),
@@ -74,9 +75,7 @@ impl AccessLogs {
         }
         match source.parser.parse(bytes) {
             Ok(record) => {
-                if let Some(traffic) = &mut self.traffic {
-                    traffic.add(&record);
-                }
+                traffic::add(&mut self.activity, &record);
                 let input = Input {
                     record: &record,
                     line: bytes,
@@ -121,11 +120,9 @@ impl AccessLogs {
         (self.lines, self.unparsed)
     }
 
+    /// The traffic summary of `fim analyze --format text`.
     pub fn traffic_lines(&self) -> Vec<String> {
-        self.traffic
-            .as_ref()
-            .map(|t| t.lines(self.unparsed))
-            .unwrap_or_default()
+        traffic::lines(&self.activity, self.unparsed)
     }
 }
 
@@ -149,7 +146,7 @@ impl FollowedLogs {
         }
         let mut logs = FollowedLogs {
             follower: Follower::new(AccessLogs::patterns(&policy.logs), cursors.clone()),
-            access: AccessLogs::new(&policy.logs, &policy.web, false),
+            access: AccessLogs::new(&policy.logs, &policy.web),
         };
         logs.access.add_file_events(FileRef::recent(baseline)?);
         Ok(Some(logs))
@@ -177,6 +174,10 @@ impl DetectionSource for FollowedLogs {
 
     fn cursors(&self) -> Vec<(String, Position)> {
         positions(self.follower.cursors())
+    }
+
+    fn take_activity(&mut self, into: &mut Activity) {
+        into.merge(std::mem::take(&mut self.access.activity));
     }
 
     fn status(&self) -> String {
