@@ -4,11 +4,11 @@
 //! Plus hand-written lines: quiet hours in local time across a DST change, garbage.
 
 mod common;
+#[path = "common/journald.rs"]
+mod journald;
 #[path = "common/servers.rs"]
 #[allow(dead_code)]
 mod servers;
-#[path = "common/journald.rs"]
-mod journald;
 #[path = "common/sshd.rs"]
 mod sshd;
 
@@ -361,7 +361,8 @@ fn a_real_sshd_logging_to_a_real_journal() {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "journalctl")
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| c.trim() == "journalctl")
         })
         .collect();
     assert_eq!(journalctl.len(), 1, "one follower: {children}");
@@ -377,8 +378,11 @@ fn a_real_sshd_logging_to_a_real_journal() {
     assert_eq!(code, 0);
     assert_eq!(of_kind(&seen, "root-login").len(), 2, "{seen:#?}");
     // No journalctl outlives the daemon.
-    assert!(!std::path::Path::new(&format!("/proc/{}", journalctl[0])).exists()
-        || std::fs::read_to_string(format!("/proc/{}/comm", journalctl[0])).map_or(true, |c| c.trim() != "journalctl"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", journalctl[0])).exists()
+            || std::fs::read_to_string(format!("/proc/{}/comm", journalctl[0]))
+                .map_or(true, |c| c.trim() != "journalctl")
+    );
 }
 
 #[test]
@@ -469,27 +473,48 @@ fn what_a_session_changed_is_tied_to_its_login() {
     let tie = ties(&events);
     assert_eq!(tie.len(), 1, "one follow-up: {events:#?}");
     let tie = tie[0];
-    assert_eq!(tie["kind"], "login-after-failures", "the most telling login kind");
+    assert_eq!(
+        tie["kind"], "login-after-failures",
+        "the most telling login kind"
+    );
     assert_eq!(tie["severity"], "critical");
     assert_eq!(tie["user"], "root");
     assert_eq!(tie["client"], "127.0.0.1");
     let ids = related(tie);
     assert_eq!(ids[0], login["id"].as_str().unwrap(), "{tie:#?}");
-    assert!(ids.contains(&shell_event["id"].as_str().unwrap()), "{tie:#?}");
+    assert!(
+        ids.contains(&shell_event["id"].as_str().unwrap()),
+        "{tie:#?}"
+    );
     assert!(!ids.contains(&css["id"].as_str().unwrap()), "{tie:#?}");
     // The other login events of that line are named too.
     let root = of_kind(&events, "root-login");
     assert!(ids.contains(&root[0]["id"].as_str().unwrap()), "{tie:#?}");
-    assert!(tie["summary"].as_str().unwrap().contains("x.php"), "{tie:#?}");
+    assert!(
+        tie["summary"].as_str().unwrap().contains("x.php"),
+        "{tie:#?}"
+    );
     let lines = journal_evidence(tie);
-    assert!(lines[0].contains("Accepted publickey for root"), "{lines:#?}");
-    assert!(lines.last().unwrap().contains("Disconnected from user root"), "{lines:#?}");
+    assert!(
+        lines[0].contains("Accepted publickey for root"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("Disconnected from user root"),
+        "{lines:#?}"
+    );
 }
 
 fn wait_for_log(sshd: &Sshd, text: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !sshd.logged(text) {
-        assert!(std::time::Instant::now() < deadline, "sshd never logged {text:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sshd never logged {text:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
@@ -514,7 +539,12 @@ fn watch_ties_a_live_session_and_its_processes_to_the_login() {
         planted.display()
     ));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !daemon.drain().iter().any(|e| e["kind"] == "exec-from-writable") || ties(&daemon.seen).is_empty() {
+    while !daemon
+        .drain()
+        .iter()
+        .any(|e| e["kind"] == "exec-from-writable")
+        || ties(&daemon.seen).is_empty()
+    {
         assert!(std::time::Instant::now() < deadline, "{:#?}", daemon.seen);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -538,5 +568,9 @@ fn watch_ties_a_live_session_and_its_processes_to_the_login() {
         .filter(|e| e["kind"] == "exec-from-writable" && e["exe"] == exe.as_str())
         .collect();
     assert!(!exec.is_empty(), "{seen:#?}");
-    assert_eq!(related(exec[0]), [login["id"].as_str().unwrap()], "{seen:#?}");
+    assert_eq!(
+        related(exec[0]),
+        [login["id"].as_str().unwrap()],
+        "{seen:#?}"
+    );
 }

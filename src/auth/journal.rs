@@ -402,12 +402,15 @@ mod tests {
         assert_eq!(cursor, "s=1;i=2");
         assert_eq!((e.program.as_str(), e.pid), ("sshd", Some(77)));
         assert_eq!(e.ts.timestamp_micros(), 1796166642827733);
-        assert!(e.line.ends_with(" web sshd[77]: Failed password for root from 10.0.0.1 port 22 ssh2"));
+        assert!(e
+            .line
+            .ends_with(" web sshd[77]: Failed password for root from 10.0.0.1 port 22 ssh2"));
         // Not an auth program: the cursor still moves on.
         let cron = br#"{"__CURSOR":"c","__REALTIME_TIMESTAMP":"1","_COMM":"cron","MESSAGE":"Failed password for root from 1.2.3.4 port 1 ssh2"}"#;
         assert_eq!(entry(cron), Some(("c".into(), None)));
         // The identifier set by the program wins over _COMM; _COMM when there is none.
-        let by_comm = br#"{"__CURSOR":"c","__REALTIME_TIMESTAMP":"1","_COMM":"sshd-session","MESSAGE":"x"}"#;
+        let by_comm =
+            br#"{"__CURSOR":"c","__REALTIME_TIMESTAMP":"1","_COMM":"sshd-session","MESSAGE":"x"}"#;
         assert_eq!(entry(by_comm).unwrap().1.unwrap().program, "sshd-session");
         // A message that is not UTF-8 comes as a byte array.
         let bytes = br#"{"__CURSOR":"c","__REALTIME_TIMESTAMP":"1","SYSLOG_IDENTIFIER":"sshd","MESSAGE":[73,110,118,97,108,105,100,32,117,115,101,114,32,255,32,102,114,111,109,32,49,46,50,46,51,46,52,32,112,111,114,116,32,49]}"#;

@@ -62,7 +62,13 @@ impl AuthLogs {
     }
 
     /// A syslog header and message (a line's, or a journal entry's), with its raw line.
-    pub fn record(&mut self, header: &Header<'_>, line: &[u8], log: &Arc<str>, out: &mut Vec<Alert>) {
+    pub fn record(
+        &mut self,
+        header: &Header<'_>,
+        line: &[u8],
+        log: &Arc<str>,
+        out: &mut Vec<Alert>,
+    ) {
         if let Some(record) = parse::record(header) {
             self.understood += 1;
             let input = Input::new(&record, line, log);

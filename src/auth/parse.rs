@@ -118,7 +118,9 @@ pub fn header_at<'a>(line: &'a str, clock: &mut Clock) -> Option<Header<'a>> {
     let (_host, rest) = rest.split_once(' ')?;
     let (tag, message) = rest.split_once(": ")?;
     let (program, pid) = match tag.find('[') {
-        Some(open) if tag.ends_with(']') => (&tag[..open], tag[open + 1..tag.len() - 1].parse().ok()),
+        Some(open) if tag.ends_with(']') => {
+            (&tag[..open], tag[open + 1..tag.len() - 1].parse().ok())
+        }
         Some(_) => return None,
         None => (tag, None),
     };

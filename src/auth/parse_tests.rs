@@ -151,19 +151,30 @@ fn anything_else_is_skipped() {
 
 #[test]
 fn session_ends_and_pids() {
-    let r = one("2026-12-01T10:05:00Z web sshd[812]: Disconnected from user root 203.0.113.7 port 50122");
+    let r = one(
+        "2026-12-01T10:05:00Z web sshd[812]: Disconnected from user root 203.0.113.7 port 50122",
+    );
     assert_eq!(
         (r.action, r.user, r.client, r.pid),
         (Action::Closed, Some("root"), addr("203.0.113.7"), Some(812))
     );
     let r = one("Dec  1 10:05:00 web sshd-session[77]: pam_unix(sshd:session): session closed for user alice");
-    assert_eq!((r.action, r.user, r.pid), (Action::Closed, Some("alice"), Some(77)));
+    assert_eq!(
+        (r.action, r.user, r.pid),
+        (Action::Closed, Some("alice"), Some(77))
+    );
     // Before authentication it is no session's end.
     let r = one("2026-12-01T10:05:00Z web sshd[9]: Disconnected from authenticating user root 203.0.113.7 port 1 [preauth]");
     assert_eq!(r.action, Action::Disconnected);
     // A tag without a pid, or with garbage for one.
-    assert_eq!(one("2026-12-01T10:00:00Z web sshd: Invalid user a from 192.0.2.1 port 1").pid, None);
-    assert_eq!(one("2026-12-01T10:00:00Z web sshd[x]: Invalid user a from 192.0.2.1 port 1").pid, None);
+    assert_eq!(
+        one("2026-12-01T10:00:00Z web sshd: Invalid user a from 192.0.2.1 port 1").pid,
+        None
+    );
+    assert_eq!(
+        one("2026-12-01T10:00:00Z web sshd[x]: Invalid user a from 192.0.2.1 port 1").pid,
+        None
+    );
 }
 
 #[test]

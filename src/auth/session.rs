@@ -162,9 +162,7 @@ impl Sessions {
             .filter(|a| a.detection.category == Category::Auth)
             .filter(|a| a.detection.last_ts.timestamp_millis() == ts)
             .filter_map(|a| {
-                let kind = LOGIN_KINDS
-                    .into_iter()
-                    .find(|k| *k == a.detection.kind)?;
+                let kind = LOGIN_KINDS.into_iter().find(|k| *k == a.detection.kind)?;
                 Some(Login {
                     id: a.id.clone(),
                     kind,

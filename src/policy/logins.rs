@@ -107,9 +107,9 @@ pub(super) fn logins(
         "learning",
         "allow",
     ]
-        .into_iter()
-        .chain(configurable())
-        .collect();
+    .into_iter()
+    .chain(configurable())
+    .collect();
     settings.overrides = overrides("logins", &detectors, &known, at, fail)?;
     Ok(settings)
 }

@@ -14,8 +14,8 @@ use crate::detect::Alert;
 use crate::error::Result;
 use crate::event::Event;
 use crate::logs::follow::{Cursor, Follower, Line};
-use crate::logs::{positions, Position};
 use crate::logs::parse::Parser;
+use crate::logs::{positions, Position};
 use crate::policy::{LogSpec, Policy};
 use crate::store::Baseline;
 

@@ -52,7 +52,9 @@ impl Journald {
             files,
         };
         wait_for("journald's syslog socket", || journald.dev_log().exists());
-        wait_for("journald started", || journald.text().contains("Journal started"));
+        wait_for("journald started", || {
+            journald.text().contains("Journal started")
+        });
         journald
     }
 
