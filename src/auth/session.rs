@@ -26,8 +26,8 @@ const MAX_SESSION_MS: i64 = 12 * 3600 * 1000;
 const MAX_SESSIONS: usize = 256;
 /// File events kept to tie (a verify finds them before it reads the logins).
 const MAX_CHANGES: usize = 10_000;
-/// Files changed this much before the login line are not the session's (log times
-/// have a second's resolution).
+/// Log times have a second's resolution: files changed this much before the login line
+/// or after the close line may still be the session's.
 const SLACK_MS: i64 = 2_000;
 /// Live, the file events of a session are told in batches: the first one waits this
 /// long (wall clock) for others.
@@ -69,7 +69,10 @@ struct Session {
 impl Session {
     fn covers(&self, at_ms: i64) -> bool {
         at_ms >= self.start_ms - SLACK_MS
-            && at_ms <= self.end_ms.unwrap_or(i64::MAX)
+            && at_ms
+                <= self
+                    .end_ms
+                    .map_or(i64::MAX, |end| end.saturating_add(SLACK_MS))
             && at_ms <= self.start_ms.saturating_add(MAX_SESSION_MS)
     }
 }

@@ -105,10 +105,17 @@ pub(super) fn ecs(event: &Value) -> Value {
     if let Some(file) = first_str(event, "files").or_else(|| event.get("path")?.as_str()) {
         out["file"] = json!({ "path": file });
     }
-    if let Some(url) = event.get("url").and_then(Value::as_str) {
+    // A probe's URL and answer are already mapped, in more detail.
+    if let (Some(url), true) = (
+        event.get("url").and_then(Value::as_str),
+        out["url"].is_null(),
+    ) {
         out["url"] = json!({ "full": url, "original": url });
     }
-    if let Some(status) = event.get("status").and_then(Value::as_u64) {
+    if let (Some(status), true) = (
+        event.get("status").and_then(Value::as_u64),
+        out["http"].is_null(),
+    ) {
         out["http"] = json!({ "response": { "status_code": status } });
     }
     if let Some(package) = event.get("package").and_then(Value::as_str) {

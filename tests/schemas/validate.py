@@ -69,8 +69,10 @@ def ecs_type_ok(kind, value):
 def ecs(lines, fields, classes):
     for n, event in lines:
         category = event.get("event", {}).get("category")
-        # A file event is ["file"]; a detection is an alert of its own category.
-        expected = "event" if category == ["file"] else "alert"
+        # A file event is of the dataset "file"; a detection (of a file too, as a
+        # changed package file) is an alert of its family's dataset ("fim.host").
+        dataset = event.get("event", {}).get("dataset")
+        expected = "event" if dataset == "file" else "alert"
         kind = event.get("event", {}).get("kind")
         classes[expected] = classes.get(expected, 0) + 1
         if kind != expected:
