@@ -14,7 +14,7 @@ mod sshd;
 
 use std::process::Command;
 
-use common::Env;
+use common::{related, Env};
 use journald::Journald;
 use serde_json::Value;
 use sshd::Sshd;
@@ -429,15 +429,6 @@ fn ties(events: &[Value]) -> Vec<&Value> {
     events
         .iter()
         .filter(|e| e["category"] == "auth" && !e["related"].as_array().unwrap().is_empty())
-        .collect()
-}
-
-fn related(event: &Value) -> Vec<&str> {
-    event["related"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap())
         .collect()
 }
 

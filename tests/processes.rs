@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Env};
+use common::{related, Daemon, Env};
 use serde_json::Value;
 
 const POLICY: &str = r#"[[watch]]
@@ -141,15 +141,6 @@ fn find<'a>(events: &[&'a Value], kind: &str, pid: u32) -> Option<&'a Value> {
         .iter()
         .copied()
         .find(|e| e["kind"] == kind && e["pid"] == pid)
-}
-
-fn related(event: &Value) -> Vec<&str> {
-    event["related"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r.as_str().unwrap())
-        .collect()
 }
 
 /// A loopback port nobody listens on now.

@@ -530,3 +530,13 @@ pub fn validate(args: &[&str]) -> String {
     );
     text
 }
+
+/// The ids an event names in `related`.
+pub fn related(event: &Value) -> Vec<&str> {
+    event["related"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect()
+}
