@@ -228,6 +228,69 @@ pub struct Daemon {
     pub logged: Vec<String>,
 }
 
+/// One JSON event line printed by `fim watch`.
+fn parse_event_line(line: &[u8]) -> Value {
+    serde_json::from_slice(line)
+        .unwrap_or_else(|e| panic!("bad JSON line {:?}: {e}", String::from_utf8_lossy(line)))
+}
+
+/// Read `stdout` into `out` until READY=1 arrives on `notify`, then what is left in the
+/// pipe (written before READY=1 was sent).
+fn read_until_ready(
+    stdout: &mut std::process::ChildStdout,
+    notify: &std::os::unix::net::UnixDatagram,
+    out: &mut Vec<u8>,
+) {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::io::Read;
+    let flags = fcntl_getfl(&*stdout).unwrap();
+    fcntl_setfl(&*stdout, flags | OFlags::NONBLOCK).unwrap();
+    // Reads what the pipe holds; false at its end (fim exited).
+    fn read_available(stdout: &mut std::process::ChildStdout, out: &mut Vec<u8>) -> bool {
+        let mut buf = [0u8; 8192];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) => panic!("reading fim watch's output: {e}"),
+            }
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "no READY=1 from fim watch within 30 s");
+        let timeout = Timespec::try_from(left).unwrap();
+        let mut fds = [
+            PollFd::new(&*stdout, PollFlags::IN),
+            PollFd::new(notify, PollFlags::IN),
+        ];
+        poll(&mut fds, Some(&timeout)).unwrap();
+        let (out_ready, notify_ready) =
+            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+        if out_ready && !read_available(stdout, out) {
+            panic!(
+                "fim watch exited before READY=1, having printed {:?}",
+                String::from_utf8_lossy(out)
+            );
+        }
+        if notify_ready {
+            let n = notify.recv(&mut buf).unwrap();
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == "READY=1")
+            {
+                read_available(stdout, out);
+                break;
+            }
+        }
+    }
+    fcntl_setfl(&*stdout, flags).unwrap();
+}
+
 impl Daemon {
     /// Start `fim watch --db` (plus `args`) and wait for READY=1.
     pub fn start(env: &Env, args: &[&str]) -> Daemon {
@@ -286,29 +349,37 @@ impl Daemon {
             });
             rx
         });
-        let stdout = child.stdout.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        // What fim printed before READY=1 is in the pipe by then: read it all here, so
+        // that `drain` right after `start` sees every event of the start-up catch-up.
+        let mut early = Vec::new();
+        read_until_ready(&mut stdout, &notify, &mut early);
+        let cut = early.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let partial = early.split_off(cut);
+        let seen = early
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(parse_event_line)
+            .collect();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines() {
+            use std::io::{BufRead, Read};
+            let rest = std::io::Cursor::new(partial).chain(stdout);
+            for line in std::io::BufReader::new(rest).lines() {
                 let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
-                if tx.send(value).is_err() {
+                if tx.send(parse_event_line(line.as_bytes())).is_err() {
                     break;
                 }
             }
         });
-        let mut daemon = Daemon {
+        Daemon {
             child,
             lines,
             notify,
-            seen: Vec::new(),
+            seen,
             log,
             logged: Vec::new(),
-        };
-        daemon.wait_notify("READY=1");
-        daemon
+        }
     }
 
     pub fn wait_notify(&mut self, what: &str) {
