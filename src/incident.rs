@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::store::{Baseline, EventQuery};
+use crate::store::Baseline;
 
 /// Events sharing a subject further apart than this are separate stories.
 pub const BOUND_MS: i64 = 3_600_000;
@@ -371,18 +371,8 @@ pub fn severity_rank(severity: &str) -> u8 {
 /// incidents among them.
 pub fn recorded(baseline: &Baseline, since_ms: Option<i64>) -> Result<(Vec<Node>, Vec<Incident>)> {
     let mut nodes = Vec::new();
-    let query = EventQuery {
-        since_ms,
-        ..EventQuery::default()
-    };
-    baseline.events(&query, |_, json| {
-        if let Some(node) = serde_json::from_str(json)
-            .ok()
-            .as_ref()
-            .and_then(Node::from_json)
-        {
-            nodes.push(node);
-        }
+    baseline.parsed_events(since_ms, |event| {
+        nodes.extend(Node::from_json(&event));
         Ok(())
     })?;
     let incidents = build(&nodes);

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::event::format_ts;
 use crate::incident::{self, Incident, Node};
-use crate::store::{Baseline, EventQuery};
+use crate::store::Baseline;
 
 /// Incidents drawn; more are counted.
 const INCIDENTS: usize = 20;
@@ -121,14 +121,7 @@ pub fn gather(baseline: &Baseline, since: DateTime<Utc>) -> Result<Report> {
     let mut host_checks = host::Host::default();
     let mut severities: HashMap<String, u64> = HashMap::new();
     let mut nodes: Vec<Node> = Vec::new();
-    let query = EventQuery {
-        since_ms: Some(since_ms),
-        ..EventQuery::default()
-    };
-    baseline.events(&query, |_, json| {
-        let Ok(event) = serde_json::from_str::<Value>(json) else {
-            return Ok(());
-        };
+    baseline.parsed_events(Some(since_ms), |event| {
         let Some(node) = Node::from_json(&event) else {
             return Ok(());
         };
@@ -270,14 +263,7 @@ fn details(
         .map(|(order, &i)| (nodes[i].id.as_str(), order))
         .collect();
     let mut found: Vec<(usize, Detail)> = Vec::new();
-    let query = EventQuery {
-        since_ms: Some(since_ms),
-        ..EventQuery::default()
-    };
-    baseline.events(&query, |_, json| {
-        let Ok(event) = serde_json::from_str::<Value>(json) else {
-            return Ok(());
-        };
+    baseline.parsed_events(Some(since_ms), |event| {
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
         if let Some(&order) = wanted.get(id) {
             found.push((order, detail(&event)));

@@ -10,7 +10,6 @@ mod history;
 mod listeners;
 mod logins;
 pub mod outbox;
-mod probe_checks;
 pub mod probes;
 mod rows;
 mod schema;
@@ -22,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use history::AcceptRecord;
 pub use logins::LoginSource;
-pub use probe_checks::ProbeCheck;
+pub use probes::ProbeCheck;
 use rusqlite::{params, Connection, OpenFlags, Transaction};
 use schema::Rows;
 pub use state::{proc_start, DaemonState, Run};
@@ -448,6 +447,23 @@ impl Baseline {
             each(&path, &json)?;
         }
         Ok(())
+    }
+
+    /// The events recorded since `since_ms` (all when `None`), oldest first, parsed; a
+    /// line that is not JSON (written by a foreign tool) is skipped.
+    pub fn parsed_events(
+        &self,
+        since_ms: Option<i64>,
+        mut each: impl FnMut(serde_json::Value) -> Result<()>,
+    ) -> Result<()> {
+        let query = EventQuery {
+            since_ms,
+            ..EventQuery::default()
+        };
+        self.events(&query, |_, json| match serde_json::from_str(json) {
+            Ok(event) => each(event),
+            Err(_) => Ok(()),
+        })
     }
 
     /// The recorded file events requests may be tied to (new entries, and changes with
