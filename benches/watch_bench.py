@@ -148,7 +148,7 @@ class Watch:
 
 
 def init(tree, db):
-    subprocess.run([FIM, "init", "-q", "--force", "--db", db, tree], check=True)
+    subprocess.run([FIM, "init", "-q", "--force", "--accept-suspicious", "--db", db, tree], check=True)
 
 
 def latency(w, tree, rate):

@@ -3,6 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc rather than glibc's malloc: the detectors make and drop many small
+/// per-subject records (a window, evidence lines, names), and glibc spent more than half
+/// of `fim analyze`'s time in malloc, free and their consolidation (benches/auth.sh).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = fim::cli::Cli::parse();
     // The daemon says what it is doing (start, ready, reloads, overflows, health) by

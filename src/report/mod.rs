@@ -151,7 +151,7 @@ pub fn gather(baseline: &Baseline, since: DateTime<Utc>) -> Result<Report> {
     );
     let verdict = verdict(&severities, &files, &probes, &host_checks, incidents.len());
     let shown: Vec<&Incident> = incidents.iter().take(INCIDENTS).collect();
-    let details = details(baseline, since_ms, &nodes, &shown)?;
+    let details = details(baseline, &nodes, &shown)?;
     Ok(Report {
         host: crate::event::hostname(),
         db: baseline.path().display().to_string(),
@@ -252,7 +252,6 @@ fn view(incident: &Incident, nodes: &[Node]) -> IncidentView {
 /// The shown incidents' events in full, in story order.
 fn details(
     baseline: &Baseline,
-    since_ms: i64,
     nodes: &[Node],
     incidents: &[&Incident],
 ) -> Result<Vec<Detail>> {
@@ -263,7 +262,8 @@ fn details(
         .map(|(order, &i)| (nodes[i].id.as_str(), order))
         .collect();
     let mut found: Vec<(usize, Detail)> = Vec::new();
-    baseline.parsed_events(Some(since_ms), |event| {
+    let ids: Vec<&str> = wanted.keys().copied().collect();
+    baseline.events_by_id(&ids, |event| {
         let id = event.get("id").and_then(Value::as_str).unwrap_or("");
         if let Some(&order) = wanted.get(id) {
             found.push((order, detail(&event)));

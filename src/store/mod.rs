@@ -466,6 +466,30 @@ impl Baseline {
         })
     }
 
+    /// The recorded events whose id is among `ids`, parsed, in recording order: the
+    /// ids are compared by SQLite, so only the wanted lines are parsed.
+    pub fn events_by_id(
+        &self,
+        ids: &[&str],
+        mut each: impl FnMut(serde_json::Value) -> Result<()>,
+    ) -> Result<()> {
+        let wanted = serde_json::Value::from(ids).to_string();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT json FROM events WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([wanted]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let json: String = row.get(0).map_err(|e| self.err(e))?;
+            if let Ok(event) = serde_json::from_str(&json) {
+                each(event)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The recorded file events requests may be tied to (new entries, and changes with
     /// reasons) since `since_ms`, as JSON, oldest first.
     pub fn file_events_to_tie(&self, since_ms: i64) -> Result<Vec<String>> {
