@@ -250,11 +250,7 @@ fn view(incident: &Incident, nodes: &[Node]) -> IncidentView {
 }
 
 /// The shown incidents' events in full, in story order.
-fn details(
-    baseline: &Baseline,
-    nodes: &[Node],
-    incidents: &[&Incident],
-) -> Result<Vec<Detail>> {
+fn details(baseline: &Baseline, nodes: &[Node], incidents: &[&Incident]) -> Result<Vec<Detail>> {
     let wanted: BTreeMap<&str, usize> = incidents
         .iter()
         .flat_map(|i| i.steps.iter().take(STEPS))
