@@ -11,17 +11,25 @@ use crate::fs::Attrs;
 use crate::policy::Severity;
 
 /// Extensions of passive content, which must never hold code.
-pub(super) const MEDIA_EXTS: &[&str] = &[
+#[rustfmt::skip]
+const MEDIA_EXTS: &[&str] = &[
     // images and icons
-    "jpg", "jpeg", "jpe", "png", "gif", "ico", "cur", "bmp", "webp", "avif", "heic", "heif", "tif",
-    "tiff", "svg", "psd", // fonts
-    "woff", "woff2", "ttf", "otf", "eot", // archives
-    "zip", "gz", "tgz", "tar", "bz2", "xz", "7z", "rar", // documents
-    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "epub", "txt",
-    "css", "csv", // audio and video
-    "mp3", "m4a", "ogg", "oga", "opus", "wav", "flac", "mp4", "m4v", "mov", "webm", "ogv", "avi",
-    "wmv", "mkv",
+    "jpg", "jpeg", "jpe", "png", "gif", "ico", "cur", "bmp", "webp", "avif", "heic", "heif",
+    "tif", "tiff", "svg", "psd",
+    // fonts
+    "woff", "woff2", "ttf", "otf", "eot",
+    // archives
+    "zip", "gz", "tgz", "tar", "bz2", "xz", "7z", "rar",
+    // documents
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "odt", "ods", "odp", "rtf", "epub",
+    "txt", "css", "csv", "md",
+    // audio and video
+    "mp3", "m4a", "ogg", "oga", "opus", "wav", "flac", "mp4", "m4v", "mov", "webm", "ogv",
+    "avi", "wmv", "mkv",
 ];
+
+/// Text documents: outside content folders they are documentation, which quotes code.
+const TEXT_EXTS: &[&str] = &["txt", "css", "csv", "md"];
 
 /// What the content of a media extension must be, by `infer`'s type names.
 struct Expected {
@@ -155,6 +163,7 @@ pub(super) fn assess(
 ) {
     let in_content = in_content_dir(rel);
     let what = match ext.last() {
+        Some(last) if TEXT_EXTS.contains(&last) && !in_content => return,
         Some(last) if MEDIA_EXTS.contains(&last) => format!("a .{last} file"),
         None if !name.starts_with('.') && in_content => "a file without an extension".into(),
         None if !name.starts_with('.') => {
@@ -464,6 +473,11 @@ mod tests {
         );
         assert!(reasons("LICENSE", None, 0o644, b"use <?php in examples").is_empty());
         assert!(reasons("bin/ls", None, 0o755, b"\x7fELF\x02\x01\x01").is_empty());
+        assert!(reasons("doc/faq.rst.txt", None, 0o644, b"write <?php echo 1; ?>").is_empty());
+        assert_eq!(
+            upload("notes.txt", b"<?php echo 1; ?>"),
+            ["PHP code in a .txt file"]
+        );
     }
 
     #[test]

@@ -414,7 +414,7 @@ mod tests {
         assert!(reasons("/w/t.php", blob.as_bytes())
             .contains(&"long base64 run in a script".to_string()));
         assert_eq!(
-            reasons("/w/t.txt", blob.as_bytes()),
+            reasons("/w/files/t.txt", blob.as_bytes()),
             ["PHP code in a .txt file"]
         );
         let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(250));
