@@ -309,3 +309,20 @@ fn explain_shows_the_suspicious_only_rule() {
         "{out}"
     );
 }
+
+#[test]
+fn a_report_value_other_than_always_or_suspicious_is_rejected() {
+    let env = Env::new();
+    let policy = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[rule]]\nname = \"uploads\"\npaths = [\"uploads/**\"]\nreport = \"sometimes\"\n",
+    );
+    let run = fim(&["policy", "check", policy.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "fim: {}:7: unknown variant `sometimes`, expected `always` or `suspicious`",
+            policy.display()
+        )
+    );
+}
