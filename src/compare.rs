@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
 use crate::heuristics::{Sample, SAMPLE_HEAD, SAMPLE_TAIL};
-use crate::policy::Policy;
+use crate::policy::{Policy, Report};
 use crate::scan::{scan, DirHook, SampleDir, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
@@ -170,16 +170,25 @@ pub fn subtree<'a>(state: &'a State, dir: &[u8]) -> impl Iterator<Item = &'a Vec
 const SEQUENTIAL_FINDINGS: usize = 16;
 
 /// Apply the heuristics to new and modified entries: their reasons, and a severity
-/// raised to the strongest of them. Content checks read each changed file again, on
-/// every core and opening each directory once, so a burst of thousands of new files is
-/// assessed about as fast as it was hashed.
-fn assess_all(policy: &Policy, findings: &mut [Finding]) {
+/// raised to the strongest of them; then drop the findings of `report = "suspicious"`
+/// rules that got no reason. This is the one place that decides it, for `verify`,
+/// `watch`, `accept` and `init` alike. With the heuristics off nothing can give a
+/// reason, so such rules report everything rather than nothing.
+fn assess_all(policy: &Policy, findings: &mut Vec<Finding>) {
+    if !policy.heuristics.enabled {
+        return;
+    }
+    assess_each(policy, findings);
+    findings.retain(|f| f.report == Report::Always || !f.reasons.is_empty());
+}
+
+/// Content checks read each changed file again, on every core and opening each
+/// directory once, so a burst of thousands of new files is assessed about as fast as
+/// it was hashed.
+fn assess_each(policy: &Policy, findings: &mut [Finding]) {
     use rayon::prelude::*;
     use std::collections::BTreeMap;
     let heuristics = &policy.heuristics;
-    if !heuristics.enabled {
-        return;
-    }
     // A few findings (the watch daemon's usual look) are assessed on this thread:
     // handing them to the pool and waiting for it costs more than the checks.
     let sequential = findings.len() <= SEQUENTIAL_FINDINGS;

@@ -3,7 +3,7 @@
 //! and (later) `watch` both come through here.
 
 use crate::fs::{Attr, AttrSet, Attrs, FileType};
-use crate::policy::{Kind, Policy, Severity};
+use crate::policy::{Kind, Policy, Report, Severity};
 
 /// The attributes that differ between `old` and `new`.
 pub fn changed(old: &Attrs, new: &Attrs) -> AttrSet {
@@ -49,6 +49,8 @@ pub struct Finding {
     /// The severity of the strongest of those reasons (whatever the rule says):
     /// `init` and `accept` refuse to take in what is critically suspicious.
     pub suspicion: Option<Severity>,
+    /// The rule's `report`: a `Suspicious` finding without reasons is not reported.
+    pub report: Report,
 }
 
 /// Compare the two observations of the entry at `path`, not comparing `masked`
@@ -86,6 +88,7 @@ pub fn diff(
         rule: verdict.rule.map(str::to_owned),
         reasons: Vec::new(),
         suspicion: None,
+        report: verdict.report,
     })
 }
 

@@ -160,7 +160,7 @@ fn planted_attacks_get_the_expected_severity_rule_and_reasons() {
         "core",
         Some("PHP code in a .ico file"),
     );
-    // Media uploads and caches are not reported at all.
+    // A real media upload and caches are not reported at all.
     for e in &events {
         let p = e["path"].as_str().unwrap();
         assert!(
@@ -200,7 +200,11 @@ fn explain_tells_the_operator_why() {
         "{out}"
     );
     assert!(
-        out.contains("excluded by \"wp-content/uploads/**\""),
+        out.contains("new       rule uploads, severity critical, reported only when suspicious"),
+        "{out}"
+    );
+    assert!(
+        out.contains("deleted   rule uploads, severity critical, not reported"),
         "{out}"
     );
     assert!(
@@ -210,7 +214,7 @@ fn explain_tells_the_operator_why() {
     let check = fim(&["policy", "check", policy.to_str().unwrap()]);
     check.success();
     assert!(
-        check.stdout.contains("ok: 1 watches, 7 rules"),
+        check.stdout.contains("ok: 1 watches, 8 rules"),
         "{}",
         check.stdout
     );

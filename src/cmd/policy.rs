@@ -11,7 +11,7 @@ use crate::fs::open::attrs_from_stat;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, FileType};
 use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
-use crate::policy::{Coverage, Kind, Policy};
+use crate::policy::{Coverage, Kind, Policy, Report};
 use crate::store::Baseline;
 
 pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
@@ -151,6 +151,12 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
             let ignored: Vec<_> = verdict.ignore.iter().map(|a| a.as_str()).collect();
             let _ = write!(out, ", ignoring {}", ignored.join(", "));
         }
+        if verdict.report == Report::Suspicious && policy.heuristics.enabled {
+            out.push_str(match kind {
+                Kind::Deleted => ", not reported (report = \"suspicious\")",
+                _ => ", reported only when suspicious (report = \"suspicious\")",
+            });
+        }
         out.push('\n');
     }
     // What the heuristics would say if it appeared as it is now (or, for a path that
@@ -170,9 +176,15 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
         .heuristics
         .assess(bytes, rel, None, &attrs, sample.as_ref());
     if reasons.is_empty() {
+        let quiet = policy.verdict(watch, rel, bytes, Kind::New).report == Report::Suspicious;
         let _ = writeln!(
             out,
-            "  heuristics: nothing suspicious if it appeared {as_what}"
+            "  heuristics: nothing suspicious if it appeared {as_what}{}",
+            if quiet && policy.heuristics.enabled {
+                ": not reported"
+            } else {
+                ""
+            }
         );
     }
     for r in reasons {

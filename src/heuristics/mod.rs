@@ -3,6 +3,7 @@
 //! bit, a webshell signature, ...). Each reason carries a severity that can raise the
 //! event's. Signatures are data (`policies/signatures/*.toml`), not code.
 
+mod media;
 pub mod signatures;
 
 use std::collections::HashMap;
@@ -28,11 +29,6 @@ const PHP_EXTS: &[&str] = &[
 /// Image extensions: `logo.jpg.php` is the classic upload-filter bypass.
 const IMAGE_EXTS: &[&str] = &[
     "jpg", "jpeg", "png", "gif", "ico", "bmp", "webp", "svg", "tif", "tiff",
-];
-/// Extensions of passive content, which must never hold code.
-const MEDIA_EXTS: &[&str] = &[
-    "jpg", "jpeg", "png", "gif", "ico", "bmp", "webp", "tif", "tiff", "svg", "txt", "pdf", "zip",
-    "mp3", "mp4", "webm", "woff", "woff2", "ttf", "css",
 ];
 /// Folders that hold uploaded or generated content, never code.
 const CONTENT_DIRS: &[&str] = &[
@@ -115,9 +111,9 @@ impl Heuristics {
         }
         if is_file {
             self.assess_mode_and_owner(old, new, &ext, &mut add);
+            media::assess(&name, rel, &ext, old, new, sample, &mut add);
         }
         if let (true, Some(sample)) = (is_file, sample) {
-            assess_content(&name, &ext, sample, &mut add);
             for signature in &self.signatures {
                 if signature.matches(&name, sample) {
                     add(format!("signature {}", signature.id), signature.severity);
@@ -210,10 +206,6 @@ impl Extensions {
         self.last().is_some_and(|e| SCRIPT_EXTS.contains(&e))
     }
 
-    fn is_media(&self) -> bool {
-        self.last().is_some_and(|e| MEDIA_EXTS.contains(&e))
-    }
-
     /// A double, disguised or oddly cased extension, described.
     fn disguise(&self) -> Option<String> {
         let n = self.all.len();
@@ -251,71 +243,6 @@ fn in_content_dir(rel: &[u8]) -> bool {
     components
         .iter()
         .any(|c| CONTENT_DIRS.iter().any(|d| d.as_bytes() == *c))
-}
-
-/// `<?php` anywhere, in any case (a short `<?=` is three bytes that binary media
-/// contain by chance). `<?` is searched with memchr: most files hold none.
-fn has_php(bytes: &[u8]) -> bool {
-    memchr::memmem::find_iter(bytes, b"<?").any(|at| {
-        bytes
-            .get(at + 2..at + 5)
-            .is_some_and(|tag| tag.eq_ignore_ascii_case(b"php"))
-    })
-}
-
-fn assess_content(
-    name: &str,
-    ext: &Extensions,
-    sample: &Sample,
-    add: &mut impl FnMut(String, Severity),
-) {
-    let php = has_php(&sample.head) || has_php(&sample.tail);
-    if ext.all.is_empty() && !name.starts_with('.') {
-        let start = sample.head.trim_ascii_start();
-        if start.len() >= 5 && start[..5].eq_ignore_ascii_case(b"<?php")
-            || start.starts_with(b"#!/usr/bin/php")
-            || start.starts_with(b"#!/usr/bin/env php")
-        {
-            add(
-                "PHP code in a file without an extension".into(),
-                Severity::High,
-            );
-        }
-    }
-    if ext.is_media() {
-        let last = ext.last().unwrap_or_default();
-        if php {
-            add(format!("PHP code in a .{last} file"), Severity::Critical);
-        }
-        if let Some(kind) = magic_mismatch(last, &sample.head) {
-            add(format!("content is not {kind}"), Severity::Medium);
-        }
-    }
-}
-
-/// For image extensions: `Some(what it should be)` when the first bytes do not match.
-fn magic_mismatch(ext: &str, head: &[u8]) -> Option<&'static str> {
-    let (kind, ok) = match ext {
-        "jpg" | "jpeg" => ("a JPEG image", head.starts_with(&[0xFF, 0xD8, 0xFF])),
-        "png" => ("a PNG image", head.starts_with(b"\x89PNG\r\n\x1a\n")),
-        "gif" => (
-            "a GIF image",
-            head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a"),
-        ),
-        "ico" => (
-            "an icon",
-            head.starts_with(&[0, 0, 1, 0])
-                || head.starts_with(&[0, 0, 2, 0])
-                || head.starts_with(b"\x89PNG"),
-        ),
-        "bmp" => ("a BMP image", head.starts_with(b"BM")),
-        "webp" => (
-            "a WebP image",
-            head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP",
-        ),
-        _ => return None,
-    };
-    (!ok).then_some(kind)
 }
 
 /// A base64 run this long in a script is a hidden payload (a data URI of an icon is
@@ -487,7 +414,7 @@ mod tests {
         assert!(reasons("/w/t.php", blob.as_bytes())
             .contains(&"long base64 run in a script".to_string()));
         assert_eq!(
-            reasons("/w/t.txt", blob.as_bytes()),
+            reasons("/w/files/t.txt", blob.as_bytes()),
             ["PHP code in a .txt file"]
         );
         let hex = format!("<?php $s=\"{}\";", "\\x41".repeat(250));

@@ -37,6 +37,18 @@ pub enum Severity {
     Critical,
 }
 
+/// When a rule's events are reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Report {
+    /// Every difference.
+    #[default]
+    Always,
+    /// Only when the heuristics give a reason (a busy upload folder: recorded, but
+    /// silent until something in it looks like an attack). A deletion never has one.
+    Suspicious,
+}
+
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,6 +172,8 @@ struct RawRule {
     severity: Option<Severity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ignore: Vec<Attr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<Report>,
 }
 
 /// The web server users whose ownership of a script is suspicious, unless the policy
@@ -218,6 +232,7 @@ pub struct Rule {
     /// `None`: the policy's default severity.
     pub severity: Option<Severity>,
     pub ignore: AttrSet,
+    pub report: Report,
 }
 
 /// How a policy covers a path.
@@ -238,6 +253,7 @@ pub struct Verdict<'a> {
     pub severity: Severity,
     /// The watch's ignored attributes plus the rule's.
     pub ignore: AttrSet,
+    pub report: Report,
 }
 
 #[derive(Debug, Clone)]
@@ -464,11 +480,13 @@ impl Policy {
                 rule: Some(&r.name),
                 severity: r.severity.unwrap_or(self.default_severity),
                 ignore: watch.ignore.union(r.ignore),
+                report: r.report,
             },
             None => Verdict {
                 rule: None,
                 severity: self.default_severity,
                 ignore: watch.ignore,
+                report: Report::Always,
             },
         }
     }
@@ -595,6 +613,7 @@ impl Part {
                 kinds: r.kinds.clone(),
                 severity: r.severity,
                 ignore: r.ignore.iter().copied().collect(),
+                report: r.report.unwrap_or_default(),
             });
         }
 

@@ -76,6 +76,7 @@ mod tests {
             rule: None,
             reasons: Vec::new(),
             suspicion: None,
+            report: crate::policy::Report::Always,
         }
     }
 

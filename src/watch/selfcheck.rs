@@ -81,6 +81,7 @@ impl SelfFiles {
                 rule: Some(RULE.to_owned()),
                 reasons: vec![format!("{} changed under the running daemon", file.what)],
                 suspicion: Some(Severity::Critical),
+                report: crate::policy::Report::Always,
             });
             file.last = now;
         }
