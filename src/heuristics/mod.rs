@@ -4,6 +4,7 @@
 //! event's. Signatures are data (`policies/signatures/*.toml`), not code.
 
 pub mod signatures;
+pub mod yara;
 
 use std::collections::HashMap;
 
@@ -57,6 +58,7 @@ pub struct Reason {
 pub struct Heuristics {
     pub enabled: bool,
     pub signatures: Vec<Signature>,
+    pub yara: yara::YaraRules,
     /// uid → name of the web server's users (www-data, apache, nginx, http).
     pub web_users: HashMap<u32, String>,
 }
@@ -66,6 +68,7 @@ impl Heuristics {
         Heuristics {
             enabled: false,
             signatures: Vec::new(),
+            yara: yara::YaraRules::default(),
             web_users: HashMap::new(),
         }
     }
@@ -122,6 +125,9 @@ impl Heuristics {
                 if signature.matches(&name, sample) {
                     add(format!("signature {}", signature.id), signature.severity);
                 }
+            }
+            for (rule, severity) in self.yara.matches(sample) {
+                add(format!("yara {rule}"), severity);
             }
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
@@ -403,6 +409,7 @@ mod tests {
         Heuristics {
             enabled: true,
             signatures: signatures::builtin().unwrap(),
+            yara: yara::YaraRules::default(),
             web_users: [(33, "www-data".to_string())].into_iter().collect(),
         }
     }
