@@ -60,7 +60,7 @@ impl Progress {
         if attrs.file_type == FileType::File && attrs.blake3.is_some() {
             self.bytes += attrs.size;
         }
-        if self.entries % 256 == 0 && !self.bar.is_hidden() {
+        if self.entries.is_multiple_of(256) && !self.bar.is_hidden() {
             self.bar.set_position(self.entries);
             self.bar.set_message(human_bytes(self.bytes));
         }

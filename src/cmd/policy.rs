@@ -21,11 +21,12 @@ pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
             let policy = Policy::load(file)?;
             let sinks: Vec<String> = policy.sinks.iter().map(|s| s.key()).collect();
             println!(
-                "{}: ok: {} watches, {} rules, {} signatures, heuristics {}, {} sinks{}",
+                "{}: ok: {} watches, {} rules, {} signatures, {} YARA rules, heuristics {}, {} sinks{}",
                 file.display(),
                 policy.watches.len(),
                 policy.rules.len(),
                 policy.heuristics.signatures.len(),
+                policy.heuristics.yara.len(),
                 if policy.heuristics.enabled {
                     "on"
                 } else {

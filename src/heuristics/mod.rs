@@ -5,6 +5,7 @@
 
 mod media;
 pub mod signatures;
+pub mod yara;
 
 use std::collections::HashMap;
 
@@ -53,6 +54,7 @@ pub struct Reason {
 pub struct Heuristics {
     pub enabled: bool,
     pub signatures: Vec<Signature>,
+    pub yara: yara::YaraRules,
     /// uid → name of the web server's users (www-data, apache, nginx, http).
     pub web_users: HashMap<u32, String>,
 }
@@ -62,6 +64,7 @@ impl Heuristics {
         Heuristics {
             enabled: false,
             signatures: Vec::new(),
+            yara: yara::YaraRules::default(),
             web_users: HashMap::new(),
         }
     }
@@ -118,6 +121,9 @@ impl Heuristics {
                 if signature.matches(&name, sample) {
                     add(format!("signature {}", signature.id), signature.severity);
                 }
+            }
+            for (rule, severity) in self.yara.matches(sample) {
+                add(format!("yara {rule}"), severity);
             }
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
@@ -330,6 +336,7 @@ mod tests {
         Heuristics {
             enabled: true,
             signatures: signatures::builtin().unwrap(),
+            yara: yara::YaraRules::default(),
             web_users: [(33, "www-data".to_string())].into_iter().collect(),
         }
     }

@@ -8,6 +8,7 @@ mod logins;
 pub mod matcher;
 pub mod probe;
 pub mod sink;
+mod yara;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,6 +21,7 @@ use toml::Spanned;
 use crate::error::{Error, Result};
 use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
+use crate::heuristics::yara::{YaraRules, YaraSource};
 use crate::heuristics::{Heuristics, RawSignature, Signature};
 pub use detect::LogSpec;
 pub use host::{HostSettings, Site};
@@ -111,6 +113,9 @@ struct RawPolicy {
     rule: Vec<RawRule>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     signature: Vec<Spanned<RawSignature>>,
+    /// YARA rule text, as read from the files `[heuristics] yara` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    yara_source: Vec<YaraSource>,
     /// Checked by `SinkSpec::from_table`, which names the keys each type takes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sink: Vec<Spanned<toml::Table>>,
@@ -145,6 +150,9 @@ struct RawHeuristics {
     /// Signature files, relative to the policy; inlined when the policy is recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     signatures: Vec<Spanned<String>>,
+    /// YARA rule files (globs), relative to the policy; inlined like signature files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    yara: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -384,9 +392,15 @@ impl Policy {
             })?),
             None => None,
         };
+        let yara = YaraRules::compile(&part.raw.yara_source).map_err(|e| Error::Policy {
+            origin: PathBuf::from(e.file),
+            line: e.line,
+            message: e.message,
+        })?;
         let heuristics = Heuristics {
             enabled: raw_heuristics.enabled != Some(false),
             signatures,
+            yara,
             web_users: web_users(raw_heuristics.web_users.as_deref()),
         };
         Ok(Policy {
@@ -685,6 +699,12 @@ impl Part {
                     raw.signature.push(Spanned::new(0..0, raw_sig));
                 }
             }
+            for glob in std::mem::take(&mut h.yara) {
+                flattened = true;
+                let at_glob = |message| fail(glob.span().start, message);
+                raw.yara_source
+                    .extend(yara::load(glob.get_ref(), origin, &at_glob)?);
+            }
         }
 
         let mut part = Part {
@@ -774,12 +794,14 @@ impl Part {
                 builtin_signatures: mine.builtin_signatures.or(theirs.builtin_signatures),
                 web_users: mine.web_users.or(theirs.web_users),
                 signatures: Vec::new(),
+                yara: Vec::new(),
             }),
             (mine, theirs) => mine.or(theirs),
         };
         self.raw.watch.extend(raw.watch);
         self.raw.rule.extend(raw.rule);
         self.raw.signature.extend(raw.signature);
+        self.raw.yara_source.extend(raw.yara_source);
         self.raw.sink.extend(raw.sink);
         for log in other.logs {
             if self.logs.iter().any(|mine| mine.path == log.path) {
