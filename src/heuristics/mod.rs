@@ -3,6 +3,7 @@
 //! bit, a webshell signature, ...). Each reason carries a severity that can raise the
 //! event's. Signatures are data (`policies/signatures/*.toml`), not code.
 
+pub mod php;
 pub mod signatures;
 
 use std::collections::HashMap;
@@ -123,6 +124,9 @@ impl Heuristics {
                     add(format!("signature {}", signature.id), signature.severity);
                 }
             }
+            for finding in php::assess_sample(&sample.head, &sample.tail, ext.is_php()) {
+                add(finding.text, finding.severity);
+            }
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
             let content = [&sample.head[..], &sample.tail[..]];
@@ -208,6 +212,10 @@ impl Extensions {
 
     fn is_script(&self) -> bool {
         self.last().is_some_and(|e| SCRIPT_EXTS.contains(&e))
+    }
+
+    fn is_php(&self) -> bool {
+        self.last().is_some_and(|e| PHP_EXTS.contains(&e))
     }
 
     fn is_media(&self) -> bool {
@@ -477,11 +485,14 @@ mod tests {
         );
         assert_eq!(
             reasons("/w/t.php", b"<?php eval(gzinflate(base64_decode('x')));"),
-            ["signature eval-decoded"]
+            [
+                "signature eval-decoded",
+                "eval of decoded payload (base64_decode, gzinflate)"
+            ]
         );
         assert_eq!(
             reasons("/w/t.php", b"<?php @system($_GET['c']);"),
-            ["signature exec-request"]
+            ["signature exec-request", "request input reaches system()"]
         );
         let blob = format!("<?php $x='{}';", "QUJD".repeat(1200));
         assert!(reasons("/w/t.php", blob.as_bytes())
