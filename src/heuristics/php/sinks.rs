@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tree_sitter::Node;
 
 use super::fold::{operands, Folded, Value, DECODERS};
-use super::taint::{called_name, param_bit, Flow, Taint, Visited, REQUEST};
+use super::taint::{called_name, is_superglobal, param_bit, Flow, Taint, Visited, REQUEST};
 use crate::policy::Severity;
 
 /// Functions that run their argument as PHP code.
@@ -321,7 +321,15 @@ impl Judge<'_, '_> {
         scope: usize,
     ) {
         let Some(callback) = args.get(at) else { return };
-        if self.flow.taint(*callback, scope) & REQUEST != 0 {
+        // `$control['callback']`: an entry of the application's own registry.
+        let registry_entry = callback.kind() == "subscript_expression"
+            && operands(*callback).first().is_some_and(|base| {
+                base.kind() == "variable_name" && !is_superglobal(self.src(), *base)
+            });
+        if registry_entry {
+            return;
+        }
+        if self.flow.direct_taint(*callback, scope) & REQUEST != 0 {
             self.add(
                 format!("request input chooses the function called by {name}()"),
                 Severity::Critical,

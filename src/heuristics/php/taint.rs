@@ -12,7 +12,11 @@ use super::fold::{Constants, Folder, Value};
 /// Taint is a bit set: request input, or the value of parameter i of the enclosing
 /// function (bit i + 1).
 pub type Taint = u32;
-pub const REQUEST: Taint = 1;
+pub const REQUEST: Taint = BODY | HEADER;
+/// What the request's query, body and cookies carry.
+pub const BODY: Taint = 1;
+/// What its headers carry (bit 31: parameter bits stop below).
+pub const HEADER: Taint = 1 << 31;
 const MAX_PARAMS: usize = 30;
 
 pub fn param_bit(index: usize) -> Taint {
@@ -117,6 +121,10 @@ pub fn variable_name<'s>(src: &'s [u8], node: Node) -> Option<&'s str> {
         .then(|| std::str::from_utf8(&src[node.byte_range()]).ok())
         .flatten()
         .map(|n| n.trim_start_matches('$'))
+}
+
+pub fn is_superglobal(src: &[u8], node: Node) -> bool {
+    variable_name(src, node).is_some_and(|n| REQUEST_VARIABLES.contains(&n))
 }
 
 /// The name a call is made by, when it is written as a plain name: lower-case,
@@ -231,6 +239,17 @@ impl<'a> Flow<'a> {
 
     /// What an expression's value may carry: request input, parameters.
     pub fn taint(&self, expr: Node, scope: usize) -> Taint {
+        self.taint_of(expr, scope, true)
+    }
+
+    /// Request input written in the expression itself, not through its variables:
+    /// what a callback needs to be "chosen by the request" (flow-insensitive variables
+    /// would blame an application's registry entry).
+    pub fn direct_taint(&self, expr: Node, scope: usize) -> Taint {
+        self.taint_of(expr, scope, false)
+    }
+
+    fn taint_of(&self, expr: Node, scope: usize, through_variables: bool) -> Taint {
         let src = self.folder.src;
         let mut taint = 0;
         let mut stack = vec![expr];
@@ -241,14 +260,18 @@ impl<'a> Flow<'a> {
                         continue;
                     };
                     if REQUEST_VARIABLES.contains(&name) {
-                        taint |= REQUEST;
-                    } else if let Some(t) = self.taints.get(&(scope, name.to_string())) {
+                        taint |= BODY;
+                    } else if let Some(t) = self
+                        .taints
+                        .get(&(scope, name.to_string()))
+                        .filter(|_| through_variables)
+                    {
                         taint |= t;
                     }
                     continue;
                 }
                 "subscript_expression" if self.is_request_header(node, scope) => {
-                    taint |= REQUEST;
+                    taint |= HEADER;
                     continue;
                 }
                 // `$registry[$_POST['id']]` is an entry the application chose, looked up
@@ -260,7 +283,7 @@ impl<'a> Flow<'a> {
                 "function_call_expression" => match self.resolved_name(node, scope).as_deref() {
                     Some(name) if CLEAN_FUNCTIONS.contains(&name) => continue,
                     Some(name) if REQUEST_FUNCTIONS.contains(&name) => {
-                        taint |= REQUEST;
+                        taint |= HEADER;
                         continue;
                     }
                     name if self.reads_request(name, node, scope) => {
@@ -322,6 +345,8 @@ impl<'a> Flow<'a> {
 
     /// Does request input lead a path (`$_GET['p']`, `$_GET['p'] . '.php'`), so
     /// that it chooses the file or stream, rather than a part within a fixed folder?
+    /// Headers do not count: Debian's wp-config.php picks its configuration file by
+    /// the Host header.
     pub fn leads_with_request(&self, path: Node, scope: usize) -> bool {
         let mut lead = path;
         loop {
@@ -335,7 +360,7 @@ impl<'a> Flow<'a> {
                 _ => break,
             };
         }
-        self.taint(lead, scope) & REQUEST != 0
+        self.taint(lead, scope) & BODY != 0
     }
 
     /// The function a call names, plainly or by a folded expression.

@@ -256,6 +256,8 @@ fn decoded_payloads_are_analysed() {
 #[test]
 fn benign_idioms_stay_silent() {
     silent("<?php call_user_func_array($callback, $args);");
+    silent("<?php $control = $registry[$_POST['id']]; foreach ($all as $control) { call_user_func_array($control['callback'], $control['params']); }");
+    silent("<?php $host = preg_replace('/:.*/', '', $_SERVER['HTTP_HOST']); $file = '/etc/wordpress/config-' . strtolower($host) . '.php'; require_once($file);");
     silent("<?php call_user_func_array(array($this, $method), $params);");
     silent("<?php $result = array_map('trim', $_POST['tags']);");
     silent("<?php usort($items, function ($a, $b) { return $a <=> $b; });");
