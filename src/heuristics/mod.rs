@@ -4,6 +4,7 @@
 //! event's. Signatures are data (`policies/signatures/*.toml`), not code.
 
 mod media;
+pub mod php;
 pub mod signatures;
 pub mod yara;
 
@@ -125,6 +126,9 @@ impl Heuristics {
             for (rule, severity) in self.yara.matches(sample) {
                 add(format!("yara {rule}"), severity);
             }
+            for finding in php::assess_sample(&sample.head, &sample.tail, ext.is_php()) {
+                add(finding.text, finding.severity);
+            }
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
             let content = [&sample.head[..], &sample.tail[..]];
@@ -210,6 +214,10 @@ impl Extensions {
 
     fn is_script(&self) -> bool {
         self.last().is_some_and(|e| SCRIPT_EXTS.contains(&e))
+    }
+
+    fn is_php(&self) -> bool {
+        self.last().is_some_and(|e| PHP_EXTS.contains(&e))
     }
 
     /// A double, disguised or oddly cased extension, described.
@@ -411,11 +419,14 @@ mod tests {
         );
         assert_eq!(
             reasons("/w/t.php", b"<?php eval(gzinflate(base64_decode('x')));"),
-            ["signature eval-decoded"]
+            [
+                "signature eval-decoded",
+                "eval of decoded payload (base64_decode, gzinflate)"
+            ]
         );
         assert_eq!(
             reasons("/w/t.php", b"<?php @system($_GET['c']);"),
-            ["signature exec-request"]
+            ["signature exec-request", "request input reaches system()"]
         );
         let blob = format!("<?php $x='{}';", "QUJD".repeat(1200));
         assert!(reasons("/w/t.php", blob.as_bytes())

@@ -1,0 +1,309 @@
+//! PHP code analysis: parse the file (tree-sitter-php: an error-tolerant parser, so
+//! broken or truncated samples still yield a tree, maintained with the grammar used
+//! by GitHub and editors; mago-syntax is faster but pulls in a whole toolchain's
+//! crates), follow request input to code and command sinks, fold computed function
+//! names, and decode hidden payloads to analyse them in turn.
+
+mod decode;
+mod fold;
+mod sinks;
+mod taint;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+use tree_sitter::{Node, Parser, Tree};
+
+use fold::Constants;
+pub use sinks::Finding;
+use sinks::{Judge, Summaries};
+use taint::{Flow, Visited};
+
+/// Decoded payloads are analysed this deep (a payload in a payload in ...).
+const MAX_DEPTH: usize = 4;
+/// A string literal this long may be an encoded payload.
+const LONG_LITERAL: usize = 256;
+/// Rounds to settle which functions hand their parameters to sinks.
+const SUMMARY_ROUNDS: usize = 4;
+/// Findings kept per file: the first say enough.
+const MAX_FINDINGS: usize = 6;
+
+/// Tokens without which no finding is possible: request input, decoders, wrappers,
+/// bitwise operators on string literals.
+/// Files without any are not parsed (most library code).
+static NEEDED: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build([
+            "$_get",
+            "$_post",
+            "$_request",
+            "$_cookie",
+            "$_files",
+            "$_server",
+            "$http_",
+            "getallheaders",
+            "apache_request_headers",
+            "getenv",
+            "filter_input",
+            "php://input",
+            "data:",
+            "base64_decode",
+            "gzinflate",
+            "gzuncompress",
+            "gzdecode",
+            "str_rot13",
+            "strrev",
+            "hex2bin",
+            "convert_uudecode",
+            "urldecode",
+            "pack(",
+            "chr(",
+            "$$",
+            "\\x",
+            "'^",
+            "^'",
+            "'|",
+            "|'",
+            "'&",
+            "&'",
+            "\"^",
+            "^\"",
+            "~'",
+        ])
+        .expect("literal patterns build")
+});
+
+thread_local! {
+    static PARSER: RefCell<Parser> = RefCell::new({
+        let mut parser = Parser::new();
+        parser
+            .set_language(&tree_sitter_php::LANGUAGE_PHP.into())
+            .expect("the PHP grammar matches the tree-sitter version");
+        parser
+    });
+}
+
+/// Does this content hold PHP at all (`<?php`, `<?=`)?
+pub fn holds_php(content: &[u8]) -> bool {
+    memchr::memmem::find_iter(content, b"<?").any(|at| {
+        let tag = &content[at + 2..content.len().min(at + 5)];
+        tag.eq_ignore_ascii_case(b"php") || tag.starts_with(b"=")
+    })
+}
+
+/// What the PHP code in a sample does that a web application should not. The tail
+/// of a long file starts inside code: it is read as code. A PHP script without an
+/// opening tag (a fragment meant for `include` or `eval`) is read as code too.
+pub fn assess_sample(head: &[u8], tail: &[u8], php_script: bool) -> Vec<Finding> {
+    let tagged = holds_php(head) || holds_php(tail);
+    if !tagged && !php_script {
+        return Vec::new();
+    }
+    let mut findings = if tagged {
+        analyse(head)
+    } else {
+        analyse(&[&b"<?php "[..], head].concat())
+    };
+    if !tail.is_empty() {
+        for finding in analyse(&[&b"<?php "[..], tail].concat()) {
+            if !findings.contains(&finding) {
+                findings.push(finding);
+            }
+        }
+    }
+    findings
+}
+
+/// What the PHP code in `content` does that a web application should not.
+pub fn analyse(content: &[u8]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    analyse_at(content, 0, &mut findings);
+    findings.truncate(MAX_FINDINGS);
+    findings
+}
+
+fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
+    if !NEEDED.is_match(content) && longest_base64_run(content) < LONG_LITERAL {
+        return;
+    }
+    let Some(tree) = PARSER.with(|p| p.borrow_mut().parse(content, None)) else {
+        return;
+    };
+    let (found, payloads) = judge(content, &tree);
+    let suffix = if depth > 0 {
+        " in a decoded payload"
+    } else {
+        ""
+    };
+    for finding in found {
+        let text = format!(
+            "{}{suffix}",
+            finding.text.trim_end_matches(" in a decoded payload")
+        );
+        if !findings.iter().any(|f| f.text == text) {
+            findings.push(Finding { text, ..finding });
+        }
+    }
+    if depth + 1 > MAX_DEPTH {
+        return;
+    }
+    for payload in payloads {
+        let code = if holds_php(&payload) {
+            payload
+        } else {
+            [&b"<?php "[..], &payload].concat()
+        };
+        analyse_at(&code, depth + 1, findings);
+    }
+}
+
+/// The findings in one parsed file, and the payloads it decodes.
+fn judge(src: &[u8], tree: &Tree) -> (Vec<Finding>, Vec<Vec<u8>>) {
+    let nodes = nodes_of(tree);
+    let mut constants = Constants::new();
+    let flow = Flow::new(src, &mut constants, &nodes);
+    let mut summaries = Summaries::new();
+    let mut judge = None;
+    for _round in 0..SUMMARY_ROUNDS {
+        let mut round = Judge {
+            flow: &flow,
+            summaries: summaries.clone(),
+            findings: Vec::new(),
+            payloads: Vec::new(),
+        };
+        for visited in &nodes {
+            round.node(visited);
+        }
+        let settled = round.summaries == summaries;
+        summaries = round.summaries.clone();
+        judge = Some(round);
+        if settled {
+            break;
+        }
+    }
+    let Some(mut judge) = judge else {
+        return (Vec::new(), Vec::new());
+    };
+    let literals = nodes.iter().filter(|v| {
+        matches!(
+            v.node.kind(),
+            "string" | "encapsed_string" | "nowdoc" | "heredoc"
+        )
+    });
+    for &Visited { node, scope, .. } in literals {
+        if node.byte_range().len() < LONG_LITERAL {
+            continue;
+        }
+        let Some(fold::Value::Str(text)) = flow.folder.fold(node, scope).map(|f| f.value) else {
+            continue;
+        };
+        if let Some(code) = decode_literal(&text) {
+            judge.payloads.push(code);
+        }
+    }
+    (judge.findings, judge.payloads)
+}
+
+/// A long literal that is base64 or hex of text (maybe compressed): the text.
+fn decode_literal(text: &[u8]) -> Option<Vec<u8>> {
+    let text = text.trim_ascii();
+    let hex = text.len() % 2 == 0 && text.iter().all(u8::is_ascii_hexdigit);
+    let base64 = !hex
+        && text
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\n' | b'\r'));
+    let bytes = if hex {
+        decode::hex(text)?
+    } else if base64 {
+        decode::base64(text)?
+    } else {
+        return None;
+    };
+    let bytes = if looks_like_text(&bytes) {
+        bytes
+    } else {
+        decode::inflate_any(&bytes).filter(|b| looks_like_text(b))?
+    };
+    Some(bytes)
+}
+
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let sample = &bytes[..bytes.len().min(4096)];
+    let printable = sample
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    !sample.is_empty() && printable * 100 >= sample.len() * 95
+}
+
+fn longest_base64_run(bytes: &[u8]) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for b in bytes {
+        let member = b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+        run = if member { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+/// The nodes the analysis looks at, in source order, with their scopes (walked
+/// without recursion: deep concatenation chains would overflow the stack).
+fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
+    const KINDS: &[&str] = &[
+        "assignment_expression",
+        "augmented_assignment_expression",
+        "reference_assignment_expression",
+        "foreach_statement",
+        "global_declaration",
+        "function_definition",
+        "method_declaration",
+        "function_call_expression",
+        "include_expression",
+        "include_once_expression",
+        "require_expression",
+        "require_once_expression",
+        "shell_command_expression",
+        "dynamic_variable_name",
+        "string",
+        "encapsed_string",
+        "nowdoc",
+        "heredoc",
+    ];
+    let mut nodes = Vec::new();
+    let root = Visited {
+        node: tree.root_node(),
+        scope: 0,
+        function: None,
+    };
+    let mut stack = vec![root];
+    let mut cursor = tree.walk();
+    while let Some(visited) = stack.pop() {
+        let node = visited.node;
+        if KINDS.contains(&node.kind()) {
+            nodes.push(visited);
+        }
+        let inner = match node.kind() {
+            "function_definition" | "method_declaration" => Visited {
+                node,
+                scope: node.id(),
+                function: Some(node),
+            },
+            "anonymous_function" => Visited {
+                node,
+                scope: node.id(),
+                function: None,
+            },
+            _ => visited,
+        };
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        stack.extend(children.into_iter().rev().map(|child| Visited {
+            node: child,
+            ..inner
+        }));
+    }
+    nodes
+}
