@@ -35,7 +35,7 @@ pub fn base64(input: &[u8]) -> Option<Vec<u8>> {
 }
 
 pub fn hex(input: &[u8]) -> Option<Vec<u8>> {
-    if input.len() % 2 != 0 {
+    if !input.len().is_multiple_of(2) {
         return None;
     }
     input

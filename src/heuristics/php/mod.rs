@@ -211,7 +211,7 @@ fn judge(src: &[u8], tree: &Tree) -> (Vec<Finding>, Vec<Vec<u8>>) {
 /// A long literal that is base64 or hex of text (maybe compressed): the text.
 fn decode_literal(text: &[u8]) -> Option<Vec<u8>> {
     let text = text.trim_ascii();
-    let hex = text.len() % 2 == 0 && text.iter().all(u8::is_ascii_hexdigit);
+    let hex = text.len().is_multiple_of(2) && text.iter().all(u8::is_ascii_hexdigit);
     let base64 = !hex
         && text
             .iter()
