@@ -103,7 +103,7 @@ impl Folded {
 }
 
 /// Byte-wise `^`, `&`, `|`, `~` on strings.
-const BITWISE: &str = "bitwise string operations";
+pub const BITWISE: &str = "bitwise string operations";
 
 /// Functions that turn an encoded string into code or a name.
 pub const DECODERS: &[&str] = &[

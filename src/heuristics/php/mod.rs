@@ -35,45 +35,46 @@ const MAX_FINDINGS: usize = 6;
 /// bitwise operators on string literals.
 /// Files without any are not parsed (most library code).
 static NEEDED: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    // The decoders by name, but `pack(` (not `package`) and the bitwise operators by
+    // their tokens.
+    let decoders = fold::DECODERS
+        .iter()
+        .copied()
+        .filter(|d| *d != "pack" && *d != fold::BITWISE);
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
-        .build([
-            "$_get",
-            "$_post",
-            "$_request",
-            "$_cookie",
-            "$_files",
-            "$_server",
-            "$http_",
-            "getallheaders",
-            "apache_request_headers",
-            "getenv",
-            "filter_input",
-            "php://input",
-            "data:",
-            "base64_decode",
-            "gzinflate",
-            "gzuncompress",
-            "gzdecode",
-            "str_rot13",
-            "strrev",
-            "hex2bin",
-            "convert_uudecode",
-            "urldecode",
-            "pack(",
-            "chr(",
-            "$$",
-            "\\x",
-            "'^",
-            "^'",
-            "'|",
-            "|'",
-            "'&",
-            "&'",
-            "\"^",
-            "^\"",
-            "~'",
-        ])
+        .build(
+            [
+                "$_get",
+                "$_post",
+                "$_request",
+                "$_cookie",
+                "$_files",
+                "$_server",
+                "$http_",
+                "getallheaders",
+                "apache_request_headers",
+                "getenv",
+                "filter_input",
+                "php://input",
+                "data:",
+                "pack(",
+                "chr(",
+                "$$",
+                "\\x",
+                "'^",
+                "^'",
+                "'|",
+                "|'",
+                "'&",
+                "&'",
+                "\"^",
+                "^\"",
+                "~'",
+            ]
+            .into_iter()
+            .chain(decoders),
+        )
         .expect("literal patterns build")
 });
 
