@@ -62,7 +62,10 @@ fn init_refuses_a_compromised_tree_unless_told() {
     assert_eq!(shell["kind"], "new");
     assert_eq!(shell["severity"], "critical");
     assert_eq!(shell["source"], "verify");
-    assert_eq!(reasons(shell), ["signature exec-request"]);
+    assert_eq!(
+        reasons(shell),
+        ["signature exec-request", "request input reaches system()"]
+    );
     let htaccess = event_for(&history, &env.path("wp-content/uploads/.htaccess"));
     assert_eq!(reasons(htaccess), ["signature handler-override"]);
     // Baselined: verify has nothing to say about them any more.

@@ -21,7 +21,7 @@ fn the_text_report_shows_reasons_and_counts_by_severity() {
             .lines()
             .any(|l| l.starts_with("new       critical")
                 && l.contains(shell.to_str().unwrap())
-                && l.ends_with("— signature exec-request")),
+                && l.ends_with("— signature exec-request; request input reaches system()")),
         "{}",
         run.stdout
     );
