@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
 use crate::heuristics::{Sample, SAMPLE_HEAD, SAMPLE_TAIL};
-use crate::policy::{Policy, Report};
+use crate::policy::Policy;
 use crate::scan::{scan, DirHook, SampleDir, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
@@ -171,15 +171,14 @@ const SEQUENTIAL_FINDINGS: usize = 16;
 
 /// Apply the heuristics to new and modified entries: their reasons, and a severity
 /// raised to the strongest of them; then drop the findings of `report = "suspicious"`
-/// rules that got no reason. This is the one place that decides it, for `verify`,
-/// `watch`, `accept` and `init` alike. With the heuristics off nothing can give a
-/// reason, so such rules report everything rather than nothing.
+/// rules that got no reason (`Heuristics::silences`). This is the one place that
+/// decides it, for `verify`, `watch`, `accept` and `init` alike.
 fn assess_all(policy: &Policy, findings: &mut Vec<Finding>) {
     if !policy.heuristics.enabled {
         return;
     }
     assess_each(policy, findings);
-    findings.retain(|f| f.report == Report::Always || !f.reasons.is_empty());
+    findings.retain(|f| !policy.heuristics.silences(f.report) || !f.reasons.is_empty());
 }
 
 /// Content checks read each changed file again, on every core and opening each

@@ -11,7 +11,7 @@ use crate::fs::open::attrs_from_stat;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, FileType};
 use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
-use crate::policy::{Coverage, Kind, Policy, Report};
+use crate::policy::{Coverage, Kind, Policy};
 use crate::store::Baseline;
 
 pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
@@ -152,7 +152,7 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
             let ignored: Vec<_> = verdict.ignore.iter().map(|a| a.as_str()).collect();
             let _ = write!(out, ", ignoring {}", ignored.join(", "));
         }
-        if verdict.report == Report::Suspicious && policy.heuristics.enabled {
+        if policy.heuristics.silences(verdict.report) {
             out.push_str(match kind {
                 Kind::Deleted => ", not reported (report = \"suspicious\")",
                 _ => ", reported only when suspicious (report = \"suspicious\")",
@@ -177,15 +177,13 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
         .heuristics
         .assess(bytes, rel, None, &attrs, sample.as_ref());
     if reasons.is_empty() {
-        let quiet = policy.verdict(watch, rel, bytes, Kind::New).report == Report::Suspicious;
+        let quiet = policy
+            .heuristics
+            .silences(policy.verdict(watch, rel, bytes, Kind::New).report);
         let _ = writeln!(
             out,
             "  heuristics: nothing suspicious if it appeared {as_what}{}",
-            if quiet && policy.heuristics.enabled {
-                ": not reported"
-            } else {
-                ""
-            }
+            if quiet { ": not reported" } else { "" }
         );
     }
     for r in reasons {

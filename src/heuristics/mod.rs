@@ -11,7 +11,7 @@ pub mod yara;
 use std::collections::HashMap;
 
 use crate::fs::{Attrs, FileType};
-use crate::policy::{Kind, Severity};
+use crate::policy::{Kind, Report, Severity};
 pub use signatures::{RawSignature, Signature};
 
 /// How much of a file content checks read: the head and the tail, never more.
@@ -68,6 +68,12 @@ impl Heuristics {
             yara: yara::YaraRules::default(),
             web_users: HashMap::new(),
         }
+    }
+
+    /// Is a finding under a rule with this `report` dropped when no reason is found?
+    /// With the heuristics off nothing can give one, so such rules report everything.
+    pub fn silences(&self, report: Report) -> bool {
+        self.enabled && report == Report::Suspicious
     }
 
     /// Does assessing this change need the file's content?
