@@ -107,10 +107,10 @@ pub fn assess_sample(head: &[u8], tail: &[u8], php_script: bool) -> Vec<Finding>
     let mut findings = if tagged {
         analyse(head)
     } else {
-        analyse(&[&b"<?php "[..], head].concat())
+        analyse(&opened(head))
     };
     if !tail.is_empty() {
-        for finding in analyse(&[&b"<?php "[..], tail].concat()) {
+        for finding in analyse(&opened(tail)) {
             if !findings.contains(&finding) {
                 findings.push(finding);
             }
@@ -128,7 +128,7 @@ pub fn analyse(content: &[u8]) -> Vec<Finding> {
 }
 
 fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
-    if !NEEDED.is_match(content) && longest_base64_run(content) < LONG_LITERAL {
+    if !NEEDED.is_match(content) && super::longest_run(content, super::is_base64) < LONG_LITERAL {
         return;
     }
     let Some(tree) = PARSER.with(|p| p.borrow_mut().parse(content, None)) else {
@@ -156,7 +156,7 @@ fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
         let code = if holds_php(&payload) {
             payload
         } else {
-            [&b"<?php "[..], &payload].concat()
+            opened(&payload)
         };
         analyse_at(&code, depth + 1, findings);
     }
@@ -241,14 +241,9 @@ fn looks_like_text(bytes: &[u8]) -> bool {
     !sample.is_empty() && printable * 100 >= sample.len() * 95
 }
 
-fn longest_base64_run(bytes: &[u8]) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for b in bytes {
-        let member = b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
-        run = if member { run + 1 } else { 0 };
-        best = best.max(run);
-    }
-    best
+/// `code` read as PHP: behind an opening tag (a tail, a fragment, a decoded payload).
+fn opened(code: &[u8]) -> Vec<u8> {
+    [&b"<?php "[..], code].concat()
 }
 
 /// The nodes the analysis looks at, in source order, with their scopes (walked
