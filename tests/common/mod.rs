@@ -106,7 +106,7 @@ impl Run {
     pub fn events(&self) -> Vec<Value> {
         self.stdout
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .map(|l| parse_event_line(l.as_bytes()))
             .collect()
     }
 }
@@ -234,6 +234,11 @@ fn parse_event_line(line: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("bad JSON line {:?}: {e}", String::from_utf8_lossy(line)))
 }
 
+/// Does a notify datagram hold the line `what` (`READY=1`, `RELOADING=1`, ...)?
+fn says(datagram: &[u8], what: &str) -> bool {
+    String::from_utf8_lossy(datagram).lines().any(|l| l == what)
+}
+
 /// Read `stdout` into `out` until READY=1 arrives on `notify`, then what is left in the
 /// pipe (written before READY=1 was sent).
 fn read_until_ready(
@@ -279,10 +284,7 @@ fn read_until_ready(
         }
         if notify_ready {
             let n = notify.recv(&mut buf).unwrap();
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == "READY=1")
-            {
+            if says(&buf[..n], "READY=1") {
                 read_available(stdout, out);
                 break;
             }
@@ -389,10 +391,7 @@ impl Daemon {
                 .notify
                 .recv(&mut buf)
                 .unwrap_or_else(|e| panic!("no {what} from fim watch: {e}"));
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == what)
-            {
+            if says(&buf[..n], what) {
                 return;
             }
         }
