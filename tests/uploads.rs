@@ -164,14 +164,21 @@ fn attacks(uploads: &Path) -> Vec<(PathBuf, String)> {
         .collect()
 }
 
+/// The site (its policy text) with real media of stem "existing" in its uploads
+/// folder; `None` (skipped) where PHP's GD cannot make them.
+fn site_with_media(env: &Env) -> Option<(String, PathBuf)> {
+    let policy = site(env);
+    let uploads = env.path(UPLOADS);
+    real_media(&uploads, "existing")?;
+    Some((policy, uploads))
+}
+
 #[test]
 fn verify_reports_exactly_the_suspicious_uploads() {
     let env = Env::new();
-    let policy = site(&env);
-    let uploads = env.path(UPLOADS);
-    if real_media(&uploads, "existing").is_none() {
+    let Some((policy, uploads)) = site_with_media(&env) else {
         return;
-    }
+    };
     env.init_with_policy(&policy);
 
     // Real media, new and rewritten, and a deletion: silent.
@@ -213,11 +220,9 @@ fn verify_reports_exactly_the_suspicious_uploads() {
 #[test]
 fn watch_reports_suspicious_uploads_as_they_happen() {
     let env = Env::new();
-    let policy = site(&env);
-    let uploads = env.path(UPLOADS);
-    if real_media(&uploads, "existing").is_none() {
+    let Some((policy, uploads)) = site_with_media(&env) else {
         return;
-    }
+    };
     env.init_with_policy(&policy);
     let mut daemon = Daemon::start(&env, &[]);
     let real = uploads.join("sunset.jpg");
@@ -248,11 +253,9 @@ fn watch_reports_suspicious_uploads_as_they_happen() {
 #[test]
 fn init_takes_real_uploads_in_and_refuses_disguised_code() {
     let env = Env::new();
-    let policy = site(&env);
-    let uploads = env.path(UPLOADS);
-    if real_media(&uploads, "existing").is_none() {
+    let Some((policy, uploads)) = site_with_media(&env) else {
         return;
-    }
+    };
     let path = env.write_policy(&policy);
     let run = env.fim(&["init", "--policy", path.to_str().unwrap()]);
     run.success();
