@@ -183,87 +183,69 @@ fn assess_all(policy: &Policy, findings: &mut Vec<Finding>) {
 
 /// Content checks read each changed file again, on every core and opening each
 /// directory once, so a burst of thousands of new files is assessed about as fast as
-/// it was hashed.
+/// it was hashed. Each sample is dropped once judged: `init` of a large tree never
+/// holds more than one per core.
 fn assess_each(policy: &Policy, findings: &mut [Finding]) {
     use rayon::prelude::*;
-    use std::collections::BTreeMap;
     let heuristics = &policy.heuristics;
-    // A few findings (the watch daemon's usual look) are assessed on this thread:
-    // handing them to the pool and waiting for it costs more than the checks.
-    let sequential = findings.len() <= SEQUENTIAL_FINDINGS;
-    let samples: Vec<(usize, Sample)> = {
-        let view: &[Finding] = findings;
-        let mut by_dir: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
-        for (i, f) in view.iter().enumerate() {
-            if f.new
-                .as_ref()
-                .is_some_and(|new| heuristics.wants_sample(f.kind, new))
-            {
-                if let Some((dir, _)) = bpath::split_parent(&f.path) {
-                    by_dir.entry(dir).or_default().push(i);
-                }
+    let view: &[Finding] = findings;
+    let mut by_dir: BTreeMap<&[u8], Vec<usize>> = BTreeMap::new();
+    let mut unsampled = Vec::new();
+    for (i, f) in view.iter().enumerate() {
+        let Some(new) = &f.new else { continue };
+        match bpath::split_parent(&f.path) {
+            Some((dir, _)) if heuristics.wants_sample(f.kind, new) => {
+                by_dir.entry(dir).or_default().push(i)
             }
+            _ => unsampled.push(i),
         }
-        let read_dir = move |(_, indices): (&[u8], Vec<usize>)| {
-            let dir = SampleDir::open(policy, &view[indices[0]].path);
-            indices.into_iter().filter_map(move |i| {
-                let path = &view[i].path;
-                let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
-                let sample = match &dir {
-                    Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
-                    Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-                };
-                match sample {
-                    Ok(sample) => sample.map(|s| (i, s)),
-                    Err(e) => {
-                        tracing::warn!(
-                            "{}: cannot read for content checks: {e}",
-                            bpath::lossy(path)
-                        );
-                        None
-                    }
-                }
-            })
-        };
-        if sequential {
-            by_dir.into_iter().flat_map(read_dir).collect()
-        } else {
-            by_dir.into_par_iter().flat_map_iter(read_dir).collect()
-        }
-    };
-    let mut samples: Vec<Option<Sample>> = {
-        let mut by_index: Vec<Option<Sample>> = (0..findings.len()).map(|_| None).collect();
-        for (i, s) in samples {
-            by_index[i] = Some(s);
-        }
-        by_index
-    };
-    let assess = |(finding, sample): (&mut Finding, &mut Option<Sample>)| {
-        let Some(new) = &finding.new else {
-            return;
-        };
+    }
+    let reasons_of = |i: usize, sample: Option<&Sample>| {
+        let finding = &view[i];
+        let new = finding.new.as_ref()?;
         let rel = policy
             .watch_of(&finding.path)
             .map_or(&b""[..], |(_, rel)| rel);
-        let reasons = heuristics.assess(
-            &finding.path,
-            rel,
-            finding.old.as_ref(),
-            new,
-            sample.as_ref(),
-        );
+        let reasons = heuristics.assess(&finding.path, rel, finding.old.as_ref(), new, sample);
+        Some((i, reasons))
+    };
+    let assess_dir = |(_, indices): (&[u8], Vec<usize>)| {
+        let dir = SampleDir::open(policy, &view[indices[0]].path);
+        indices.into_iter().filter_map(move |i| {
+            let path = &view[i].path;
+            let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
+            let sample = match &dir {
+                Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
+                Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            };
+            let sample = sample.unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{}: cannot read for content checks: {e}",
+                    bpath::lossy(path)
+                );
+                None
+            });
+            reasons_of(i, sample.as_ref())
+        })
+    };
+    // A few findings (the watch daemon's usual look) are assessed on this thread:
+    // handing them to the pool and waiting for it costs more than the checks.
+    let judged: Vec<(usize, Vec<crate::heuristics::Reason>)> =
+        if findings.len() <= SEQUENTIAL_FINDINGS {
+            by_dir.into_iter().flat_map(assess_dir).collect()
+        } else {
+            by_dir.into_par_iter().flat_map_iter(assess_dir).collect()
+        };
+    let unsampled: Vec<_> = unsampled
+        .into_iter()
+        .filter_map(|i| reasons_of(i, None))
+        .collect();
+    for (i, reasons) in judged.into_iter().chain(unsampled) {
+        let finding = &mut findings[i];
         for reason in reasons {
             finding.severity = finding.severity.max(reason.severity);
             finding.suspicion = finding.suspicion.max(Some(reason.severity));
             finding.reasons.push(reason.text);
         }
-    };
-    if sequential {
-        findings.iter_mut().zip(samples.iter_mut()).for_each(assess);
-    } else {
-        findings
-            .par_iter_mut()
-            .zip(samples.par_iter_mut())
-            .for_each(assess);
     }
 }

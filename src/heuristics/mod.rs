@@ -9,6 +9,7 @@ pub mod signatures;
 pub mod yara;
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use crate::fs::{Attrs, FileType};
 use crate::policy::{Kind, Report, Severity};
@@ -276,12 +277,24 @@ fn is_base64(b: u8) -> bool {
 }
 
 fn longest_run(bytes: &[u8], member: impl Fn(u8) -> bool) -> usize {
-    let (mut best, mut run) = (0, 0);
-    for b in bytes {
-        run = if member(*b) { run + 1 } else { 0 };
-        best = best.max(run);
-    }
-    best
+    runs(bytes, member).map(|run| run.len()).max().unwrap_or(0)
+}
+
+/// The maximal runs of bytes for which `member` holds, in order.
+fn runs<'a>(
+    bytes: &'a [u8],
+    member: impl Fn(u8) -> bool + 'a,
+) -> impl Iterator<Item = Range<usize>> + 'a {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let start = at + bytes[at..].iter().position(|b| member(*b))?;
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !member(*b))
+            .map_or(bytes.len(), |n| start + n);
+        at = end;
+        Some(start..end)
+    })
 }
 
 fn longest_hex_escapes(bytes: &[u8]) -> usize {

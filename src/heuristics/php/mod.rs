@@ -6,15 +6,13 @@
 
 mod decode;
 mod fold;
+mod gate;
 mod sinks;
 mod taint;
 #[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
-use std::sync::LazyLock;
-
-use aho_corasick::AhoCorasick;
 use tree_sitter::{Node, Parser, Tree};
 
 use fold::Constants;
@@ -30,53 +28,6 @@ const LONG_LITERAL: usize = 256;
 const SUMMARY_ROUNDS: usize = 4;
 /// Findings kept per file: the first say enough.
 const MAX_FINDINGS: usize = 6;
-
-/// Tokens without which no finding is possible: request input, decoders, wrappers,
-/// bitwise operators on string literals.
-/// Files without any are not parsed (most library code).
-static NEEDED: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    // The decoders by name, but `pack(` (not `package`) and the bitwise operators by
-    // their tokens.
-    let decoders = fold::DECODERS
-        .iter()
-        .copied()
-        .filter(|d| *d != "pack" && *d != fold::BITWISE);
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(
-            [
-                "$_get",
-                "$_post",
-                "$_request",
-                "$_cookie",
-                "$_files",
-                "$_server",
-                "$http_",
-                "getallheaders",
-                "apache_request_headers",
-                "getenv",
-                "filter_input",
-                "php://input",
-                "data:",
-                "pack(",
-                "chr(",
-                "$$",
-                "\\x",
-                "'^",
-                "^'",
-                "'|",
-                "|'",
-                "'&",
-                "&'",
-                "\"^",
-                "^\"",
-                "~'",
-            ]
-            .into_iter()
-            .chain(decoders),
-        )
-        .expect("literal patterns build")
-});
 
 thread_local! {
     static PARSER: RefCell<Parser> = RefCell::new({
@@ -122,19 +73,59 @@ pub fn assess_sample(head: &[u8], tail: &[u8], php_script: bool) -> Vec<Finding>
 /// What the PHP code in `content` does that a web application should not.
 pub fn analyse(content: &[u8]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    analyse_at(content, 0, &mut findings);
+    for code in islands(content) {
+        analyse_at(code, 0, &mut findings);
+    }
     findings.truncate(MAX_FINDINGS);
     findings
 }
 
-fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
-    if !NEEDED.is_match(content) && super::longest_run(content, super::is_base64) < LONG_LITERAL {
-        return;
+/// The code of `content`: all of it, or in binary content (an image with PHP inside,
+/// a font whose bytes happen to spell `<?=`) each island from an opening tag to its
+/// closing tag or the next NUL byte. PHP runs only what compiles; parsing a binary
+/// file whole costs seconds of error recovery and finds nothing.
+fn islands(content: &[u8]) -> Vec<&[u8]> {
+    if memchr::memchr(0, content).is_none() {
+        return vec![content];
     }
-    let Some(tree) = PARSER.with(|p| p.borrow_mut().parse(content, None)) else {
-        return;
+    let mut islands = Vec::new();
+    let mut at = 0;
+    while let Some(open) = memchr::memmem::find(&content[at..], b"<?").map(|n| at + n) {
+        let rest = &content[open + 2..];
+        let end = memchr::memmem::find(rest, b"?>")
+            .map(|n| n + 2)
+            .into_iter()
+            .chain(memchr::memchr(0, rest))
+            .min()
+            .map_or(content.len(), |n| open + 2 + n);
+        if holds_php(&content[open..end.min(open + 5)]) {
+            islands.push(&content[open..end]);
+        }
+        at = end.max(open + 2);
+    }
+    islands
+}
+
+fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
+    // Decoded payloads are read whole: they were hidden for a reason.
+    let parse = if depth == 0 {
+        gate::regions(content, LONG_LITERAL)
+    } else {
+        gate::Parse::Whole
     };
-    let (found, payloads) = judge(content, &tree);
+    let (found, payloads) = match parse {
+        gate::Parse::Nothing => return,
+        gate::Parse::Whole => parse_and_judge(content),
+        gate::Parse::Regions(regions) => {
+            let mut all = (Vec::new(), Vec::new());
+            for region in regions {
+                let (found, payloads) = parse_and_judge(&opened(&content[region]));
+                all.0.extend(found);
+                all.1.extend(payloads);
+            }
+            all
+        }
+    };
     let suffix = if depth > 0 {
         " in a decoded payload"
     } else {
@@ -159,6 +150,13 @@ fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
             opened(&payload)
         };
         analyse_at(&code, depth + 1, findings);
+    }
+}
+
+fn parse_and_judge(code: &[u8]) -> (Vec<Finding>, Vec<Vec<u8>>) {
+    match PARSER.with(|p| p.borrow_mut().parse(code, None)) {
+        Some(tree) => judge(code, &tree),
+        None => (Vec::new(), Vec::new()),
     }
 }
 

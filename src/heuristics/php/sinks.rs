@@ -54,6 +54,17 @@ const CALLBACK_SINKS: &[(&str, usize)] = &[
     ("header_register_callback", 0),
 ];
 
+/// The names of every sink: a file without any (or a computed call) runs and writes
+/// nothing the request chooses.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    CODE_SINKS
+        .iter()
+        .chain(COMMAND_SINKS)
+        .copied()
+        .chain(WRITE_SINKS.iter().map(|(name, ..)| *name))
+        .chain(CALLBACK_SINKS.iter().map(|(name, _)| *name))
+}
+
 /// The step a folded name takes when a callback function calls it.
 const CALLED_BACK: &str = "a callback";
 

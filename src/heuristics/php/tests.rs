@@ -297,3 +297,23 @@ fn only_php_is_parsed() {
         "request input reaches system()"
     );
 }
+
+#[test]
+fn binary_content_is_read_only_in_its_php_islands() {
+    // A font whose bytes happen to spell `<?=`: not parsed whole (that cost half a
+    // second of error recovery on WordPress's Inter font).
+    let mut font: Vec<u8> = (0..200_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    font.splice(1000..1000, b"<?=;}\xca\x8e".iter().copied());
+    assert_eq!(islands(&font).len(), 1);
+    assert!(islands(&font)[0].len() < 1000);
+    assert_eq!(analyse(&font), Vec::new());
+    // An image with PHP inside is judged on its code.
+    let mut gif = b"GIF89a\x01\x00\x01\x00\x00\x00".to_vec();
+    gif.extend_from_slice(b"<?php system($_GET['c']); ?>");
+    gif.extend_from_slice(&[0, 1, 2, 0, 255]);
+    let found: Vec<String> = analyse(&gif).into_iter().map(|f| f.text).collect();
+    assert!(
+        found.contains(&"request input reaches system()".to_string()),
+        "{found:?}"
+    );
+}

@@ -1,0 +1,442 @@
+//! Which parts of a file are worth parsing. Parsing is most of the analysis' cost
+//! (tree-sitter reads PHP at about 8 MB/s here), and most PHP can be cleared from its
+//! tokens: an attack needs something that brings input or hides code (request input,
+//! a decoder, an obfuscation trick) near something that runs or writes (a sink, an
+//! include, a call of a computed name). Only the regions where the two meet are
+//! parsed, and a small file, or one that is mostly such regions, as a whole.
+
+use std::ops::Range;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
+use super::fold;
+use super::sinks;
+
+/// How near (in bytes) an enabler and a sink must be to be read together. A
+/// webshell's input and its sink are a few statements apart; far apart, in two
+/// functions of a large file, they are an application's ordinary work.
+const REACH: usize = 1024;
+/// Files this small are parsed whole when they have an enabler and a sink, or a
+/// long literal.
+const SMALL: usize = 16 << 10;
+
+/// How far after `include` its path is looked at.
+const PATH_LIMIT: usize = 256;
+
+/// How far back a region's enclosing function is looked for.
+const ENCLOSING: usize = 8 << 10;
+
+/// What to parse of a file.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parse {
+    Nothing,
+    Whole,
+    Regions(Vec<Range<usize>>),
+}
+
+/// Tokens that bring request input or hide code.
+static ENABLERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    // The decoders by name, but `pack(` (not `package`) and the bitwise operators by
+    // their tokens.
+    let decoders = fold::DECODERS
+        .iter()
+        .copied()
+        .filter(|d| *d != "pack" && *d != fold::BITWISE);
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(
+            [
+                "$_get",
+                "$_post",
+                "$_request",
+                "$_cookie",
+                "$_files",
+                "$_server",
+                "$http_",
+                "getallheaders",
+                "apache_request_headers",
+                "getenv",
+                "filter_input",
+                "php://input",
+                "data:",
+                "pack(",
+                "chr(",
+                "$$",
+                "\\x",
+                "~'",
+                "~\"",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain(decoders.map(String::from))
+            .chain(bitwise_on_literals()),
+        )
+        .expect("literal patterns build")
+});
+
+/// `'…' ^ '…'`: a bitwise operator between two string literals, as obfuscators write
+/// it (with or without spaces).
+fn bitwise_on_literals() -> impl Iterator<Item = String> {
+    let quotes = [('\'', '\''), ('\'', '"'), ('"', '\''), ('"', '"')];
+    let spaces = [("", ""), (" ", ""), ("", " "), (" ", " ")];
+    quotes.into_iter().flat_map(move |(open, close)| {
+        spaces.into_iter().flat_map(move |(before, after)| {
+            ['^', '|', '&'].map(|op| format!("{open}{before}{op}{after}{close}"))
+        })
+    })
+}
+
+/// Is the enabler matched at `at` one: a `\x` escape counts in a run of escapes
+/// (obfuscated names are written so; a lone `\x00` is a regular expression's).
+fn enables(content: &[u8], at: usize) -> bool {
+    let Some(escape) = content.get(at..at + 5) else {
+        return true;
+    };
+    let hex_escape = escape[0] == b'\\' && escape[1].eq_ignore_ascii_case(&b'x');
+    !hex_escape || (escape[2..4].iter().all(u8::is_ascii_hexdigit) && escape[4] == b'\\')
+}
+
+/// The names of sinks, and the keywords that run code, as whole words.
+static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(
+            sinks::names()
+                .chain(["include", "require", "preg_replace", "$$", "`"])
+                .collect::<Vec<_>>(),
+        )
+        .expect("literal patterns build")
+});
+
+/// The regions of `content` where an enabler comes within `REACH` of a sink, and the
+/// long literals that may be encoded payloads (with the code before them, that
+/// decodes them).
+pub fn regions(content: &[u8], long_literal: usize) -> Parse {
+    let enablers: Vec<usize> = ENABLERS
+        .find_iter(content)
+        .map(|m| m.start())
+        .filter(|at| enables(content, *at))
+        .collect();
+    let sinks = if enablers.is_empty() {
+        Vec::new()
+    } else {
+        sinks_in(content)
+    };
+    // A small file's input and sinks are read together however far apart.
+    if content.len() <= SMALL && !enablers.is_empty() && !sinks.is_empty() {
+        return Parse::Whole;
+    }
+    let near_sinks = enablers.into_iter().filter_map(|at| {
+        let first = sinks.partition_point(|s| *s + REACH < at);
+        let near = sinks.get(first).is_some_and(|s| *s <= at + REACH);
+        near.then(|| at.saturating_sub(REACH)..content.len().min(at + REACH))
+    });
+    let literals = super::super::runs(content, super::super::is_base64)
+        .filter(|run| run.len() >= long_literal)
+        .map(|run| run.start.saturating_sub(REACH)..content.len().min(run.end + REACH));
+    let mut regions = merge(near_sinks.chain(literals));
+    for region in &mut regions {
+        *region = statements(content, region.clone());
+    }
+    regions.retain(|r| !r.is_empty());
+    let covered: usize = regions.iter().map(|r| r.len()).sum();
+    match regions.len() {
+        0 => Parse::Nothing,
+        _ if content.len() <= SMALL || covered * 2 >= content.len() => Parse::Whole,
+        _ => Parse::Regions(merge(regions.into_iter())),
+    }
+}
+
+/// Ranges in order of their start, overlapping ones joined.
+fn merge(ranges: impl Iterator<Item = Range<usize>>) -> Vec<Range<usize>> {
+    let mut ranges: Vec<Range<usize>> = ranges.collect();
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+/// `region` widened to whole statements (as far as lines tell: to a line that ends
+/// one, or a blank line, or the end of an HTML line, so that a long string or a call
+/// spread over lines is read whole),
+/// and started after a block comment it begins in (read as code, a comment's words
+/// would be taken for calls).
+fn statements(content: &[u8], region: Range<usize>) -> Range<usize> {
+    let line_start = |at: usize| memchr::memrchr(b'\n', &content[..at]).map_or(0, |n| n + 1);
+    let ends_statement = |line_end: usize| {
+        matches!(
+            content[line_start(line_end)..line_end]
+                .trim_ascii_end()
+                .last(),
+            None | Some(b';' | b'{' | b'}' | b':' | b'>')
+        )
+    };
+    let line_end =
+        |at: usize| memchr::memchr(b'\n', &content[at..]).map_or(content.len(), |n| at + n);
+    let mut start = line_start(region.start);
+    while start > 0 && !ends_statement(start - 1) {
+        start = line_start(start - 1);
+    }
+    // Better, from the enclosing function's first line (a line indented at most one
+    // level that opens a block): the parser reads a whole function far faster than
+    // a cut one (`case` lines outside their `switch` cost a millisecond each), and the
+    // flow of its input is seen from the start.
+    let mut line = start;
+    while line > 0 && start - line < ENCLOSING {
+        line = line_start(line - 1);
+        let text = &content[line..line_end(line)];
+        let indent = text
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .map(|b| if *b == b'\t' { 4 } else { 1 })
+            .sum::<usize>();
+        if indent <= 4 && text.trim_ascii_end().ends_with(b"{") {
+            start = line;
+            break;
+        }
+    }
+    let mut end = line_end(region.end);
+    while end < content.len() && !ends_statement(end) {
+        end = line_end(end + 1);
+    }
+    // Lines that only close what began before the region: the parser's error recovery
+    // on an unmatched `}` costs more than the rest of the region.
+    while start < end
+        && matches!(
+            content[start..].trim_ascii_start().first(),
+            Some(b'}' | b')' | b']')
+        )
+    {
+        start = line_end(start) + 1;
+    }
+    let before = &content[..start.min(end)];
+    let opened = memchr::memmem::rfind(before, b"/*");
+    let closed = memchr::memmem::rfind(before, b"*/");
+    let in_comment = opened
+        .is_some_and(|open| closed.is_none_or(|close| close < open) && opens_comment(before, open));
+    if in_comment {
+        start = memchr::memmem::find(&content[start..end], b"*/").map_or(end, |at| start + at + 2);
+    }
+    let start = start.min(end);
+    // And ended before a block comment it would cut: an unclosed comment sends the
+    // parser into seconds of error recovery.
+    let region = &content[start..end];
+    let opened = memchr::memmem::rfind(region, b"/*");
+    let closed = memchr::memmem::rfind(region, b"*/");
+    let end = match opened {
+        Some(open) if closed.is_none_or(|close| close < open) && opens_comment(region, open) => {
+            start + open
+        }
+        _ => end,
+    };
+    start..end
+}
+
+/// Does the `/*` at `at` open a comment: is it first on its line (a `/*` in code is
+/// also a glob or a path in a string)?
+fn opens_comment(content: &[u8], at: usize) -> bool {
+    let line = memchr::memrchr(b'\n', &content[..at]).map_or(0, |n| n + 1);
+    content[line..at].iter().all(u8::is_ascii_whitespace)
+}
+
+/// Where sinks are named as words, and where computed names are called (`$f(`, `)(`,
+/// `'…'(`), in order.
+fn sinks_in(content: &[u8]) -> Vec<usize> {
+    let named = SINKS
+        .find_iter(content)
+        .filter(|m| names_sink(content, m.range()))
+        .map(|m| m.start());
+    let computed = memchr::memchr_iter(b'(', content).filter(|at| calls_computed(&content[..*at]));
+    let mut sinks: Vec<usize> = named.chain(computed).collect();
+    sinks.sort_unstable();
+    sinks
+}
+
+/// Is the word at `word` a sink: `$$` or a backtick, `include`/`require`(`_once`), a
+/// call of a sink function (not a method of the same name), or its name as a
+/// callback string?
+fn names_sink(content: &[u8], word: Range<usize>) -> bool {
+    let text = &content[word.clone()];
+    if !text[0].is_ascii_alphabetic() {
+        return true;
+    }
+    let before = &content[..word.start];
+    let after = &content[word.end..];
+    if before.last().is_some_and(|b| is_ident(*b))
+        || before.ends_with(b"->")
+        || before.ends_with(b"::")
+    {
+        return false;
+    }
+    let keyword = text.eq_ignore_ascii_case(b"include") || text.eq_ignore_ascii_case(b"require");
+    if keyword {
+        // Only a path with a variable or a stream wrapper in it can be the request's.
+        let word_ends = after.first().is_none_or(|b| !is_ident(*b)) || after.starts_with(b"_once");
+        let path = &after[..after.len().min(PATH_LIMIT)];
+        let path = &path[..memchr::memchr(b';', path).unwrap_or(path.len())];
+        let chosen = memchr::memchr(b'$', path).is_some()
+            || memchr::memmem::find(path, b"://").is_some()
+            || memchr::memmem::find(path, b"data:").is_some();
+        return word_ends && chosen;
+    }
+    let quoted = matches!(
+        (before.last(), after.first()),
+        (Some(b'\''), Some(b'\'')) | (Some(b'"'), Some(b'"'))
+    );
+    quoted || after.trim_ascii_start().first() == Some(&b'(')
+}
+
+/// Does the code before a `(` end in something computed: `)`, `]`, `}` or a string
+/// literal right before it (`('sys'.'tem')(`, `$_GET['a'](`, `'sys'.'tem'(`, not the
+/// `('(` of a pattern or the `) (` of prose), or a variable's name (`$f (`, not the
+/// `%1$s (` of a format string)?
+fn calls_computed(before: &[u8]) -> bool {
+    match before.last() {
+        Some(b')' | b']' | b'}') => return true,
+        Some(b'\'' | b'"') => {
+            return before[..before.len() - 1].last().is_some_and(|b| {
+                !matches!(b, b'(' | b',' | b'=' | b'.' | b'[') && !b.is_ascii_whitespace()
+            })
+        }
+        _ => {}
+    }
+    let code = before.trim_ascii_end();
+    let Some(name_start) = code.iter().rposition(|b| !is_ident(*b)) else {
+        return false;
+    };
+    let variable = code[name_start] == b'$' && name_start + 1 < code.len();
+    variable
+        && code[..name_start]
+            .last()
+            .is_none_or(|b| !is_ident(*b) && *b != b'%')
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library-like function: request input handled with care, no sink near it.
+    fn ordinary(i: usize) -> String {
+        format!(
+            "/**\n * Handles form {i}.\n *\n * @param array $args {{\n */\nfunction handle_{i}( $args ) {{\n\t$action = isset( $_GET['action'] ) ? sanitize_key( $_GET['action'] ) : '';\n\tif ( 'save' === $action ) {{\n\t\tupdate_option( 'form_{i}', $args );\n\t}}\n\treturn $action;\n}}\n\n"
+        )
+    }
+
+    fn library(functions: std::ops::Range<usize>) -> String {
+        functions.map(ordinary).collect()
+    }
+
+    fn findings(code: &str) -> Vec<String> {
+        crate::heuristics::php::analyse(code.as_bytes())
+            .into_iter()
+            .map(|f| f.text)
+            .collect()
+    }
+
+    #[test]
+    fn input_far_from_any_sink_is_not_parsed() {
+        let code = format!("<?php\n{}", library(0..200));
+        assert_eq!(regions(code.as_bytes(), 256), Parse::Nothing);
+        let small = format!("<?php\n{}", library(0..2));
+        assert_eq!(regions(small.as_bytes(), 256), Parse::Nothing);
+    }
+
+    #[test]
+    fn a_shell_inside_a_large_file_is_read_in_its_region() {
+        let shell = "function helper_x() {\n\t$f = str_rot13('flfgrz');\n\t$f($_COOKIE['c']);\n}\n";
+        let code = format!("<?php\n{}{shell}{}", library(0..100), library(100..200));
+        let Parse::Regions(regions) = regions(code.as_bytes(), 256) else {
+            panic!("expected regions");
+        };
+        let shell_at = code.find(shell).unwrap();
+        assert!(regions
+            .iter()
+            .any(|r| r.start <= shell_at && shell_at + shell.len() <= r.end));
+        assert!(regions.iter().map(|r| r.len()).sum::<usize>() < code.len() / 4);
+        let found = findings(&code);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("system()") && f.contains("str_rot13")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn input_and_sink_far_apart_in_a_small_file_are_read_together() {
+        let padding = "// mass mailer settings\n".repeat(120);
+        let code = format!("<?php\n$to = $_POST['emails'];\n{padding}mail($to, 'hi', 'body');\n");
+        assert!(code.len() <= SMALL);
+        assert_eq!(regions(code.as_bytes(), 256), Parse::Whole);
+    }
+
+    #[test]
+    fn regions_start_and_end_outside_block_comments() {
+        let code = format!(
+            "<?php\n{}/**\n * Runs eval( $_GET['x'] ) in the documentation {{\n * only.\n */\nfunction documented() {{}}\n{}",
+            library(0..100),
+            library(100..200)
+        );
+        if let Parse::Regions(regions) = regions(code.as_bytes(), 256) {
+            for region in regions {
+                let text = &code[region];
+                let opened = text.rfind("/*");
+                assert!(opened.is_none_or(|o| text[o..].contains("*/")), "{text}");
+            }
+        }
+        assert_eq!(findings(&code), Vec::<String>::new());
+    }
+
+    #[test]
+    fn computed_calls_are_told_from_prose_and_patterns() {
+        for computed in [
+            "$f(",
+            "$f (",
+            "$_GET['a'](",
+            "('sys'.'tem')(",
+            "'sys'.'tem'(",
+        ] {
+            let before = &computed.as_bytes()[..computed.len() - 1];
+            assert!(calls_computed(before), "{computed}");
+        }
+        for plain in [
+            "strlen(",
+            "%1$s (",
+            "'none' (",
+            "preg_match('(",
+            "$this->run(",
+        ] {
+            let before = &plain.as_bytes()[..plain.len() - 1];
+            assert!(!calls_computed(before), "{plain}");
+        }
+    }
+
+    #[test]
+    fn sink_names_are_words_that_are_called() {
+        let sink = |code: &str, word: &str| {
+            let at = code.find(word).unwrap();
+            names_sink(code.as_bytes(), at..at + word.len())
+        };
+        assert!(sink("system($c)", "system"));
+        assert!(sink("array_map('system', $a)", "system"));
+        assert!(sink("include $_GET['p'];", "include"));
+        assert!(sink("require_once($dir . '/x.php');", "require"));
+        assert!(!sink("$fs->filesystem($c)", "system"));
+        assert!(!sink("$pdo->exec($sql)", "exec"));
+        assert!(!sink(
+            "require_once ABSPATH . 'wp-admin/admin.php';",
+            "require"
+        ));
+        assert!(!sink("This plugin requires PHP", "require"));
+    }
+}
