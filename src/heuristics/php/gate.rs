@@ -215,34 +215,27 @@ fn statements(content: &[u8], region: Range<usize>) -> Range<usize> {
     {
         start = line_end(start) + 1;
     }
-    let before = &content[..start.min(end)];
-    let opened = memchr::memmem::rfind(before, b"/*");
-    let closed = memchr::memmem::rfind(before, b"*/");
-    let in_comment = opened
-        .is_some_and(|open| closed.is_none_or(|close| close < open) && opens_comment(before, open));
-    if in_comment {
-        start = memchr::memmem::find(&content[start..end], b"*/").map_or(end, |at| start + at + 2);
-    }
     let start = start.min(end);
+    let start = match unclosed_comment(&content[..start]) {
+        Some(_) => {
+            memchr::memmem::find(&content[start..end], b"*/").map_or(end, |at| start + at + 2)
+        }
+        None => start,
+    };
     // And ended before a block comment it would cut: an unclosed comment sends the
     // parser into seconds of error recovery.
-    let region = &content[start..end];
-    let opened = memchr::memmem::rfind(region, b"/*");
-    let closed = memchr::memmem::rfind(region, b"*/");
-    let end = match opened {
-        Some(open) if closed.is_none_or(|close| close < open) && opens_comment(region, open) => {
-            start + open
-        }
-        _ => end,
-    };
+    let end = unclosed_comment(&content[start..end]).map_or(end, |open| start + open);
     start..end
 }
 
-/// Does the `/*` at `at` open a comment: is it first on its line (a `/*` in code is
-/// also a glob or a path in a string)?
-fn opens_comment(content: &[u8], at: usize) -> bool {
-    let line = memchr::memrchr(b'\n', &content[..at]).map_or(0, |n| n + 1);
-    content[line..at].iter().all(u8::is_ascii_whitespace)
+/// Where the last block comment of `text` opens when `text` ends inside it. Only a
+/// `/*` first on its line counts: in code it is also a glob or a path in a string.
+fn unclosed_comment(text: &[u8]) -> Option<usize> {
+    let open = memchr::memmem::rfind(text, b"/*")?;
+    let closed = memchr::memmem::rfind(text, b"*/").is_some_and(|close| close > open);
+    let line = memchr::memrchr(b'\n', &text[..open]).map_or(0, |n| n + 1);
+    let first_on_line = text[line..open].iter().all(u8::is_ascii_whitespace);
+    (!closed && first_on_line).then_some(open)
 }
 
 /// Where sinks are named as words, and where computed names are called (`$f(`, `)(`,
