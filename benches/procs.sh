@@ -3,7 +3,9 @@
 # 1. `fim watch` with `[processes]` (default 10 s scans, exec events on): its CPU at
 #    idle for SECONDS, then while benches/forkload.c starts RATE short programs a second
 #    (half /bin/true, half `sh -c true`) for SECONDS; CPU from /proc/PID/stat (all
-#    threads). Goal: < 5 % of a core above idle at 1,000 execs/s.
+#    threads). Goal: < 5 % of a core above idle at 1,000 execs/s. Beside it, the floor
+#    (benches/connector_floor.c): a C reader that only receives the events, and one that
+#    also reads each exec'd process's stat and exe, under the same load.
 # 2. One full /proc look with PROCS processes (sleepers are started to reach it):
 #    `fim verify` with `[processes]` minus the same verify without it, against
 #    `ps -eo pid,ppid,user,exe,args` (the table) and `ss -lptn` (the listeners).
@@ -67,6 +69,24 @@ echo "  process events while loaded: $(grep -c '"category":"process"' "$WORK/eve
 grep '"category":"process"' "$WORK/events.jsonl" | cut -c1-300 || true
 kill "$WATCH"
 wait "$WATCH" 2>/dev/null || true
+
+FLOOR=$PWD/target/connector_floor
+gcc -O2 -o "$FLOOR" benches/connector_floor.c
+for mode in 0 1; do
+    "$FLOOR" "$mode" &
+    reader=$!
+    sleep 1
+    a=$(cpu "$reader")
+    start=$(date +%s.%N)
+    "$LOAD" "$RATE" "$SECONDS_" >/dev/null
+    end=$(date +%s.%N)
+    b=$(cpu "$reader")
+    kill "$reader"
+    wait "$reader" 2>/dev/null || true
+    took=$(python3 -c "print(float('$end') - float('$start'))")
+    what=$([ "$mode" = 0 ] && echo "receives every event" || echo "reads stat and exe of each exec")
+    echo "  floor, a C reader that $what: $(share $((b - a)) "$took") % of a core"
+done
 
 nprocs() { local n=0 d; for d in /proc/[0-9]*; do n=$((n + 1)); done; echo "$n"; }
 now=$(nprocs)

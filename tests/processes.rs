@@ -326,8 +326,13 @@ fn verify_reports_suspicious_processes_once_each_and_not_ordinary_ones() {
 
 /// A copy of `sh` named as PHP-FPM names its binary, started as the web user with the
 /// title a worker gives itself.
-fn fpm_worker(env: &Env, (uid, gid): (u32, u32), script: &str) -> Command {
-    let fpm = env.base.join("php-fpm8.2");
+fn fpm_worker(env: &Env, web: (u32, u32), script: &str) -> Command {
+    worker_binary(env, web, "php-fpm8.2", script)
+}
+
+/// A copy of `sh` named `binary`, started as the web user with a PHP-FPM worker's title.
+fn worker_binary(env: &Env, (uid, gid): (u32, u32), binary: &str, script: &str) -> Command {
+    let fpm = env.base.join(binary);
     if !fpm.exists() {
         copy_of("/bin/sh", &fpm);
     }
@@ -375,6 +380,18 @@ fn watch_catches_a_20_ms_shell_of_a_php_fpm_worker_by_its_exec_event() {
         "{:#?}",
         daemon.seen
     );
+    // A worker whose title alone names PHP-FPM: its own exec was read only in part (its
+    // binary's name says nothing), and is read again when its shell comes.
+    let titled = procs.start(&mut worker_binary(
+        &env,
+        web,
+        "pool-worker",
+        "sleep 0.3; sh -c 'sleep 0.02; true'; sleep 30",
+    ));
+    let e = expect(&mut daemon, "web-shell-spawn", |e| {
+        e["kind"] == "web-shell-spawn" && e["ppid"] == titled
+    });
+    assert!(e["summary"].as_str().unwrap().contains("php-fpm"), "{e}");
     daemon.stop();
 }
 

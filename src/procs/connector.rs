@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
-use super::read::Proc;
+use super::judge::Interest;
+use super::read::{Proc, RootParents};
 
 const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
@@ -31,7 +32,7 @@ pub struct Connector {
 
 impl Connector {
     /// Subscribe and start the reading thread.
-    pub fn start(proc_root: PathBuf) -> Result<Connector, ConnectorError> {
+    pub fn start(proc_root: PathBuf, interest: Interest) -> Result<Connector, ConnectorError> {
         let fd = subscribe().map_err(ConnectorError)?;
         let (tx, rx) = sync_channel(QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
@@ -39,7 +40,7 @@ impl Connector {
         let (stop2, dropped2) = (stop.clone(), dropped.clone());
         std::thread::Builder::new()
             .name("proc-connector".into())
-            .spawn(move || run(fd, &proc_root, &tx, &stop2, &dropped2))
+            .spawn(move || run(fd, &proc_root, &interest, &tx, &stop2, &dropped2))
             .map_err(ConnectorError)?;
         Ok(Connector {
             events: rx,
@@ -198,11 +199,13 @@ fn exec_pid(msg: &[u8]) -> Option<i32> {
 fn run(
     fd: Fd,
     proc_root: &std::path::Path,
+    interest: &Interest,
     tx: &SyncSender<Proc>,
     stop: &AtomicBool,
     dropped: &std::sync::atomic::AtomicU64,
 ) {
     let mut buf = vec![0u8; 4096];
+    let mut root_parents = RootParents::default();
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: `buf` is writable for its whole length.
         let n = unsafe { libc::recv(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -224,7 +227,13 @@ fn run(
         let Some(pid) = exec_pid(&buf[..n as usize]) else {
             continue;
         };
-        let Some(proc) = Proc::read(proc_root, pid) else {
+        let read = Proc::read_if(
+            proc_root,
+            pid,
+            |p| interest.detail(p),
+            |ppid| root_parents.is_root(proc_root, ppid),
+        );
+        let Some(proc) = read else {
             continue;
         };
         match tx.try_send(proc) {

@@ -1,6 +1,7 @@
 //! The judgement of one process (pure but for reading its parents and maps): which
 //! detectors it concerns, with the event's fields and a summary.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -81,9 +82,47 @@ pub struct Finding {
     pub related: Vec<String>,
 }
 
+/// Which exec'd programs are worth reading in full: what `Judge::process` reports on
+/// shows in the executable and the kernel's short name already. The rest (a build
+/// server's compilers) are read no further; the scan sees their command lines.
+#[derive(Clone)]
+pub struct Interest {
+    watched: Vec<Vec<u8>>,
+}
+
+impl Interest {
+    pub fn new(watched: Vec<Vec<u8>>) -> Interest {
+        Interest { watched }
+    }
+
+    pub fn detail(&self, p: &Proc) -> bool {
+        let exe = p.exe.as_deref().unwrap_or_default();
+        p.exe_deleted
+            || exe.starts_with(read::MEMFD)
+            || self.place(exe).is_some()
+            || p.names()
+                .any(|n| is_name(n, &SHELLS, false) || is_name(n, &MINERS, true))
+    }
+
+    /// Why running `exe` from where it is is suspect.
+    fn place(&self, exe: &[u8]) -> Option<&'static str> {
+        if self
+            .watched
+            .iter()
+            .any(|root| exe.starts_with(root) && exe.get(root.len()) == Some(&b'/'))
+        {
+            Some("runs from a watched tree")
+        } else if WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
+            Some("runs from a world-writable directory")
+        } else {
+            None
+        }
+    }
+}
+
 pub struct Judge {
     web_users: HashMap<u32, String>,
-    watched: Vec<Vec<u8>>,
+    interest: Interest,
     known_listeners: HashSet<String>,
     users: HashMap<u32, String>,
     /// (pid, start) → (cpu ticks, ms, busy since ms) at the previous scan.
@@ -111,7 +150,7 @@ fn is_name(name: &[u8], list: &[&str], prefix: bool) -> bool {
 impl Judge {
     pub fn new(
         web_users: HashMap<u32, String>,
-        watched: Vec<Vec<u8>>,
+        interest: Interest,
         known_listeners: HashSet<String>,
     ) -> Judge {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -127,7 +166,7 @@ impl Judge {
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         Judge {
             web_users,
-            watched,
+            interest,
             known_listeners,
             users,
             cpu: HashMap::new(),
@@ -211,19 +250,10 @@ impl Judge {
                 ));
             }
         }
-        let watched = self
-            .watched
-            .iter()
-            .any(|root| exe.starts_with(root) && exe.get(root.len()) == Some(&b'/'));
         let memfd_reported = memfd && !self.runtime_memfd(p, table);
-        if memfd_reported || watched || WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
-            let reason = if memfd {
-                "runs from memory (memfd)"
-            } else if watched {
-                "runs from a watched tree"
-            } else {
-                "runs from a world-writable directory"
-            };
+        let place = self.interest.place(exe);
+        if memfd_reported || place.is_some() {
+            let reason = place.unwrap_or("runs from memory (memfd)");
             out.push(self.finding(
                 WRITABLE,
                 p,
@@ -290,16 +320,8 @@ impl Judge {
         if p.ppid <= 1 {
             return true;
         }
-        let read;
-        let parent = match table.get(&p.ppid) {
-            Some(pp) => pp,
-            None => match Proc::read(Path::new("/proc"), p.ppid) {
-                Some(pp) => {
-                    read = pp;
-                    &read
-                }
-                None => return false,
-            },
+        let Some(parent) = ancestor(p.ppid, table) else {
+            return false;
         };
         parent.uid == Some(0) && parent.names().any(|n| is_name(n, &MEMFD_PARENTS, true))
     }
@@ -311,14 +333,7 @@ impl Judge {
             if pid <= 1 {
                 return None;
             }
-            let read;
-            let parent = match table.get(&pid) {
-                Some(pp) => pp,
-                None => {
-                    read = Proc::read(Path::new("/proc"), pid)?;
-                    &read
-                }
-            };
+            let parent = ancestor(pid, table)?;
             if let Some(name) = parent.names().find(|n| is_name(n, &SERVERS, true)) {
                 return Some(text(name));
             }
@@ -418,6 +433,14 @@ impl Judge {
     }
 }
 
+/// A parent as the table knows it, or as `/proc` shows it when the table does not.
+fn ancestor(pid: i32, table: &HashMap<i32, Proc>) -> Option<Cow<'_, Proc>> {
+    match table.get(&pid) {
+        Some(p) => Some(Cow::Borrowed(p)),
+        None => Proc::read(Path::new("/proc"), pid).map(Cow::Owned),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,7 +465,7 @@ mod tests {
 
     #[test]
     fn only_a_runtimes_sealed_root_memfd_is_quiet() {
-        let judge = Judge::new(HashMap::new(), Vec::new(), HashSet::new());
+        let judge = Judge::new(HashMap::new(), Interest::new(Vec::new()), HashSet::new());
         let mut table = HashMap::new();
         let runc = Proc {
             pid: 3999,

@@ -83,8 +83,10 @@ impl Processes {
             return Ok(None);
         };
         let proc_root = PathBuf::from("/proc");
+        let watched: Vec<Vec<u8>> = policy.watches.iter().map(|w| w.root.clone()).collect();
+        let interest = judge::Interest::new(watched.clone());
         let (connector, connector_note) = if live {
-            match connector::Connector::start(proc_root.clone()) {
+            match connector::Connector::start(proc_root.clone(), interest.clone()) {
                 Ok(c) => (Some(c), "exec events on".to_owned()),
                 Err(e) => {
                     tracing::warn!(
@@ -102,11 +104,10 @@ impl Processes {
             (None, String::new())
         };
         let known: HashSet<String> = baseline.known_listeners()?.into_iter().collect();
-        let watched: Vec<Vec<u8>> = policy.watches.iter().map(|w| w.root.clone()).collect();
         Ok(Some(Processes {
             proc_root,
             interval_ms: settings.interval.as_millis().max(1) as i64,
-            judge: Judge::new(settings.web_users.clone(), watched.clone(), known),
+            judge: Judge::new(settings.web_users.clone(), interest.clone(), known),
             detectors: settings::KINDS
                 .iter()
                 .map(|k| {
@@ -152,11 +153,34 @@ impl Processes {
 
     fn exec(&mut self, proc: Proc, now_ms: i64, out: &mut Vec<Alert>) {
         self.execs += 1;
+        if !proc.partial {
+            self.complete_ancestors(proc.ppid);
+        }
         let findings = self.judge.process(&proc, &self.table);
         self.ties.exec(&proc, &self.table);
         self.table.insert(proc.pid, proc);
         for finding in findings {
             self.observe(finding, now_ms, out);
+        }
+    }
+
+    /// A process read in full is judged by its ancestors' names, users and scripts:
+    /// those read only in part at their exec are read again while they live.
+    fn complete_ancestors(&mut self, mut pid: i32) {
+        for _ in 0..32 {
+            let Some(known) = self.table.get(&pid).filter(|_| pid > 1) else {
+                return;
+            };
+            if known.partial {
+                let start = known.start;
+                match Proc::read(&self.proc_root, pid).filter(|p| p.start == start) {
+                    Some(full) => {
+                        self.table.insert(pid, full);
+                    }
+                    None => return,
+                }
+            }
+            pid = self.table[&pid].ppid;
         }
     }
 

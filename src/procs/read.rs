@@ -2,7 +2,9 @@
 //! crate: fim needs six small files read as raw bytes (names that are not UTF-8 must
 //! survive), in the few microseconds after an exec event, and nothing else procfs parses.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -29,6 +31,9 @@ pub struct Proc {
     pub start: u64,
     /// User and system CPU time so far, in clock ticks.
     pub cpu: u64,
+    /// Only `stat` and the executable were read (`read_if` found nothing to judge):
+    /// uid, cmdline and cwd are unknown, not empty.
+    pub partial: bool,
 }
 
 const DELETED: &[u8] = b" (deleted)";
@@ -38,41 +43,52 @@ pub const MEMFD: &[u8] = b"/memfd:";
 impl Proc {
     /// Read `/proc/PID` under `root` (the real `/proc`, or a test's copy). `None` when the
     /// process is gone (or is a kernel thread, which runs no executable of its own).
-    /// Done after every exec event, so each file costs the fewest system calls and
-    /// path lookups: the directory is opened once and its files opened from it, into
-    /// one buffer with no size probe (`/proc` files have none); `status` only when
-    /// needed.
     pub fn read(root: &Path, pid: i32) -> Option<Proc> {
-        use rustix::fs::{Mode, OFlags};
+        Proc::read_if(root, pid, |_| true, |_| false)
+    }
+
+    /// Read `stat` and the executable, and the rest only when `detail` says they matter:
+    /// done after every exec event, where most programs of a busy host need no more.
+    /// `root_parent(ppid)` vouches that a process `/proc` shows as root's is root's (see
+    /// `RootParents`), sparing the `status` read.
+    /// Each file costs the fewest system calls and path lookups: `stat` and `exe` by
+    /// path, then, for the rest, the directory opened once (from there on it pins the
+    /// process: a reused pid is not read by mistake) and its files opened from it, into
+    /// one buffer with no size probe; `status` only when needed.
+    pub fn read_if(
+        root: &Path,
+        pid: i32,
+        detail: impl Fn(&Proc) -> bool,
+        root_parent: impl FnOnce(i32) -> bool,
+    ) -> Option<Proc> {
+        use rustix::fs::{Mode, OFlags, CWD};
+        let base = root.join(pid.to_string());
+        let mut buf = vec![0; 1024];
+        let n = read_into(CWD, base.join("stat"), &mut buf)?;
+        let Stat { mut proc, gone } = parse_stat(pid, &buf[..n])?;
+        if let Some(exe) = link(CWD, base.join("exe")) {
+            let (path, deleted) = strip_deleted(&exe);
+            proc.exe_deleted = deleted;
+            proc.exe = Some(path.to_vec());
+        }
+        // An executable fim may not look into leaves only the rest to tell; a process
+        // that has exited has no more to tell.
+        if (proc.exe.is_some() || gone) && !detail(&proc) {
+            proc.partial = true;
+            return Some(proc);
+        }
         let dir = rustix::fs::open(
-            root.join(pid.to_string()),
+            &base,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .ok()?;
-        let mut buf = vec![0; 1024];
-        let n = read_into(&dir, "stat", &mut buf)?;
-        let mut proc = parse_stat(pid, &buf[..n])?;
-        proc.uid = uid(&dir, &mut buf);
+        proc.uid = uid(&dir, &mut buf, || root_parent(proc.ppid));
         if let Some(n) = read_into(&dir, "cmdline", &mut buf) {
             proc.cmdline = split_cmdline(&buf[..n]);
         }
-        let link = |name: &str| {
-            rustix::fs::readlinkat(&dir, name, Vec::new())
-                .ok()
-                .map(|l| l.into_bytes())
-        };
-        if let Some(exe) = link("exe") {
-            let (path, deleted) = strip_deleted(&exe);
-            proc.exe_deleted = deleted;
-            proc.exe_sealed = path.starts_with(MEMFD) && sealed(&dir);
-            proc.exe = Some(path.to_vec());
-        }
-        proc.cwd = link("cwd");
-        if proc.exe.is_none() && proc.cmdline.is_empty() && proc.uid == Some(0) {
-            // A kernel thread: nothing runs from disk.
-            return None;
-        }
+        proc.exe_sealed = proc.exe.as_deref().is_some_and(|e| e.starts_with(MEMFD)) && sealed(&dir);
+        proc.cwd = link(&dir, "cwd");
         Some(proc)
     }
 
@@ -94,28 +110,50 @@ pub fn base_name(path: &[u8]) -> &[u8] {
     path.rsplit(|b| *b == b'/').next().unwrap_or(path)
 }
 
+struct Stat {
+    proc: Proc,
+    /// Exited (a zombie not yet reaped): its executable, cmdline and cwd are gone.
+    gone: bool,
+}
+
+/// The kernel's flag for its own threads (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
 /// `comm` sits in parentheses and may itself hold ") ": the fields follow the last one.
-fn parse_stat(pid: i32, stat: &[u8]) -> Option<Proc> {
+/// `None` for a kernel thread: nothing of it runs from disk.
+fn parse_stat(pid: i32, stat: &[u8]) -> Option<Stat> {
     let open = stat.iter().position(|b| *b == b'(')?;
     let close = stat.iter().rposition(|b| *b == b')')?;
     let comm = stat.get(open + 1..close)?.to_vec();
     let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
-    // Fields from the third (state) on: ppid is the 4th, utime 14th, stime 15th,
-    // starttime 22nd (proc(5)).
+    // Fields from the third (state) on: ppid is the 4th, flags the 9th, utime 14th,
+    // stime 15th, starttime 22nd (proc(5)).
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-    Some(Proc {
-        pid,
-        ppid: field(4)? as i32,
-        comm,
-        start: field(22)?,
-        cpu: field(14)? + field(15)?,
-        ..Proc::default()
+    if field(9)? & PF_KTHREAD != 0 {
+        return None;
+    }
+    Some(Stat {
+        proc: Proc {
+            pid,
+            ppid: field(4)? as i32,
+            comm,
+            start: field(22)?,
+            cpu: field(14)? + field(15)?,
+            ..Proc::default()
+        },
+        gone: matches!(fields.first(), Some(&"Z") | Some(&"X")),
     })
 }
 
+fn link(dir: impl AsFd, name: impl rustix::path::Arg) -> Option<Vec<u8>> {
+    rustix::fs::readlinkat(dir, name, Vec::new())
+        .ok()
+        .map(|l| l.into_bytes())
+}
+
 /// Read `dir/name` into `buf` (grown as needed, never shrunk); its length.
-fn read_into(dir: &rustix::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option<usize> {
+fn read_into(dir: impl AsFd, name: impl rustix::path::Arg, buf: &mut Vec<u8>) -> Option<usize> {
     use rustix::fs::{Mode, OFlags};
     let file =
         rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
@@ -124,8 +162,11 @@ fn read_into(dir: &rustix::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option
         if len == buf.len() {
             buf.resize((len * 2).max(1024), 0);
         }
+        let room = buf.len() - len;
         match rustix::io::read(&file, &mut buf[len..]) {
-            Ok(0) => return Some(len),
+            // A `/proc/PID` file hands over all it has when there is room: a short
+            // read is its end, and the empty read that would confirm it is spared.
+            Ok(n) if n < room => return Some(len + n),
             Ok(n) => len += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(_) => return None,
@@ -135,10 +176,15 @@ fn read_into(dir: &rustix::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> Option
 
 /// The effective uid. `/proc/PID` belongs to it while the process is dumpable (every
 /// ordinary program after its exec), to root otherwise (setuid programs, workers that
-/// dropped privileges): only then is the longer `status` read.
-fn uid(dir: &rustix::fd::OwnedFd, buf: &mut Vec<u8>) -> Option<u32> {
+/// dropped privileges): only then, and unless `vouched` says root it is, is the longer
+/// `status` read.
+fn uid(
+    dir: &rustix::fd::OwnedFd,
+    buf: &mut Vec<u8>,
+    vouched: impl FnOnce() -> bool,
+) -> Option<u32> {
     let owner = rustix::fs::fstat(dir).ok()?.st_uid;
-    if owner != 0 {
+    if owner != 0 || vouched() {
         return Some(owner);
     }
     let n = read_into(dir, "status", buf)?;
@@ -149,6 +195,46 @@ fn status_uid(status: &[u8]) -> Option<u32> {
     let text = String::from_utf8_lossy(status);
     let line = text.lines().find(|l| l.starts_with("Uid:"))?;
     line.split_ascii_whitespace().nth(2)?.parse().ok()
+}
+
+/// Which parents run as root, for exec events. A program just exec'd is dumpable
+/// unless its exec changed its credentials (setuid, setgid, capabilities) or it could
+/// not be read: so `/proc` showing it as root's, with a root parent, means root (a
+/// setuid-root program, or a root parent's child), without the `status` read that is
+/// the dearest part of an exec's look. Wrong only for a root parent's child that
+/// changed user before an exec of a setgid or unreadable program. The parents'
+/// answers are kept by pid and `/proc` inode, which a reused pid does not share.
+#[derive(Default)]
+pub struct RootParents {
+    euid: HashMap<i32, (u64, Option<u32>)>,
+}
+
+impl RootParents {
+    /// At most this many parents are kept (then all are forgotten): a host's live ones.
+    const KEPT: usize = 4096;
+
+    pub fn is_root(&mut self, root: &Path, ppid: i32) -> bool {
+        let Ok(dir) = rustix::fs::stat(root.join(ppid.to_string())) else {
+            return false;
+        };
+        if dir.st_uid != 0 {
+            return false;
+        }
+        let ino = dir.st_ino;
+        if let Some((known, euid)) = self.euid.get(&ppid) {
+            if *known == ino {
+                return *euid == Some(0);
+            }
+        }
+        let euid = std::fs::read(root.join(ppid.to_string()).join("status"))
+            .ok()
+            .and_then(|s| status_uid(&s));
+        if self.euid.len() >= Self::KEPT {
+            self.euid.clear();
+        }
+        self.euid.insert(ppid, (ino, euid));
+        euid == Some(0)
+    }
 }
 
 fn split_cmdline(raw: &[u8]) -> Vec<Vec<u8>> {
@@ -252,10 +338,14 @@ mod tests {
     #[test]
     fn stat_with_a_hostile_comm() {
         let stat = b"42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 9876 1000 100";
-        let p = parse_stat(42, stat).unwrap();
+        let Stat { proc: p, gone } = parse_stat(42, stat).unwrap();
         assert_eq!(p.comm, b"a) b (c");
-        assert_eq!((p.ppid, p.cpu, p.start), (7, 8, 9876));
+        assert_eq!((p.ppid, p.cpu, p.start, gone), (7, 8, 9876, false));
         assert!(parse_stat(1, b"garbage").is_none());
+        let zombie = b"43 (sh) Z 7 42 42 0 -1 4194564 100 0 0 0 5 3 0 0 20 0 1 0 9877 0 0";
+        assert!(parse_stat(43, zombie).unwrap().gone);
+        let kthread = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 2 0 0";
+        assert!(parse_stat(2, kthread).is_none());
     }
 
     #[test]
@@ -285,5 +375,15 @@ mod tests {
     fn this_process_reads() {
         let me = Proc::read(Path::new("/proc"), std::process::id() as i32).unwrap();
         assert!(me.exe.is_some() && !me.cmdline.is_empty() && me.start > 0);
+        assert!(!me.partial && me.uid.is_some());
+        // What `detail` turns down is read no further than stat and exe.
+        let pid = std::process::id() as i32;
+        let part = Proc::read_if(Path::new("/proc"), pid, |_| false, |_| true).unwrap();
+        assert!(part.partial && part.cmdline.is_empty() && part.cwd.is_none());
+        assert_eq!(
+            (part.exe, part.start, part.ppid),
+            (me.exe, me.start, me.ppid)
+        );
+        assert!(part.uid.is_none());
     }
 }
