@@ -116,7 +116,7 @@ pub fn regions(content: &[u8], long_literal: usize) -> Parse {
     let enablers: Vec<usize> = ENABLERS
         .find_iter(content)
         .map(|m| m.start())
-        .filter(|at| enables(content, *at))
+        .filter(|at| enables(content, *at) && !in_comment_line(content, *at))
         .collect();
     let sinks = if enablers.is_empty() {
         Vec::new()
@@ -246,9 +246,27 @@ fn sinks_in(content: &[u8]) -> Vec<usize> {
         .filter(|m| names_sink(content, m.range()))
         .map(|m| m.start());
     let computed = memchr::memchr_iter(b'(', content).filter(|at| calls_computed(&content[..*at]));
-    let mut sinks: Vec<usize> = named.chain(computed).collect();
+    let mut sinks: Vec<usize> = named
+        .chain(computed)
+        .filter(|at| !in_comment_line(content, *at))
+        .collect();
     sinks.sort_unstable();
     sinks
+}
+
+/// Is `at` on a comment's line, before any `*/` on it: a docblock's ` * ` line, or a
+/// line that starts with `//` or `#` (not a `#[` attribute). A library's docs name
+/// `mail()`, `$_SERVER` and backticks all the time; read as code they would make
+/// regions of prose.
+fn in_comment_line(content: &[u8], at: usize) -> bool {
+    let start = memchr::memrchr(b'\n', &content[..at]).map_or(0, |n| n + 1);
+    let before = &content[start..at];
+    let text = before.trim_ascii_start();
+    let comment = text.starts_with(b"*")
+        || text.starts_with(b"/*")
+        || text.starts_with(b"//")
+        || (text.starts_with(b"#") && !text.starts_with(b"#["));
+    comment && memchr::memmem::find(before, b"*/").is_none()
 }
 
 /// Is the word at `word` a sink: `$$` or a backtick, `include`/`require`(`_once`), a
@@ -431,5 +449,19 @@ mod tests {
             "require"
         ));
         assert!(!sink("This plugin requires PHP", "require"));
+    }
+
+    #[test]
+    fn prose_in_comments_makes_no_region() {
+        let mut code = String::from("<?php\n");
+        code.push_str(&"function f() { return 1; }\n".repeat(1000));
+        code.push_str(
+            "/**\n * Sends with mail() as $_SERVER['SERVER_NAME'], or `sendmail`.\n */\n",
+        );
+        code.push_str("// eval($_GET['x']) is what a shell does\n# and system($_POST['c'])\n");
+        assert!(matches!(regions(code.as_bytes(), 256), Parse::Nothing));
+        // Code after a comment closed on its line is code.
+        code.push_str("/* x */ eval($_GET['x']);\n");
+        assert!(matches!(regions(code.as_bytes(), 256), Parse::Regions(_)));
     }
 }
