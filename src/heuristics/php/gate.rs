@@ -187,19 +187,28 @@ fn statements(content: &[u8], region: Range<usize>) -> Range<usize> {
     // level that opens a block): the parser reads a whole function far faster than
     // a cut one (`case` lines outside their `switch` cost a millisecond each), and the
     // flow of its input is seen from the start.
+    // Failing that, a `case` is started from its `switch`: the nearest line above,
+    // indented less, that opens a block.
+    let first = &content[start..line_end(start)];
+    let first_word = first.trim_ascii_start();
+    let in_switch = first_word.starts_with(b"case ") || first_word.starts_with(b"default");
+    let case_indent = indent(first);
     let mut line = start;
+    let mut opener = None;
     while line > 0 && start - line < ENCLOSING {
         line = line_start(line - 1);
         let text = &content[line..line_end(line)];
-        let indent = text
-            .iter()
-            .take_while(|b| matches!(b, b' ' | b'\t'))
-            .map(|b| if *b == b'\t' { 4 } else { 1 })
-            .sum::<usize>();
-        if indent <= 4 && text.trim_ascii_end().ends_with(b"{") {
-            start = line;
+        let opens = text.trim_ascii_end().ends_with(b"{");
+        if opens && indent(text) <= 4 {
+            opener = Some(line);
             break;
         }
+        if opens && in_switch && opener.is_none() && indent(text) < case_indent {
+            opener = Some(line);
+        }
+    }
+    if let Some(line) = opener {
+        start = line;
     }
     let mut end = line_end(region.end);
     while end < content.len() && !ends_statement(end) {
@@ -226,6 +235,14 @@ fn statements(content: &[u8], region: Range<usize>) -> Range<usize> {
     // parser into seconds of error recovery.
     let end = unclosed_comment(&content[start..end]).map_or(end, |open| start + open);
     start..end
+}
+
+/// How far a line is indented, a tab counting four.
+fn indent(line: &[u8]) -> usize {
+    line.iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .map(|b| if *b == b'\t' { 4 } else { 1 })
+        .sum()
 }
 
 /// Where the last block comment of `text` opens when `text` ends inside it. Only a
@@ -463,5 +480,22 @@ mod tests {
         // Code after a comment closed on its line is code.
         code.push_str("/* x */ eval($_GET['x']);\n");
         assert!(matches!(regions(code.as_bytes(), 256), Parse::Regions(_)));
+    }
+
+    #[test]
+    fn a_case_far_inside_a_function_starts_from_its_switch() {
+        let mut code = String::from("<?php\nfunction parse($atom) {\n");
+        code.push_str(
+            &"\t$x = strlen($atom) + 1; // padding that is no statement of interest\n".repeat(200),
+        );
+        code.push_str("\t\tswitch ($atom) {\n");
+        code.push_str(&"\t\t\tcase 'a':\n\t\t\t\t$y = 1;\n\t\t\t\tbreak;\n".repeat(60));
+        code.push_str("\t\t\tcase 'b':\n\t\t\t\t$f = $_GET['f'];\n\t\t\t\teval($f);\n\t\t}\n}\n");
+        code.push_str(&"function g() { return 1; }\n".repeat(800));
+        let Parse::Regions(found) = regions(code.as_bytes(), 256) else {
+            panic!("one region");
+        };
+        let text = &code[found[0].clone()];
+        assert!(text.starts_with("\t\tswitch ($atom) {"), "{text}");
     }
 }
