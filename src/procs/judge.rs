@@ -100,8 +100,8 @@ impl Interest {
         p.exe_deleted
             || exe.starts_with(read::MEMFD)
             || self.place(exe).is_some()
-            || p.names()
-                .any(|n| is_name(n, &SHELLS, false) || is_name(n, &MINERS, true))
+            || is_shell(p)
+            || has_miner_name(p)
     }
 
     /// Why running `exe` from where it is is suspect.
@@ -145,6 +145,15 @@ fn is_name(name: &[u8], list: &[&str], prefix: bool) -> bool {
                         .all(|b| b.is_ascii_digit() || *b == b'.'))
         }
     })
+}
+
+/// A shell, interpreter or network tool by any of its names.
+fn is_shell(p: &Proc) -> bool {
+    p.names().any(|n| is_name(n, &SHELLS, false))
+}
+
+fn has_miner_name(p: &Proc) -> bool {
+    p.names().any(|n| is_name(n, &MINERS, true))
 }
 
 impl Judge {
@@ -262,7 +271,7 @@ impl Judge {
                 reason,
             ));
         }
-        if p.names().any(|n| is_name(n, &SHELLS, false)) {
+        if is_shell(p) {
             let web_user = p.uid.is_some_and(|u| self.web_users.contains_key(&u));
             let found = match self.server_ancestor(p, table) {
                 Some(server) => Some((
@@ -297,7 +306,7 @@ impl Judge {
                 "cryptocurrency miner".into(),
                 "stratum URL in the command line",
             ));
-        } else if p.names().any(|n| is_name(n, &MINERS, true)) {
+        } else if has_miner_name(p) {
             out.push(self.finding(
                 MINER,
                 p,

@@ -58,7 +58,7 @@ impl Proc {
     pub fn read_if(
         root: &Path,
         pid: i32,
-        detail: impl Fn(&Proc) -> bool,
+        detail: impl FnOnce(&Proc) -> bool,
         root_parent: impl FnOnce(i32) -> bool,
     ) -> Option<Proc> {
         use rustix::fs::{Mode, OFlags, CWD};
@@ -214,7 +214,8 @@ impl RootParents {
     const KEPT: usize = 4096;
 
     pub fn is_root(&mut self, root: &Path, ppid: i32) -> bool {
-        let Ok(dir) = rustix::fs::stat(root.join(ppid.to_string())) else {
+        let base = root.join(ppid.to_string());
+        let Ok(dir) = rustix::fs::stat(&base) else {
             return false;
         };
         if dir.st_uid != 0 {
@@ -226,9 +227,9 @@ impl RootParents {
                 return *euid == Some(0);
             }
         }
-        let euid = std::fs::read(root.join(ppid.to_string()).join("status"))
-            .ok()
-            .and_then(|s| status_uid(&s));
+        let mut buf = Vec::new();
+        let euid = read_into(rustix::fs::CWD, base.join("status"), &mut buf)
+            .and_then(|n| status_uid(&buf[..n]));
         if self.euid.len() >= Self::KEPT {
             self.euid.clear();
         }
