@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use crate::fs::{Attrs, FileType};
 use crate::policy::{Kind, Report, Severity};
-pub use signatures::{RawSignature, Signature};
+pub use signatures::{RawSignature, Signature, Signatures};
 
 /// How much of a file content checks read: the head and the tail, never more.
 pub const SAMPLE_HEAD: u64 = 256 << 10;
@@ -55,7 +55,7 @@ pub struct Reason {
 #[derive(Debug, Clone)]
 pub struct Heuristics {
     pub enabled: bool,
-    pub signatures: Vec<Signature>,
+    pub signatures: Signatures,
     pub yara: yara::YaraRules,
     /// uid → name of the web server's users (www-data, apache, nginx, http).
     pub web_users: HashMap<u32, String>,
@@ -65,7 +65,7 @@ impl Heuristics {
     pub fn disabled() -> Heuristics {
         Heuristics {
             enabled: false,
-            signatures: Vec::new(),
+            signatures: Signatures::default(),
             yara: yara::YaraRules::default(),
             web_users: HashMap::new(),
         }
@@ -125,10 +125,8 @@ impl Heuristics {
             media::assess(&name, rel, &ext, old, new, sample, &mut add);
         }
         if let (true, Some(sample)) = (is_file, sample) {
-            for signature in &self.signatures {
-                if signature.matches(&name, sample) {
-                    add(format!("signature {}", signature.id), signature.severity);
-                }
+            for signature in self.signatures.matching(&name, sample) {
+                add(format!("signature {}", signature.id), signature.severity);
             }
             for (rule, severity) in self.yara.matches(sample) {
                 add(format!("yara {rule}"), severity);
@@ -141,7 +139,7 @@ impl Heuristics {
             let content = [&sample.head[..], &sample.tail[..]];
             if content
                 .iter()
-                .any(|c| longest_run(c, is_base64) >= LONG_BASE64)
+                .any(|c| long_runs(c, is_base64, LONG_BASE64).next().is_some())
             {
                 add("long base64 run in a script".into(), Severity::High);
             }
@@ -276,42 +274,52 @@ fn is_base64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'+' || b == b'/'
 }
 
-fn longest_run(bytes: &[u8], member: impl Fn(u8) -> bool) -> usize {
-    runs(bytes, member).map(|run| run.len()).max().unwrap_or(0)
-}
-
-/// The maximal runs of bytes for which `member` holds, in order.
-fn runs<'a>(
+/// The maximal runs of at least `min` bytes for which `member` holds, in order. Until
+/// one is found only every `min`th byte is looked at: a run that long covers one of
+/// them, and most content (code, text) is short words.
+fn long_runs<'a>(
     bytes: &'a [u8],
     member: impl Fn(u8) -> bool + 'a,
+    min: usize,
 ) -> impl Iterator<Item = Range<usize>> + 'a {
+    let min = min.max(1);
+    // No run of `min` starts before `at`, and `bytes[at - 1]` is no member.
     let mut at = 0;
     std::iter::from_fn(move || {
-        let start = at + bytes[at..].iter().position(|b| member(*b))?;
-        let end = bytes[start..]
-            .iter()
-            .position(|b| !member(*b))
-            .map_or(bytes.len(), |n| start + n);
-        at = end;
-        Some(start..end)
+        while let Some(&probe) = bytes.get(at + min - 1) {
+            let probe_at = at + min - 1;
+            if !member(probe) {
+                at = probe_at + 1;
+                continue;
+            }
+            let start = bytes[at..probe_at]
+                .iter()
+                .rposition(|b| !member(*b))
+                .map_or(at, |n| at + n + 1);
+            let end = bytes[probe_at..]
+                .iter()
+                .position(|b| !member(*b))
+                .map_or(bytes.len(), |n| probe_at + n);
+            at = end;
+            if end - start >= min {
+                return Some(start..end);
+            }
+        }
+        None
     })
 }
 
+/// The longest run of `\x41\x42...` escapes in a row.
 fn longest_hex_escapes(bytes: &[u8]) -> usize {
-    let (mut best, mut run, mut i) = (0, 0, 0);
-    while i < bytes.len() {
-        let escape = bytes.len() - i >= 4
-            && bytes[i] == b'\\'
-            && bytes[i + 1].eq_ignore_ascii_case(&b'x')
-            && bytes[i + 2].is_ascii_hexdigit()
-            && bytes[i + 3].is_ascii_hexdigit();
+    let (mut best, mut run, mut run_end) = (0, 0, None);
+    for at in memchr::memchr_iter(b'\\', bytes) {
+        let escape = bytes.get(at..at + 4).is_some_and(|e| {
+            e[1].eq_ignore_ascii_case(&b'x') && e[2].is_ascii_hexdigit() && e[3].is_ascii_hexdigit()
+        });
         if escape {
-            run += 1;
+            run = if run_end == Some(at) { run + 1 } else { 1 };
+            run_end = Some(at + 4);
             best = best.max(run);
-            i += 4;
-        } else {
-            run = 0;
-            i += 1;
         }
     }
     best
@@ -320,9 +328,13 @@ fn longest_hex_escapes(bytes: &[u8]) -> usize {
 /// Packed, encoded payloads read as near-random text on very long lines; source code,
 /// even minified, does not.
 fn looks_obfuscated(head: &[u8]) -> bool {
-    let longest_line = head
-        .split(|b| *b == b'\n')
-        .map(<[u8]>::len)
+    let ends = memchr::memchr_iter(b'\n', head).chain([head.len()]);
+    let longest_line = ends
+        .scan(0, |start, end| {
+            let len = end - *start;
+            *start = end + 1;
+            Some(len)
+        })
         .max()
         .unwrap_or(0);
     longest_line >= 1000 && entropy(head) > 5.6
@@ -351,6 +363,36 @@ fn entropy(bytes: &[u8]) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn long_runs_are_every_maximal_run_of_the_length() {
+        let naive = |bytes: &[u8], min: usize| {
+            let mut runs = Vec::new();
+            let mut start = None;
+            for (at, b) in bytes.iter().chain([&b' ']).enumerate() {
+                match (is_base64(*b), start) {
+                    (true, None) => start = Some(at),
+                    (false, Some(s)) => {
+                        if at - s >= min {
+                            runs.push(s..at);
+                        }
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            runs
+        };
+        let text = b"ab cdefgh ij klmnopqrstu vwx yzABCDEFGHIJ  K LMNOPQRSTUVWXYZ0123 4 56789";
+        for min in 1..30 {
+            for cut in [0, 1, 5, 17] {
+                let bytes = &text[cut..];
+                let fast: Vec<_> = long_runs(bytes, is_base64, min).collect();
+                assert_eq!(fast, naive(bytes, min), "min {min} cut {cut}");
+            }
+        }
+        assert_eq!(longest_hex_escapes(br"x\x41\x42\x43 \x44\x45\\x46"), 3);
+    }
+
     fn file(mode: u32, uid: u32) -> Attrs {
         Attrs {
             size: 10,
@@ -362,7 +404,7 @@ mod tests {
     fn h() -> Heuristics {
         Heuristics {
             enabled: true,
-            signatures: signatures::builtin().unwrap(),
+            signatures: Signatures::new(signatures::builtin().unwrap()).unwrap(),
             yara: yara::YaraRules::default(),
             web_users: [(33, "www-data".to_string())].into_iter().collect(),
         }

@@ -41,7 +41,7 @@ pub struct Signature {
     pub id: String,
     pub description: String,
     pub severity: Severity,
-    regex: regex::bytes::Regex,
+    pattern: String,
     files: Option<GlobSet>,
     needs: Option<memchr::memmem::Finder<'static>>,
 }
@@ -51,8 +51,8 @@ impl Signature {
         if raw.id.trim().is_empty() || raw.id.contains(char::is_whitespace) {
             return Err(format!("signature id {:?} must be one word", raw.id));
         }
-        // Bytes, not Unicode: PHP keywords are ASCII, and the automata stay small.
-        let regex = regex::bytes::RegexBuilder::new(&raw.pattern)
+        // Compiled alone to name the signature whose pattern is bad; matched in a set.
+        regex::bytes::RegexBuilder::new(&raw.pattern)
             .unicode(false)
             .size_limit(4 << 20)
             .build()
@@ -84,7 +84,7 @@ impl Signature {
             id: raw.id.clone(),
             description: raw.description.clone(),
             severity: raw.severity.unwrap_or(Severity::Critical),
-            regex,
+            pattern: raw.pattern.clone(),
             files,
             needs: match raw.needs.as_deref() {
                 Some("") => return Err(format!("signature {}: `needs` is empty", raw.id)),
@@ -94,8 +94,9 @@ impl Signature {
         })
     }
 
-    /// Does the sampled content of the file `name` match?
-    pub fn matches(&self, name: &str, sample: &Sample) -> bool {
+    /// May the signature match the file `name` with this content: its file globs
+    /// cover the name and the content holds what the signature needs?
+    fn applies(&self, name: &str, sample: &Sample) -> bool {
         let lacks_needed = |needs: &memchr::memmem::Finder<'_>| {
             needs.find(&sample.head).is_none() && needs.find(&sample.tail).is_none()
         };
@@ -103,7 +104,55 @@ impl Signature {
             .as_ref()
             .is_none_or(|set| set.is_match(as_path(name.as_bytes())))
             && !self.needs.as_ref().is_some_and(lacks_needed)
-            && (self.regex.is_match(&sample.head) || self.regex.is_match(&sample.tail))
+    }
+}
+
+/// The signatures of a policy, their patterns matched in one pass over the content
+/// (a regex set: thirteen patterns one by one made a third of a PHP file's checks).
+#[derive(Debug, Clone, Default)]
+pub struct Signatures {
+    list: Vec<Signature>,
+    set: Option<regex::bytes::RegexSet>,
+}
+
+impl Signatures {
+    pub fn new(list: Vec<Signature>) -> Result<Signatures, String> {
+        let set = regex::bytes::RegexSetBuilder::new(list.iter().map(|s| &s.pattern))
+            .unicode(false)
+            .size_limit(list.len().max(1) * (4 << 20))
+            .build()
+            .map_err(|e| format!("signatures: {}", one_line(&e.to_string())))?;
+        Ok(Signatures {
+            set: (!list.is_empty()).then_some(set),
+            list,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The signatures the sampled content of the file `name` matches.
+    pub fn matching(&self, name: &str, sample: &Sample) -> Vec<&Signature> {
+        let Some(set) = &self.set else {
+            return Vec::new();
+        };
+        let applies: Vec<bool> = self.list.iter().map(|s| s.applies(name, sample)).collect();
+        if !applies.contains(&true) {
+            return Vec::new();
+        }
+        let head = set.matches(&sample.head);
+        let tail = set.matches(&sample.tail);
+        self.list
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| applies[*i] && (head.matched(*i) || tail.matched(*i)))
+            .map(|(_, signature)| signature)
+            .collect()
     }
 }
 
@@ -141,7 +190,8 @@ mod tests {
             files: None,
             needs: Some("<?".into()),
         };
-        let sig = Signature::compile(&raw).unwrap();
+        let sigs = Signatures::new(vec![Signature::compile(&raw).unwrap()]).unwrap();
+        let sig = MatchesOne(&sigs);
         let sample = |head: &str, tail: &str| Sample {
             head: head.as_bytes().to_vec(),
             tail: tail.as_bytes().to_vec(),
@@ -157,6 +207,46 @@ mod tests {
             ..raw
         };
         assert!(Signature::compile(&empty).is_err());
+    }
+
+    struct MatchesOne<'a>(&'a Signatures);
+
+    impl MatchesOne<'_> {
+        fn matches(&self, name: &str, sample: &Sample) -> bool {
+            !self.0.matching(name, sample).is_empty()
+        }
+    }
+
+    #[test]
+    fn a_set_reports_each_matching_signature_once() {
+        let raw = |id: &str, pattern: &str| RawSignature {
+            id: id.into(),
+            description: String::new(),
+            pattern: pattern.into(),
+            severity: None,
+            files: None,
+            needs: None,
+        };
+        let list = [
+            raw("eval", r"eval\("),
+            raw("exec", r"exec\("),
+            raw("never", "zzz"),
+        ]
+        .iter()
+        .map(|r| Signature::compile(r).unwrap())
+        .collect();
+        let sigs = Signatures::new(list).unwrap();
+        let sample = Sample {
+            head: b"eval($a); exec($b);".to_vec(),
+            tail: b"eval($c);".to_vec(),
+        };
+        let ids: Vec<&str> = sigs
+            .matching("x.php", &sample)
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(ids, ["eval", "exec"]);
+        assert!(Signatures::default().matching("x.php", &sample).is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::yara::{YaraRules, YaraSource};
-use crate::heuristics::{Heuristics, RawSignature, Signature};
+use crate::heuristics::{Heuristics, RawSignature, Signature, Signatures};
 pub use detect::LogSpec;
 pub use host::{HostSettings, Site};
 use matcher::{BadPattern, Globs, Pattern};
@@ -396,6 +396,11 @@ impl Policy {
             origin: PathBuf::from(e.file),
             line: e.line,
             message: e.message,
+        })?;
+        let signatures = Signatures::new(signatures).map_err(|message| Error::Policy {
+            origin: origin.to_path_buf(),
+            line: 1,
+            message,
         })?;
         let heuristics = Heuristics {
             enabled: raw_heuristics.enabled != Some(false),

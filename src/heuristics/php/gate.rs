@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::fold;
 use super::sinks;
@@ -45,6 +45,7 @@ static ENABLERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
         .filter(|d| *d != "pack" && *d != fold::BITWISE);
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(
             [
                 "$_get",
@@ -87,20 +88,38 @@ fn bitwise_on_literals() -> impl Iterator<Item = String> {
     })
 }
 
-/// Is the enabler matched at `at` one: a `\x` escape counts in a run of escapes
-/// (obfuscated names are written so; a lone `\x00` is a regular expression's).
+/// Is the enabler matched at `at` one: a `\x` escape counts at the start of a run of
+/// printable escapes (obfuscated names and code are written so; binary magic such as
+/// `"\x89PNG"` or `"\x00\x00"`, and a pattern's `\\x`, are a parser's).
 fn enables(content: &[u8], at: usize) -> bool {
-    let Some(escape) = content.get(at..at + 5) else {
-        return true;
+    let is_escape = |at: usize| {
+        content.get(at..at + 4).is_some_and(|e| {
+            e[0] == b'\\'
+                && e[1].eq_ignore_ascii_case(&b'x')
+                && e[2..].iter().all(u8::is_ascii_hexdigit)
+        })
     };
-    let hex_escape = escape[0] == b'\\' && escape[1].eq_ignore_ascii_case(&b'x');
-    !hex_escape || (escape[2..4].iter().all(u8::is_ascii_hexdigit) && escape[4] == b'\\')
+    if !content[at..].starts_with(b"\\x") && !content[at..].starts_with(b"\\X") {
+        return true;
+    }
+    let continues_a_run = at >= 4 && is_escape(at - 4);
+    let in_pattern = at > 0 && content[at - 1] == b'\\';
+    let run: Vec<u8> = (0..4)
+        .map(|n| at + 4 * n)
+        .take_while(|e| is_escape(*e))
+        .filter_map(|e| {
+            u8::from_str_radix(std::str::from_utf8(&content[e + 2..e + 4]).ok()?, 16).ok()
+        })
+        .collect();
+    let printable = run.len() >= 2 && run.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+    printable && !continues_a_run && !in_pattern
 }
 
 /// The names of sinks, and the keywords that run code, as whole words.
 static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(
             sinks::names()
                 .chain(["include", "require", "preg_replace", "$$", "`"])
@@ -132,8 +151,7 @@ pub fn regions(content: &[u8], long_literal: usize) -> Parse {
         let near = sinks.get(first).is_some_and(|s| *s <= at + REACH);
         near.then(|| at.saturating_sub(REACH)..content.len().min(at + REACH))
     });
-    let literals = super::super::runs(content, super::super::is_base64)
-        .filter(|run| run.len() >= long_literal)
+    let literals = super::super::long_runs(content, super::super::is_base64, long_literal)
         .map(|run| run.start.saturating_sub(REACH)..content.len().min(run.end + REACH));
     let mut regions = merge(near_sinks.chain(literals));
     for region in &mut regions {
@@ -306,6 +324,10 @@ fn names_sink(content: &[u8], word: Range<usize>) -> bool {
     if keyword {
         // Only a path with a variable or a stream wrapper in it can be the request's.
         let word_ends = after.first().is_none_or(|b| !is_ident(*b)) || after.starts_with(b"_once");
+        let after = after.strip_prefix(b"_once").unwrap_or(after);
+        if !starts_expression(after) {
+            return false;
+        }
         let path = &after[..after.len().min(PATH_LIMIT)];
         let path = &path[..memchr::memchr(b';', path).unwrap_or(path.len())];
         let chosen = memchr::memchr(b'$', path).is_some()
@@ -317,7 +339,151 @@ fn names_sink(content: &[u8], word: Range<usize>) -> bool {
         (before.last(), after.first()),
         (Some(b'\''), Some(b'\'')) | (Some(b'"'), Some(b'"'))
     );
-    quoted || after.trim_ascii_start().first() == Some(&b'(')
+    if quoted {
+        return true;
+    }
+    match after.trim_ascii_start().split_first() {
+        Some((b'(', arguments)) => call_can_matter(text, arguments),
+        _ => false,
+    }
+}
+
+/// Does the code after `include` begin an expression: a variable, a literal, a
+/// parenthesis, or a name that is called, concatenated or a class's (`dirname(`,
+/// `__DIR__ .`, `Foo::`)? Prose that says "does not include a name" does not.
+fn starts_expression(after: &[u8]) -> bool {
+    let code = after.trim_ascii_start();
+    let name = code.iter().take_while(|b| is_ident(**b)).count();
+    if name == 0 || code[0].is_ascii_digit() {
+        return true;
+    }
+    matches!(
+        code[name..].trim_ascii_start().first(),
+        None | Some(b'(' | b'.' | b':' | b';')
+    )
+}
+
+/// Can a call of the sink `name` (with `arguments` following its `(`) be judged a
+/// fault? A callback that is absent, a plain name (a sink's name in quotes is a sink
+/// of its own), a closure (its body is read on its own) or the object's own method is
+/// the application's; so is a `preg_replace` whose literal pattern lacks the `e`
+/// modifier (PHP 7 dropped it). Such calls make no region: WordPress maps
+/// `'absint'` over its input on every page.
+fn call_can_matter(name: &[u8], arguments: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    if name == "preg_replace" {
+        return argument(arguments, 0).is_none_or(|pattern| {
+            joined_literals(pattern).is_none_or(|pattern| {
+                let flags = pattern.iter().rev().take_while(|b| b.is_ascii_alphabetic());
+                flags.clone().any(|b| *b == b'e') && pattern.len() > flags.count()
+            })
+        });
+    }
+    let Some(at) = sinks::callback_position(&name) else {
+        return true;
+    };
+    argument(arguments, at).is_some_and(|callback| {
+        // `'absint'`, `'Class::method'`.
+        let plain_name =
+            quoted_literal(callback).is_some_and(|n| n.iter().all(|b| is_ident(*b) || *b == b':'));
+        let closure = [&b"function"[..], b"fn", b"static"]
+            .iter()
+            .any(|word| starts_word(callback, word));
+        let own_method = [&b"array("[..], b"array (", b"["].iter().any(|open| {
+            callback.strip_prefix(*open).is_some_and(|rest| {
+                let rest = rest.trim_ascii_start();
+                starts_word(rest, b"$this") || starts_word(rest, b"__CLASS__")
+            })
+        });
+        !(plain_name || closure || own_method)
+    })
+}
+
+/// Does `code` begin with the word `word`?
+fn starts_word(code: &[u8], word: &[u8]) -> bool {
+    code.len() >= word.len()
+        && code[..word.len()].eq_ignore_ascii_case(word)
+        && code.get(word.len()).is_none_or(|b| !is_ident(*b))
+}
+
+/// The inside of `code` when it is one quoted string literal and nothing more.
+fn quoted_literal(code: &[u8]) -> Option<&[u8]> {
+    let (&quote, rest) = code.split_first()?;
+    if !matches!(quote, b'\'' | b'"') {
+        return None;
+    }
+    let end = literal_end(rest, quote)?;
+    (end + 1 == rest.len()).then(|| &rest[..end])
+}
+
+/// The text of `code` when it is string literals joined by `.` and nothing more
+/// (`'/<\?xml.*?\?' . '>/s'`).
+fn joined_literals(code: &[u8]) -> Option<Vec<u8>> {
+    let mut text = Vec::new();
+    let mut rest = code;
+    loop {
+        let (&quote, after) = rest.split_first()?;
+        if !matches!(quote, b'\'' | b'"') {
+            return None;
+        }
+        let end = literal_end(after, quote)?;
+        text.extend_from_slice(&after[..end]);
+        rest = after[end + 1..].trim_ascii_start();
+        match rest.split_first() {
+            None => return Some(text),
+            Some((b'.', more)) => rest = more.trim_ascii_start(),
+            Some(_) => return None,
+        }
+    }
+}
+
+/// Where the literal opened by `quote` before `rest` closes (a backslash escapes).
+fn literal_end(rest: &[u8], quote: u8) -> Option<usize> {
+    let mut at = 0;
+    while at < rest.len() {
+        match rest[at] {
+            b'\\' => at += 2,
+            b if b == quote => return Some(at),
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+/// How far an argument list is scanned for one argument.
+const ARGUMENTS_LIMIT: usize = 4096;
+
+/// The `index`th argument (trimmed) of the list that `arguments` opens, as far as
+/// brackets and quotes tell; `None` when the list has fewer.
+fn argument(arguments: &[u8], index: usize) -> Option<&[u8]> {
+    let arguments = &arguments[..arguments.len().min(ARGUMENTS_LIMIT)];
+    let (mut depth, mut start, mut count, mut at) = (0usize, 0, 0, 0);
+    while at < arguments.len() {
+        let byte = arguments[at];
+        match byte {
+            b'\'' | b'"' => match literal_end(&arguments[at + 1..], byte) {
+                Some(end) => at += end + 1,
+                None => break,
+            },
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth > 0 => depth -= 1,
+            b',' | b')' | b']' | b'}' if depth == 0 => {
+                if count == index {
+                    let found = arguments[start..at].trim_ascii();
+                    return (!found.is_empty()).then_some(found);
+                }
+                if byte != b',' {
+                    return None;
+                }
+                count += 1;
+                start = at + 1;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    // An unterminated list is read as far as it goes: its argument may be there.
+    (count == index).then(|| arguments[start..].trim_ascii())
 }
 
 /// Does the code before a `(` end in something computed: `)`, `]`, `}` or a string
@@ -466,6 +632,60 @@ mod tests {
             "require"
         ));
         assert!(!sink("This plugin requires PHP", "require"));
+        assert!(!sink(
+            "'Exporter does not include a callback: %s.', $e",
+            "include"
+        ));
+        assert!(sink("include dirname(__FILE__) . $page;", "include"));
+        assert!(sink("include_once $_GET['p'];", "include"));
+    }
+
+    #[test]
+    fn callbacks_and_patterns_the_application_names_are_no_sinks() {
+        let sink = |code: &str| {
+            let word = code.find('(').unwrap();
+            let start = code[..word].rfind(' ').map_or(0, |n| n + 1);
+            names_sink(code.as_bytes(), start..word)
+        };
+        for computed in [
+            "array_map($f, $a)",
+            "call_user_func( $callback, $email )",
+            "array_filter($a, $_GET['f'])",
+            "ob_start($cb)",
+            "usort($a, 'sy' . 'stem')",
+            "preg_replace('/.*/e', $_GET['c'], '')",
+            "preg_replace(\"#x#ie\", $r, $s)",
+            "preg_replace($pattern, $r, $s)",
+            "preg_replace('/x/' . 'e', $r, $s)",
+            "array_map($f",
+        ] {
+            assert!(sink(computed), "{computed}");
+        }
+        for named in [
+            "array_map( 'absint', $_POST['ids'] )",
+            "array_filter( $closed )",
+            "ob_start();",
+            "usort($a, function ($x, $y) { return $x <=> $y; })",
+            "array_map(fn($x) => $x + 1, $a)",
+            "array_walk($a, array( $this, 'clean' ))",
+            "array_map([$this, 'clean'], $a)",
+            "preg_replace( '/[^a-z0-9_\\-]/', '', $x)",
+            "preg_replace('#(,)\\s*#', '$1', $s)",
+            "preg_replace( '/<\\?xml.*?\\?'.'>/s', '', $m)",
+            "array_map('getid3_lib::PrintHexBytes', $a)",
+        ] {
+            assert!(!sink(named), "{named}");
+        }
+    }
+
+    #[test]
+    fn escapes_enable_when_they_spell_text() {
+        let enabled = |code: &str| enables(code.as_bytes(), code.find("\\x").unwrap());
+        assert!(enabled(r#"$f = "\x73\x79\x73\x74\x65\x6d";"#));
+        assert!(!enabled(r#"if ($magic == "\x89\x50\x4E\x47")"#));
+        assert!(!enabled(r#"case "\x00\x00\x00\x00":"#));
+        assert!(!enabled(r#"preg_match('#^\\xFF\\xD8#', $d)"#));
+        assert!(!enabled(r#"$lone = "\x41";"#));
     }
 
     #[test]

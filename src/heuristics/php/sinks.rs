@@ -65,6 +65,14 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .chain(CALLBACK_SINKS.iter().map(|(name, _)| *name))
 }
 
+/// Where the callback of `name` (lower case) sits among its arguments, when it takes one.
+pub fn callback_position(name: &str) -> Option<usize> {
+    CALLBACK_SINKS
+        .iter()
+        .find(|(callback, _)| *callback == name)
+        .map(|(_, at)| *at)
+}
+
 /// The step a folded name takes when a callback function calls it.
 const CALLED_BACK: &str = "a callback";
 
