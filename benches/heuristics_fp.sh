@@ -4,10 +4,14 @@
 # and the files that trip a heuristic are counted and listed.
 #
 #   benches/heuristics_fp.sh /usr/share/wordpress-copy benches/data/linux /usr/share/php
+#   FIM=target/release/fim benches/heuristics_fp.sh /usr/share/mediawiki
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-FIM=$PWD/target/release/fim
+# FIM=path/to/fim runs a binary already built (the default build compiles yara-x).
+if [ -z "${FIM:-}" ]; then
+    cargo build --release --quiet
+    FIM=$PWD/target/release/fim
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for tree in "$@"; do

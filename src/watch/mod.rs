@@ -85,6 +85,7 @@ pub fn run(config: &Config) -> Result<()> {
     daemon.poll_logs();
     daemon.watch_roots_that_are_not_folders();
     daemon.warn_near_watch_limit();
+    daemon.policy.heuristics.warm_up();
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
@@ -559,6 +560,7 @@ impl<'c> Daemon<'c> {
         });
         self.skip = unreported(self.config, &policy);
         self.policy = policy;
+        self.policy.heuristics.warm_up();
         self.watch_roots_that_are_not_folders();
         self.limited = false;
         self.schedule_rescan(Instant::now());

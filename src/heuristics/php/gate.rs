@@ -89,30 +89,68 @@ fn bitwise_on_literals() -> impl Iterator<Item = String> {
 }
 
 /// Is the enabler matched at `at` one: a `\x` escape counts at the start of a run of
-/// printable escapes (obfuscated names and code are written so; binary magic such as
-/// `"\x89PNG"` or `"\x00\x00"`, and a pattern's `\\x`, are a parser's).
+/// printable escapes, hex or octal (obfuscated names and code are written so:
+/// `"\x62\141\163\145"`; binary magic such as `"\x89PNG"` or `"\x00\x00"`, a
+/// pattern's `\\x` and its character classes are a parser's).
 fn enables(content: &[u8], at: usize) -> bool {
-    let is_escape = |at: usize| {
-        content.get(at..at + 4).is_some_and(|e| {
-            e[0] == b'\\'
-                && e[1].eq_ignore_ascii_case(&b'x')
-                && e[2..].iter().all(u8::is_ascii_hexdigit)
-        })
-    };
     if !content[at..].starts_with(b"\\x") && !content[at..].starts_with(b"\\X") {
         return true;
     }
-    let continues_a_run = at >= 4 && is_escape(at - 4);
-    let in_pattern = at > 0 && content[at - 1] == b'\\';
-    let run: Vec<u8> = (0..4)
-        .map(|n| at + 4 * n)
-        .take_while(|e| is_escape(*e))
-        .filter_map(|e| {
-            u8::from_str_radix(std::str::from_utf8(&content[e + 2..e + 4]).ok()?, 16).ok()
-        })
-        .collect();
-    let printable = run.len() >= 2 && run.iter().all(|b| b.is_ascii_graphic() || *b == b' ');
-    printable && !continues_a_run && !in_pattern
+    // Judged from where the run starts: a name spelt in escapes starts printable;
+    // binary magic (`"\x00\x00\x00\x0Cencd"`) does not, wherever it turns printable.
+    let mut start = at;
+    while let Some(len) = (2..=4).find(|len| {
+        start >= *len && escape(&content[start - len..start]).is_some_and(|e| e.1 == *len)
+    }) {
+        start -= len;
+    }
+    let in_pattern = start > 0 && content[start - 1] == b'\\';
+    let mut run = Vec::new();
+    let mut next = start;
+    while let (Some((value, len)), true) = (escape(&content[next..]), run.len() < LONG_ESCAPES) {
+        run.push(value);
+        next += len;
+    }
+    // Three or more: a name is; a pattern's character class (`[\x21\x23-\x5B]`) is not.
+    let printable = run.len() >= 3 && run[..3].iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+    // A long run is a payload, however it starts (XOR-encrypted bytes are binary).
+    (printable || run.len() >= LONG_ESCAPES) && !in_pattern
+}
+
+/// Escapes in a row that make a payload rather than a file format's magic number.
+const LONG_ESCAPES: usize = 16;
+
+/// The byte a double-quoted string's escape at the start of `code` stands for, and
+/// the escape's length: `\x4` to `\x41`, `\1` to `\101`.
+fn escape(code: &[u8]) -> Option<(u8, usize)> {
+    let rest = code.strip_prefix(b"\\")?;
+    let (digits, radix, skip) = match rest.first()? {
+        b'x' | b'X' => (
+            rest[1..]
+                .iter()
+                .take(2)
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count(),
+            16,
+            2,
+        ),
+        b'0'..=b'7' => (
+            rest.iter()
+                .take(3)
+                .take_while(|b| (b'0'..=b'7').contains(b))
+                .count(),
+            8,
+            1,
+        ),
+        _ => return None,
+    };
+    if digits == 0 {
+        return None;
+    }
+    let start = skip - 1;
+    let text = std::str::from_utf8(&rest[start..start + digits]).ok()?;
+    let value = u32::from_str_radix(text, radix).ok()?;
+    Some(((value & 0xff) as u8, 1 + start + digits))
 }
 
 /// The names of sinks, and the keywords that run code, as whole words.
@@ -340,12 +378,27 @@ fn names_sink(content: &[u8], word: Range<usize>) -> bool {
         (Some(b'\''), Some(b'\'')) | (Some(b'"'), Some(b'"'))
     );
     if quoted {
-        return true;
+        return !compared_or_key(&before[..before.len() - 1], &after[1..]);
     }
     match after.trim_ascii_start().split_first() {
         Some((b'(', arguments)) => call_can_matter(text, arguments),
         _ => false,
     }
+}
+
+/// Is the literal between `before` and `after` compared (`'mail' === $mailer`,
+/// `case 'mail':`) or an array key (`['system']`, `'exec' =>`): a name the code looks
+/// at, not one it calls.
+fn compared_or_key(before: &[u8], after: &[u8]) -> bool {
+    let before = before.trim_ascii_end();
+    let after = after.trim_ascii_start();
+    let comparison = |code: &[u8]| code.starts_with(b"==") || code.starts_with(b"!=");
+    comparison(after)
+        || after.starts_with(b"=>")
+        || before.ends_with(b"==")
+        || before.ends_with(b"!=")
+        || (before.len() >= 4 && before[before.len() - 4..].eq_ignore_ascii_case(b"case"))
+        || (before.ends_with(b"[") && after.starts_with(b"]"))
 }
 
 /// Does the code after `include` begin an expression: a variable, a literal, a
@@ -623,6 +676,13 @@ mod tests {
         };
         assert!(sink("system($c)", "system"));
         assert!(sink("array_map('system', $a)", "system"));
+        assert!(sink("$f = 'system';", "system"));
+        assert!(sink("$f = $x ? 'exec' : 'system';", "exec"));
+        assert!(!sink("if ('mail' === $this->Mailer)", "mail"));
+        assert!(!sink("if ($this->Mailer !== 'mail')", "mail"));
+        assert!(!sink("case 'mail':", "mail"));
+        assert!(!sink("$handlers['exec'] = 1;", "exec"));
+        assert!(!sink("['exec' => 1]", "exec"));
         assert!(sink("include $_GET['p'];", "include"));
         assert!(sink("require_once($dir . '/x.php');", "require"));
         assert!(!sink("$fs->filesystem($c)", "system"));
@@ -686,6 +746,17 @@ mod tests {
         assert!(!enabled(r#"case "\x00\x00\x00\x00":"#));
         assert!(!enabled(r#"preg_match('#^\\xFF\\xD8#', $d)"#));
         assert!(!enabled(r#"$lone = "\x41";"#));
+        assert!(enabled(r#"$f = "\x62\141\163\145\66\x34";"#));
+        let octal_first = r#"$f = "\142\x61\163\145";"#;
+        assert!(enables(
+            octal_first.as_bytes(),
+            octal_first.find(r"\x").unwrap()
+        ));
+        let payload = format!(r#"$p = "{}";"#, r"\x7\x3C\x1E".repeat(6));
+        assert!(enabled(&payload));
+        let magic = r#"if ($d == "\x00\x00\x00\x0C\x65\x6E\x63\x64")"#;
+        assert!(!enables(magic.as_bytes(), magic.find(r"\x65").unwrap()));
+        assert!(!enabled(r#"'/[\x21\x23-\x5B\x5D-\x7E]/'"#));
     }
 
     #[test]
