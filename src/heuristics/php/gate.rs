@@ -98,10 +98,15 @@ fn enables(content: &[u8], at: usize) -> bool {
     }
     // Judged from where the run starts: a name spelt in escapes starts printable;
     // binary magic (`"\x00\x00\x00\x0Cencd"`) does not, wherever it turns printable.
+    // Only the run's first hex escape judges it (each judging its own run would cost
+    // the square of a payload's length); octal escapes before it are its run's too.
     let mut start = at;
     while let Some(len) = (2..=4).find(|len| {
         start >= *len && escape(&content[start - len..start]).is_some_and(|e| e.1 == *len)
     }) {
+        if content[start - len + 1].eq_ignore_ascii_case(&b'x') {
+            return false;
+        }
         start -= len;
     }
     let in_pattern = start > 0 && content[start - 1] == b'\\';
@@ -754,6 +759,9 @@ mod tests {
         ));
         let payload = format!(r#"$p = "{}";"#, r"\x7\x3C\x1E".repeat(6));
         assert!(enabled(&payload));
+        // Only a run's first hex escape judges it: a payload is looked at once.
+        let second = payload.find(r"\x3C").unwrap();
+        assert!(!enables(payload.as_bytes(), second));
         let magic = r#"if ($d == "\x00\x00\x00\x0C\x65\x6E\x63\x64")"#;
         assert!(!enables(magic.as_bytes(), magic.find(r"\x65").unwrap()));
         assert!(!enabled(r#"'/[\x21\x23-\x5B\x5D-\x7E]/'"#));
