@@ -94,16 +94,13 @@ impl Signature {
         })
     }
 
-    /// May the signature match the file `name` with this content: its file globs
-    /// cover the name and the content holds what the signature needs?
-    fn applies(&self, name: &str, sample: &Sample) -> bool {
-        let lacks_needed = |needs: &memchr::memmem::Finder<'_>| {
-            needs.find(&sample.head).is_none() && needs.find(&sample.tail).is_none()
-        };
+    /// May the signature match the file `name`, whose content holds its needed
+    /// string or not (`holds_needed`)?
+    fn applies(&self, name: &str, holds_needed: bool) -> bool {
         self.files
             .as_ref()
             .is_none_or(|set| set.is_match(as_path(name.as_bytes())))
-            && !self.needs.as_ref().is_some_and(lacks_needed)
+            && (self.needs.is_none() || holds_needed)
     }
 }
 
@@ -113,6 +110,10 @@ impl Signature {
 pub struct Signatures {
     list: Vec<Signature>,
     set: Option<regex::bytes::RegexSet>,
+    /// The distinct strings the signatures need (all of fim's own need `<?`), each
+    /// looked for once per file, and which of them each signature needs.
+    needles: Vec<memchr::memmem::Finder<'static>>,
+    needle_of: Vec<Option<usize>>,
 }
 
 impl Signatures {
@@ -122,9 +123,23 @@ impl Signatures {
             .size_limit(list.len().max(1) * (4 << 20))
             .build()
             .map_err(|e| format!("signatures: {}", one_line(&e.to_string())))?;
+        let mut needles: Vec<memchr::memmem::Finder<'static>> = Vec::new();
+        let needle_of = list
+            .iter()
+            .map(|signature| {
+                let needs = signature.needs.as_ref()?;
+                let known = needles.iter().position(|n| n.needle() == needs.needle());
+                Some(known.unwrap_or_else(|| {
+                    needles.push(needs.clone());
+                    needles.len() - 1
+                }))
+            })
+            .collect();
         Ok(Signatures {
             set: (!list.is_empty()).then_some(set),
             list,
+            needles,
+            needle_of,
         })
     }
 
@@ -141,7 +156,17 @@ impl Signatures {
         let Some(set) = &self.set else {
             return Vec::new();
         };
-        let applies: Vec<bool> = self.list.iter().map(|s| s.applies(name, sample)).collect();
+        let held: Vec<bool> = self
+            .needles
+            .iter()
+            .map(|n| n.find(&sample.head).is_some() || n.find(&sample.tail).is_some())
+            .collect();
+        let applies: Vec<bool> = self
+            .list
+            .iter()
+            .zip(&self.needle_of)
+            .map(|(s, needle)| s.applies(name, needle.is_none_or(|n| held[n])))
+            .collect();
         if !applies.contains(&true) {
             return Vec::new();
         }
