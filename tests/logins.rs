@@ -446,7 +446,10 @@ fn what_a_session_changed_is_tied_to_its_login() {
     // Changed before the login: not the session's.
     std::fs::write(env.path("style.css"), "body { color: red }\n").unwrap();
     sshd.hydra(&["root"], &["a", "b", "c", "d", "e", "f"]);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // A session covers changes from 2 s before its login line, whose time has whole
+    // seconds: 3.1 s after the change, the login cannot reach back to it, however
+    // fast hydra was.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let shell = env.path("x.php");
     sshd.session(&format!(
         "echo '<?php system($_GET[\"c\"]);' > {}",
