@@ -162,13 +162,14 @@ def latency(w, tree, rate):
     os.makedirs(os.path.dirname(files[0]), exist_ok=True)
     sent = {}
     for i, path in enumerate(files):
+        before = time.monotonic()
         with open(path, "w") as f:
             f.write(f"<?php // {rate} {i}\n")
-        sent[i] = (time.monotonic(), path, f"<?php // {rate} {i}\n")
+        sent[i] = (before, time.monotonic(), path)
         time.sleep(1.0 / rate)
-    import hashlib  # noqa: F401  (blake3 is not in the stdlib: match on path and order)
     time.sleep(0.5)
-    # Each write's event is the first event for that path after its close().
+    # Each write's event is the first event for that path after its open(); one seen
+    # before the writer read its clock after close() counts as 0 ms (as in tail()).
     lat = []
     with w.cond:
         events = list(w.lines)
@@ -176,10 +177,10 @@ def latency(w, tree, rate):
     for t, e in events:
         by_path.setdefault(e["path"], []).append(t)
     missed = 0
-    for i, (t0, path, _) in sent.items():
-        ts = [t for t in by_path.get(path, []) if t >= t0]
+    for i, (before, t0, path) in sent.items():
+        ts = [t for t in by_path.get(path, []) if t >= before]
         if ts:
-            lat.append((ts[0] - t0) * 1000)
+            lat.append(max(0.0, ts[0] - t0) * 1000)
         else:
             missed += 1
     lat.sort()
