@@ -94,13 +94,11 @@ impl Signature {
         })
     }
 
-    /// May the signature match the file `name`, whose content holds its needed
-    /// string or not (`holds_needed`)?
-    fn applies(&self, name: &str, holds_needed: bool) -> bool {
+    /// Do the signature's file globs (if any) cover the file `name`?
+    fn covers(&self, name: &str) -> bool {
         self.files
             .as_ref()
             .is_none_or(|set| set.is_match(as_path(name.as_bytes())))
-            && (self.needs.is_none() || holds_needed)
     }
 }
 
@@ -165,7 +163,7 @@ impl Signatures {
             .list
             .iter()
             .zip(&self.needle_of)
-            .map(|(s, needle)| s.applies(name, needle.is_none_or(|n| held[n])))
+            .map(|(s, needle)| s.covers(name) && needle.is_none_or(|n| held[n]))
             .collect();
         if !applies.contains(&true) {
             return Vec::new();

@@ -129,7 +129,8 @@ const LONG_ESCAPES: usize = 16;
 /// the escape's length: `\x4` to `\x41`, `\1` to `\101`.
 fn escape(code: &[u8]) -> Option<(u8, usize)> {
     let rest = code.strip_prefix(b"\\")?;
-    let (digits, radix, skip) = match rest.first()? {
+    // The digits start after the `x` of a hex escape, at once for an octal one.
+    let (digits, radix, from) = match rest.first()? {
         b'x' | b'X' => (
             rest[1..]
                 .iter()
@@ -137,7 +138,7 @@ fn escape(code: &[u8]) -> Option<(u8, usize)> {
                 .take_while(|b| b.is_ascii_hexdigit())
                 .count(),
             16,
-            2,
+            1,
         ),
         b'0'..=b'7' => (
             rest.iter()
@@ -145,17 +146,16 @@ fn escape(code: &[u8]) -> Option<(u8, usize)> {
                 .take_while(|b| (b'0'..=b'7').contains(b))
                 .count(),
             8,
-            1,
+            0,
         ),
         _ => return None,
     };
     if digits == 0 {
         return None;
     }
-    let start = skip - 1;
-    let text = std::str::from_utf8(&rest[start..start + digits]).ok()?;
+    let text = std::str::from_utf8(&rest[from..from + digits]).ok()?;
     let value = u32::from_str_radix(text, radix).ok()?;
-    Some(((value & 0xff) as u8, 1 + start + digits))
+    Some(((value & 0xff) as u8, 1 + from + digits))
 }
 
 /// The names of sinks, and the keywords that run code, as whole words.
@@ -428,16 +428,12 @@ fn starts_expression(after: &[u8]) -> bool {
 /// modifier (PHP 7 dropped it). Such calls make no region: WordPress maps
 /// `'absint'` over its input on every page.
 fn call_can_matter(name: &[u8], arguments: &[u8]) -> bool {
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    if name == "preg_replace" {
+    if name.eq_ignore_ascii_case(b"preg_replace") {
         return argument(arguments, 0).is_none_or(|pattern| {
-            joined_literals(pattern).is_none_or(|pattern| {
-                let flags = pattern.iter().rev().take_while(|b| b.is_ascii_alphabetic());
-                flags.clone().any(|b| *b == b'e') && pattern.len() > flags.count()
-            })
+            joined_literals(pattern).is_none_or(|pattern| sinks::pattern_evaluates(&pattern))
         });
     }
-    let Some(at) = sinks::callback_position(&name) else {
+    let Some(at) = sinks::callback_position(name) else {
         return true;
     };
     argument(arguments, at).is_some_and(|callback| {
@@ -475,7 +471,8 @@ fn quoted_literal(code: &[u8]) -> Option<&[u8]> {
 }
 
 /// The text of `code` when it is string literals joined by `.` and nothing more
-/// (`'/<\?xml.*?\?' . '>/s'`).
+/// (`'/<\?xml.*?\?' . '>/s'`). A double-quoted literal with an escape or a variable
+/// in it is not its text as written (`"/x/\x65"` ends in `e`): `None`.
 fn joined_literals(code: &[u8]) -> Option<Vec<u8>> {
     let mut text = Vec::new();
     let mut rest = code;
@@ -485,6 +482,10 @@ fn joined_literals(code: &[u8]) -> Option<Vec<u8>> {
             return None;
         }
         let end = literal_end(after, quote)?;
+        let interpreted = quote == b'"' && after[..end].iter().any(|b| matches!(b, b'\\' | b'$'));
+        if interpreted {
+            return None;
+        }
         text.extend_from_slice(&after[..end]);
         rest = after[end + 1..].trim_ascii_start();
         match rest.split_first() {
@@ -722,6 +723,7 @@ mod tests {
             "preg_replace(\"#x#ie\", $r, $s)",
             "preg_replace($pattern, $r, $s)",
             "preg_replace('/x/' . 'e', $r, $s)",
+            "preg_replace(\"/.*/\\x65\", $_GET['c'], '')",
             "array_map($f",
         ] {
             assert!(sink(computed), "{computed}");

@@ -65,11 +65,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .chain(CALLBACK_SINKS.iter().map(|(name, _)| *name))
 }
 
-/// Where the callback of `name` (lower case) sits among its arguments, when it takes one.
-pub fn callback_position(name: &str) -> Option<usize> {
+/// Where the callback of `name` (any case) sits among its arguments, when it takes one.
+pub fn callback_position(name: &[u8]) -> Option<usize> {
     CALLBACK_SINKS
         .iter()
-        .find(|(callback, _)| *callback == name)
+        .find(|(callback, _)| callback.as_bytes().eq_ignore_ascii_case(name))
         .map(|(_, at)| *at)
 }
 
@@ -436,22 +436,25 @@ impl Judge<'_, '_> {
 fn evaluates_replacement(pattern: &Value) -> bool {
     match pattern {
         Value::Array(items) => items.iter().any(|(_, p)| evaluates_replacement(p)),
-        Value::Str(p) => {
-            let p = p.trim_ascii();
-            let Some(&open) = p.first() else { return false };
-            let close = match open {
-                b'(' => b')',
-                b'{' => b'}',
-                b'[' => b']',
-                b'<' => b'>',
-                b if b.is_ascii_alphanumeric() || b == b'\\' => return false,
-                b => b,
-            };
-            let Some(end) = p.iter().rposition(|b| *b == close).filter(|e| *e > 0) else {
-                return false;
-            };
-            p[end + 1..].contains(&b'e')
-        }
+        Value::Str(p) => pattern_evaluates(p),
         Value::Int(_) => false,
     }
+}
+
+/// Does the pattern `p` carry the `e` modifier after its closing delimiter?
+pub fn pattern_evaluates(p: &[u8]) -> bool {
+    let p = p.trim_ascii();
+    let Some(&open) = p.first() else { return false };
+    let close = match open {
+        b'(' => b')',
+        b'{' => b'}',
+        b'[' => b']',
+        b'<' => b'>',
+        b if b.is_ascii_alphanumeric() || b == b'\\' => return false,
+        b => b,
+    };
+    let Some(end) = p.iter().rposition(|b| *b == close).filter(|e| *e > 0) else {
+        return false;
+    };
+    p[end + 1..].contains(&b'e')
 }
