@@ -92,7 +92,13 @@ pub fn compare(
             updates.push((path, None));
         }
     }
-    known.append(&mut seen);
+    // `BTreeMap::append` rebuilds the whole tree: a watched change of one file must not
+    // cost a pass over every known entry. The two maps are disjoint (each scanned entry
+    // was moved out of `known`), so the smaller is inserted into the larger.
+    if seen.len() > known.len() {
+        std::mem::swap(known, &mut seen);
+    }
+    known.extend(seen);
     findings.sort_by(|a, b| a.path.cmp(&b.path));
     assess_all(policy, &mut findings);
     Ok(Comparison {
