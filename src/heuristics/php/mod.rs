@@ -7,12 +7,14 @@
 mod decode;
 mod fold;
 mod gate;
+mod recall;
 mod sinks;
 mod taint;
 #[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
+use std::sync::LazyLock;
 use tree_sitter::{Node, Parser, Tree};
 
 use fold::Constants;
@@ -153,15 +155,12 @@ fn analyse_at(content: &[u8], depth: usize, findings: &mut Vec<Finding>) {
     }
 }
 
-fn parse_and_judge(code: &[u8]) -> (Vec<Finding>, Vec<Vec<u8>>) {
-    match PARSER.with(|p| p.borrow_mut().parse(code, None)) {
-        Some(tree) => judge(code, &tree),
-        None => (Vec::new(), Vec::new()),
-    }
+fn parse_and_judge(code: &[u8]) -> recall::Verdict {
+    recall::verdict(code, judge)
 }
 
 /// The findings in one parsed file, and the payloads it decodes.
-fn judge(src: &[u8], tree: &Tree) -> (Vec<Finding>, Vec<Vec<u8>>) {
+fn judge(src: &[u8], tree: &Tree) -> recall::Verdict {
     let nodes = nodes_of(tree);
     let mut constants = Constants::new();
     let flow = Flow::new(src, &mut constants, &nodes);
@@ -244,10 +243,10 @@ fn opened(code: &[u8]) -> Vec<u8> {
     [&b"<?php "[..], code].concat()
 }
 
-/// The nodes the analysis looks at, in source order, with their scopes (walked
-/// without recursion: deep concatenation chains would overflow the stack).
-fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
-    const KINDS: &[&str] = &[
+/// The node kinds the analysis looks at, by kind id: comparing each node's kind name
+/// with a list of names was a fifth of the judgement.
+static LOOKED_AT: LazyLock<Vec<bool>> = LazyLock::new(|| {
+    kind_ids(&[
         "assignment_expression",
         "augmented_assignment_expression",
         "reference_assignment_expression",
@@ -266,7 +265,33 @@ fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
         "encapsed_string",
         "nowdoc",
         "heredoc",
-    ];
+    ])
+});
+static FUNCTIONS: LazyLock<Vec<bool>> =
+    LazyLock::new(|| kind_ids(&["function_definition", "method_declaration"]));
+static CLOSURES: LazyLock<Vec<bool>> = LazyLock::new(|| kind_ids(&["anonymous_function"]));
+
+/// Which kind ids of the PHP grammar have one of these names (a name can have
+/// several ids: a named node, an alias, a keyword).
+fn kind_ids(kinds: &[&str]) -> Vec<bool> {
+    let language: tree_sitter::Language = tree_sitter_php::LANGUAGE_PHP.into();
+    (0..language.node_kind_count())
+        .map(|id| {
+            u16::try_from(id)
+                .ok()
+                .and_then(|id| language.node_kind_for_id(id))
+                .is_some_and(|kind| kinds.contains(&kind))
+        })
+        .collect()
+}
+
+fn is_kind(kinds: &[bool], node: Node) -> bool {
+    kinds.get(usize::from(node.kind_id())) == Some(&true)
+}
+
+/// The nodes the analysis looks at, in source order, with their scopes (walked
+/// without recursion: deep concatenation chains would overflow the stack).
+fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
     let mut nodes = Vec::new();
     let root = Visited {
         node: tree.root_node(),
@@ -277,21 +302,23 @@ fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
     let mut cursor = tree.walk();
     while let Some(visited) = stack.pop() {
         let node = visited.node;
-        if KINDS.contains(&node.kind()) {
+        if is_kind(&LOOKED_AT, node) {
             nodes.push(visited);
         }
-        let inner = match node.kind() {
-            "function_definition" | "method_declaration" => Visited {
+        let inner = if is_kind(&FUNCTIONS, node) {
+            Visited {
                 node,
                 scope: node.id(),
                 function: Some(node),
-            },
-            "anonymous_function" => Visited {
+            }
+        } else if is_kind(&CLOSURES, node) {
+            Visited {
                 node,
                 scope: node.id(),
                 function: None,
-            },
-            _ => visited,
+            }
+        } else {
+            visited
         };
         let children: Vec<Node> = node.children(&mut cursor).collect();
         stack.extend(children.into_iter().rev().map(|child| Visited {
