@@ -25,6 +25,13 @@ thread_local! {
     static SMALL_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SMALL_FILE as usize]);
 }
 
+/// Allocate this thread's buffer for small files now: its first use would otherwise
+/// zero a megabyte (page faults on every page, half a millisecond) in the middle of
+/// the daemon's first event.
+pub fn warm_up() {
+    SMALL_BUF.with_borrow(|buf| std::hint::black_box(buf.len()));
+}
+
 /// The outcome of hashing a file that may be written while fim reads it.
 pub enum Hashed {
     /// Size, mtime and ctime were the same before and after the read.

@@ -29,7 +29,9 @@ use crate::sink::{skip_outputs, Dispatch, Format, Output, Sinks};
 use crate::store::{own_files, warn_if_unrecorded, Baseline, SealCheck};
 use debounce::Debouncer;
 use fresh::FreshDirs;
-use health::{max_user_watches, release_free_memory, Health, Heartbeat};
+use health::{
+    max_user_watches, purge_freed_memory_when_idle, release_free_memory, Health, Heartbeat,
+};
 use inotify::{Change, Watcher};
 use readiness::Notifier;
 use signals::Signals;
@@ -42,6 +44,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// takes many paths at once (a single change is still reported within milliseconds).
 const BURST_GAP: Duration = Duration::from_millis(2);
 const BATCH: Duration = Duration::from_millis(5);
+
+/// Freed memory is handed back at most this often (the look after it faults its
+/// pages in again: up to a millisecond more), at a tick when no look has run for
+/// `IDLE`: not in the middle of a burst, nor just before the next change of a
+/// steady stream.
+const RELEASE_EVERY: Duration = Duration::from_secs(60);
+const IDLE: Duration = Duration::from_millis(20);
 
 /// While some directories cannot be watched (the inotify limit), they are covered by
 /// a rescan at least this often.
@@ -66,6 +75,7 @@ pub struct Config {
 /// Run the daemon until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<()> {
     let signals = Signals::install().map_err(|e| Error::io("<signal handlers>", e))?;
+    purge_freed_memory_when_idle();
     let mut daemon = Daemon::start(config)?;
     // Logged once the baseline passed its checks: a failed start is one error line.
     tracing::info!(
@@ -86,6 +96,7 @@ pub fn run(config: &Config) -> Result<()> {
     daemon.watch_roots_that_are_not_folders();
     daemon.warn_near_watch_limit();
     daemon.policy.heuristics.warm_up();
+    crate::scan::hasher::warm_up();
     release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
@@ -123,6 +134,8 @@ struct Daemon<'c> {
     /// When the last look ended, and until when the next one waits (bursts).
     last_look: Instant,
     hold_until: Instant,
+    /// When freed memory was last handed back.
+    last_release: Instant,
     /// The detection sources (the `[[log]]`s, …) and their detectors.
     sources: Sources,
     next_log_poll: Instant,
@@ -164,6 +177,7 @@ impl<'c> Daemon<'c> {
             next_tick: Instant::now() + TICK,
             last_look: Instant::now(),
             hold_until: Instant::now(),
+            last_release: Instant::now(),
             tick: watchdog_interval().map_or(TICK, |w| (w / 2).min(TICK)),
             sources,
             next_log_poll: Instant::now(),
@@ -348,6 +362,14 @@ impl<'c> Daemon<'c> {
             self.notifier.watchdog();
         }
         self.beat();
+        let now = Instant::now();
+        if self.last_look > self.last_release
+            && now.duration_since(self.last_release) >= RELEASE_EVERY
+            && now.duration_since(self.last_look) >= IDLE
+        {
+            release_free_memory();
+            self.last_release = now;
+        }
         let sinks = self.sinks.status();
         if sinks != self.sinks_status {
             self.sinks_status = sinks;
