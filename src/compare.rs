@@ -8,9 +8,9 @@ use crate::diff::{diff, Finding};
 use crate::error::Result;
 use crate::fs::path as bpath;
 use crate::fs::{AttrSet, Attrs};
-use crate::heuristics::{Sample, SAMPLE_HEAD, SAMPLE_TAIL};
-use crate::policy::Policy;
-use crate::scan::{scan, DirHook, SampleDir, ScanSummary, Skip, Target};
+use crate::heuristics::{Reason, Sample};
+use crate::policy::{Kind, Policy};
+use crate::scan::{scan, DirHook, JudgeFn, SampleDir, ScanSummary, Skip, Target};
 
 /// Entries by raw path, in byte order (so a subtree is a range).
 pub type State = BTreeMap<Vec<u8>, Attrs>;
@@ -44,7 +44,7 @@ pub fn compare(
     let mut findings = Vec::new();
     let mut updates = Vec::new();
     let mut seen = State::new();
-    let summary = scan(policy, skip, targets, on_dir, |entry| {
+    let summary = scan(policy, skip, targets, on_dir, None, |entry, _| {
         on_entry(&entry.attrs);
         // Overlapping targets can show an entry twice: the second time, compare with
         // the first.
@@ -150,20 +150,51 @@ fn missing_roots(
     missing
 }
 
-/// What the heuristics think of entries taken in as they are (`init`): each entry is
-/// graded as a new one would be, and the suspicious ones are returned, by path.
-pub fn assess_new(policy: &Policy, entries: Vec<crate::fs::Entry>) -> Vec<Finding> {
-    if !policy.heuristics.enabled {
-        return Vec::new();
-    }
-    let mut findings: Vec<Finding> = entries
+/// Grades each entry `init` takes in as a new one would be graded, as the scan
+/// records it (see `scan::Judge`): a site that is already compromised must not be
+/// baselined silently. `None` with the heuristics off.
+pub fn judge_new(policy: &Policy) -> Option<Box<JudgeFn<'_>>> {
+    let heuristics = &policy.heuristics;
+    let judge = move |path: &[u8], new: &Attrs, sample: Option<Sample<'_>>| {
+        let sample = sample.filter(|_| heuristics.wants_sample(Kind::New, new));
+        heuristics.assess(path, rel_of(policy, path), None, new, sample.as_ref())
+    };
+    heuristics
+        .enabled
+        .then(|| Box::new(judge) as Box<JudgeFn<'_>>)
+}
+
+/// The findings of entries taken in with their judged reasons (`judge_new`): the
+/// suspicious ones, sorted by path.
+pub fn suspicious_new(
+    policy: &Policy,
+    judged: Vec<(crate::fs::Entry, Vec<Reason>)>,
+) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = judged
         .into_iter()
-        .filter_map(|e| diff(policy, &e.path, None, Some(e.attrs), AttrSet::EMPTY))
+        .filter(|(_, reasons)| !reasons.is_empty())
+        .filter_map(|(entry, reasons)| {
+            let mut finding = diff(policy, &entry.path, None, Some(entry.attrs), AttrSet::EMPTY)?;
+            take_reasons(&mut finding, reasons);
+            Some(finding)
+        })
         .collect();
     findings.sort_by(|a, b| a.path.cmp(&b.path));
-    assess_all(policy, &mut findings);
-    findings.retain(|f| !f.reasons.is_empty());
     findings
+}
+
+/// `path` relative to the root of the watch it is in.
+fn rel_of<'p>(policy: &Policy, path: &'p [u8]) -> &'p [u8] {
+    policy.watch_of(path).map_or(&b""[..], |(_, rel)| rel)
+}
+
+/// A finding's severity is raised to the strongest of its reasons.
+fn take_reasons(finding: &mut Finding, reasons: Vec<Reason>) {
+    for reason in reasons {
+        finding.severity = finding.severity.max(reason.severity);
+        finding.suspicion = finding.suspicion.max(Some(reason.severity));
+        finding.reasons.push(reason.text);
+    }
 }
 
 /// The paths strictly below `dir` in `state`.
@@ -206,13 +237,17 @@ fn assess_each(policy: &Policy, findings: &mut [Finding]) {
             _ => unsampled.push(i),
         }
     }
-    let reasons_of = |i: usize, sample: Option<&Sample>| {
+    let reasons_of = |i: usize, sample: Option<Sample<'_>>| {
         let finding = &view[i];
         let new = finding.new.as_ref()?;
-        let rel = policy
-            .watch_of(&finding.path)
-            .map_or(&b""[..], |(_, rel)| rel);
-        let reasons = heuristics.assess(&finding.path, rel, finding.old.as_ref(), new, sample);
+        let rel = rel_of(policy, &finding.path);
+        let reasons = heuristics.assess(
+            &finding.path,
+            rel,
+            finding.old.as_ref(),
+            new,
+            sample.as_ref(),
+        );
         Some((i, reasons))
     };
     let assess_dir = |(_, indices): (&[u8], Vec<usize>)| {
@@ -221,7 +256,7 @@ fn assess_each(policy: &Policy, findings: &mut [Finding]) {
             let path = &view[i].path;
             let name = bpath::split_parent(path).map_or(&b""[..], |(_, n)| n);
             let sample = match &dir {
-                Ok(dir) => dir.sample(name, SAMPLE_HEAD, SAMPLE_TAIL),
+                Ok(dir) => dir.sample(name),
                 Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
             };
             let sample = sample.unwrap_or_else(|e| {
@@ -231,7 +266,7 @@ fn assess_each(policy: &Policy, findings: &mut [Finding]) {
                 );
                 None
             });
-            reasons_of(i, sample.as_ref())
+            reasons_of(i, sample.as_ref().map(|s| s.view()))
         })
     };
     // A few findings (the watch daemon's usual look) are assessed on this thread:
@@ -247,11 +282,6 @@ fn assess_each(policy: &Policy, findings: &mut [Finding]) {
         .filter_map(|i| reasons_of(i, None))
         .collect();
     for (i, reasons) in judged.into_iter().chain(unsampled) {
-        let finding = &mut findings[i];
-        for reason in reasons {
-            finding.severity = finding.severity.max(reason.severity);
-            finding.suspicion = finding.suspicion.max(Some(reason.severity));
-            finding.reasons.push(reason.text);
-        }
+        take_reasons(&mut findings[i], reasons);
     }
 }

@@ -195,3 +195,66 @@ fn accept_of_a_path_neither_in_the_baseline_nor_on_disk_is_an_error() {
         run.stderr
     );
 }
+
+/// `init` judges each file from the bytes it hashed (one read): what it reports must
+/// be what `verify` reports of the same files appearing after a baseline, whatever the
+/// size (whole in the hashing buffer, or larger and sampled from the open file).
+#[test]
+fn init_judges_every_file_as_verify_judges_a_new_one() {
+    let tail_shell = |size: usize| {
+        let mut php = String::from("<?php\n");
+        while php.len() < size {
+            php.push_str("$total = $total + 1; // counting\n");
+        }
+        php + "eval($_POST['x']);\n"
+    };
+    let plant = |env: &Env| {
+        fs::create_dir_all(env.path("uploads")).unwrap();
+        fs::write(env.path("sys.php"), WEBSHELL).unwrap();
+        fs::write(env.path("mid.php"), tail_shell(500 << 10)).unwrap();
+        fs::write(env.path("big.php"), tail_shell(3 << 20)).unwrap();
+        fs::write(env.path("uploads/empty.php"), "").unwrap();
+        let mut plain = tail_shell(400 << 10);
+        plain.truncate(plain.len() - "eval($_POST['x']);\n".len());
+        fs::write(env.path("plain.php"), plain).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", env.path("uploads/link.php")).unwrap();
+    };
+    let by_path = |events: Vec<serde_json::Value>| {
+        let mut found: Vec<(String, Vec<String>)> = events
+            .iter()
+            .filter(|e| e["reasons"].as_array().is_some_and(|r| !r.is_empty()))
+            .map(|e| {
+                let why = reasons(e).into_iter().map(str::to_owned).collect();
+                (e["path"].as_str().unwrap().to_owned(), why)
+            })
+            .collect();
+        found.sort();
+        found
+    };
+
+    let later = Env::new();
+    later.init();
+    plant(&later);
+    let expected = by_path(later.verify());
+
+    let first = Env::new();
+    plant(&first);
+    init(&first, &["--accept-suspicious"]).success();
+    let got = by_path(first.fim(&["events"]).success().events());
+
+    let rel = |found: Vec<(String, Vec<String>)>, env: &Env| -> Vec<(String, Vec<String>)> {
+        let root = format!("{}/", env.root.display());
+        found
+            .into_iter()
+            .map(|(p, r)| (p.trim_start_matches(&root).to_owned(), r))
+            .collect()
+    };
+    let (expected, got) = (rel(expected, &later), rel(got, &first));
+    assert_eq!(got, expected);
+    // The shells at the end of large files are found, and the empty script in an
+    // upload folder by its name alone; the same large file without the shell is not.
+    for name in ["sys.php", "mid.php", "big.php", "uploads/empty.php"] {
+        assert!(got.iter().any(|(p, _)| p == name), "{name}: {got:#?}");
+    }
+    assert!(!got.iter().any(|(p, _)| p == "plain.php"), "{got:#?}");
+}

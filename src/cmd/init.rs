@@ -42,18 +42,27 @@ pub fn run(args: &InitArgs, ui: Ui) -> Result<i32> {
         .transpose()?;
     let mut baseline = NewBaseline::create(db, args.force, &meta)?;
     let skip = own_files(db);
-    // Every entry is kept for the heuristics, which grade it as a new one: a site that
-    // is already compromised must not be baselined silently.
-    let mut taken = Vec::new();
-    let (mut progress, summary) = scan_with_progress(ui, "init", &policy, &skip, None, |entry| {
-        baseline.insert(&entry)?;
-        if policy.heuristics.enabled {
-            taken.push(entry);
-        }
-        Ok(())
-    })?;
+    // Every entry is graded as a new one as it is hashed: a site that is already
+    // compromised must not be baselined silently.
+    let judge = crate::compare::judge_new(&policy);
+    let mut judged = Vec::new();
+    let (mut progress, summary) = scan_with_progress(
+        ui,
+        "init",
+        &policy,
+        &skip,
+        None,
+        judge.as_deref(),
+        |entry, reasons| {
+            baseline.insert(&entry)?;
+            if !reasons.is_empty() {
+                judged.push((entry, reasons));
+            }
+            Ok(())
+        },
+    )?;
     progress.stop();
-    let assessed = intake::events(crate::compare::assess_new(&policy, taken));
+    let assessed = intake::events(crate::compare::suspicious_new(&policy, judged));
     let suspicious = intake::check_suspicious(ui, "init", assessed, args.accept_suspicious)?;
     baseline.log_cursors(&crate::detect::source::cursors_at_end(&policy))?;
     if policy.processes.is_some() {

@@ -19,9 +19,10 @@ use crate::cli::{Cli, Command, ResealArgs};
 use crate::compare::State;
 use crate::error::{Error, Result};
 use crate::fs::Entry;
+use crate::heuristics::Reason;
 use crate::policy::Policy;
 use crate::progress::Progress;
-use crate::scan::{scan, ScanSummary, Skip, Target};
+use crate::scan::{scan, Judge, ScanSummary, Skip, Target};
 use crate::store::{Baseline, SealCheck};
 
 /// Run the parsed command line; returns the exit code.
@@ -57,12 +58,13 @@ fn scan_with_progress(
     policy: &Policy,
     skip: &Skip,
     targets: Option<&[Target]>,
-    mut on_entry: impl FnMut(Entry) -> Result<()>,
+    judge: Option<Judge<'_>>,
+    mut on_entry: impl FnMut(Entry, Vec<Reason>) -> Result<()>,
 ) -> Result<(Progress, ScanSummary)> {
     let mut progress = Progress::new(verb, None, ui.quiet);
-    let summary = scan(policy, skip, targets, None, |entry| {
+    let summary = scan(policy, skip, targets, None, judge, |entry, reasons| {
         progress.entry(&entry.attrs);
-        on_entry(entry)
+        on_entry(entry, reasons)
     })?;
     Ok((progress, summary))
 }

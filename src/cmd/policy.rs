@@ -10,7 +10,6 @@ use crate::exit;
 use crate::fs::open::attrs_from_stat;
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, FileType};
-use crate::heuristics::{SAMPLE_HEAD, SAMPLE_TAIL};
 use crate::policy::{Coverage, Kind, Policy};
 use crate::store::Baseline;
 
@@ -167,15 +166,17 @@ fn explain(policy: &Policy, path: &Path) -> Result<String> {
         None => (Attrs::plain_file(0o644), "as a plain file"),
     };
     let sample = if policy.heuristics.wants_sample(Kind::New, &attrs) {
-        crate::scan::sample(policy, bytes, SAMPLE_HEAD, SAMPLE_TAIL)
-            .ok()
-            .flatten()
+        crate::scan::sample(policy, bytes).ok().flatten()
     } else {
         None
     };
-    let reasons = policy
-        .heuristics
-        .assess(bytes, rel, None, &attrs, sample.as_ref());
+    let reasons = policy.heuristics.assess(
+        bytes,
+        rel,
+        None,
+        &attrs,
+        sample.as_ref().map(|s| s.view()).as_ref(),
+    );
     if reasons.is_empty() {
         let quiet = policy
             .heuristics

@@ -51,14 +51,22 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
         if targets.is_empty() {
             return Ok(());
         }
-        let scan = scan_with_progress(ui, "policy update", &new, &skip, Some(&targets), |e| {
-            if old.monitors(&e.path) {
-                // Kept as the baseline has it (or lacks it): drift stays reported.
-                Ok(())
-            } else {
-                put(e)
-            }
-        })?;
+        let scan = scan_with_progress(
+            ui,
+            "policy update",
+            &new,
+            &skip,
+            Some(&targets),
+            None,
+            |e, _| {
+                if old.monitors(&e.path) {
+                    // Kept as the baseline has it (or lacks it): drift stays reported.
+                    Ok(())
+                } else {
+                    put(e)
+                }
+            },
+        )?;
         scanned = Some(scan);
         Ok(())
     })?;

@@ -180,7 +180,7 @@ pub(super) fn assess(
     let Some(sample) = sample else {
         return;
     };
-    let content = [&sample.head[..], &sample.tail[..]];
+    let content = [sample.head, sample.tail];
     if content.iter().any(|c| contains_ignore_case(c, b"<?php")) {
         add(format!("PHP code in {what}"), Severity::Critical);
     } else if content.iter().any(|c| short_tag_code(c)) {
@@ -189,10 +189,10 @@ pub(super) fn assess(
             Severity::Critical,
         );
     }
-    let detected = infer::get(&sample.head);
+    let detected = infer::get(sample.head);
     let program = detected.filter(|t| match t.extension() {
         // `infer` takes any `MZ` for a Windows program; a real one has a PE header.
-        "exe" | "dll" => has_pe_header(&sample.head),
+        "exe" | "dll" => has_pe_header(sample.head),
         other => PROGRAMS.contains(&other),
     });
     if let Some(program) = program {
@@ -204,8 +204,7 @@ pub(super) fn assess(
     if sample.head.starts_with(b"#!") {
         add(format!("script (#!) in {what}"), Severity::High);
     }
-    if looks_like_markup(&sample.head)
-        && content.iter().any(|c| contains_ignore_case(c, b"<script"))
+    if looks_like_markup(sample.head) && content.iter().any(|c| contains_ignore_case(c, b"<script"))
     {
         add(format!("<script> in {what}"), Severity::High);
     }
@@ -321,10 +320,7 @@ mod tests {
 
     fn reasons(rel: &str, old_mode: Option<u32>, mode: u32, content: &[u8]) -> Vec<String> {
         let name = rel.rsplit('/').next().unwrap();
-        let sample = Sample {
-            head: content.to_vec(),
-            tail: Vec::new(),
-        };
+        let sample = Sample::of_whole(content);
         let old = old_mode.map(Attrs::plain_file);
         let mut out = Vec::new();
         assess(

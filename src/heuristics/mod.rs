@@ -39,11 +39,46 @@ const CONTENT_DIRS: &[&str] = &[
     "temp",
 ];
 
-/// The start and end of a file's content.
-#[derive(Debug, Default, Clone)]
-pub struct Sample {
+/// The start and end of a file's content, wherever they were read into.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sample<'a> {
+    pub head: &'a [u8],
+    pub tail: &'a [u8],
+}
+
+impl<'a> Sample<'a> {
+    /// The sample of a file whose whole content is `content`.
+    pub fn of_whole(content: &'a [u8]) -> Sample<'a> {
+        let (head, tail) = sample_ranges(content.len() as u64);
+        Sample {
+            head: &content[head],
+            tail: &content[tail],
+        }
+    }
+}
+
+/// A sample read into buffers of its own (see `sample_ranges`).
+#[derive(Debug, Default)]
+pub struct SampleBuf {
     pub head: Vec<u8>,
     pub tail: Vec<u8>,
+}
+
+impl SampleBuf {
+    pub fn view(&self) -> Sample<'_> {
+        Sample {
+            head: &self.head,
+            tail: &self.tail,
+        }
+    }
+}
+
+/// Which bytes of a file of `size` bytes its sample holds: the first `SAMPLE_HEAD`,
+/// and of the rest the last `SAMPLE_TAIL`.
+pub fn sample_ranges(size: u64) -> (Range<usize>, Range<usize>) {
+    let head = size.min(SAMPLE_HEAD);
+    let tail = SAMPLE_TAIL.min(size - head);
+    (0..head as usize, (size - tail) as usize..size as usize)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +116,7 @@ impl Heuristics {
     /// automata, the signature set's caches, this thread's parser), so that the
     /// daemon's first event after READY comes as fast as any other.
     pub fn warm_up(&self) {
-        let sample = Sample {
-            head: b"<?php $f = \"\\x73\\x79\\x73\"; $f($_GET['c']); ?>".to_vec(),
-            tail: Vec::new(),
-        };
+        let sample = Sample::of_whole(b"<?php $f = \"\\x73\\x79\\x73\"; $f($_GET['c']); ?>");
         let attrs = Attrs {
             size: sample.head.len() as u64,
             ..Attrs::plain_file(0o644)
@@ -146,12 +178,12 @@ impl Heuristics {
             for (rule, severity) in self.yara.matches(sample) {
                 add(format!("yara {rule}"), severity);
             }
-            for finding in php::assess_sample(&sample.head, &sample.tail, ext.is_php()) {
+            for finding in php::assess_sample(sample.head, sample.tail, ext.is_php()) {
                 add(finding.text, finding.severity);
             }
         }
         if let (true, Some(sample), true) = (is_file, sample, ext.is_script()) {
-            let content = [&sample.head[..], &sample.tail[..]];
+            let content = [sample.head, sample.tail];
             if content
                 .iter()
                 .any(|c| long_runs(c, is_base64, LONG_BASE64).next().is_some())
@@ -164,7 +196,7 @@ impl Heuristics {
             {
                 add("long run of hex escapes in a script".into(), Severity::High);
             }
-            if looks_obfuscated(&sample.head) {
+            if looks_obfuscated(sample.head) {
                 add(
                     "obfuscated code (high entropy, very long lines)".into(),
                     Severity::High,
@@ -426,10 +458,7 @@ mod tests {
     }
 
     fn reasons(path: &str, content: &[u8]) -> Vec<String> {
-        let sample = Sample {
-            head: content.to_vec(),
-            tail: Vec::new(),
-        };
+        let sample = Sample::of_whole(content);
         let rel = path.strip_prefix("/w/").unwrap();
         h().assess(
             path.as_bytes(),

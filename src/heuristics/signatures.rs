@@ -157,7 +157,7 @@ impl Signatures {
         let held: Vec<bool> = self
             .needles
             .iter()
-            .map(|n| n.find(&sample.head).is_some() || n.find(&sample.tail).is_some())
+            .map(|n| n.find(sample.head).is_some() || n.find(sample.tail).is_some())
             .collect();
         let applies: Vec<bool> = self
             .list
@@ -170,11 +170,11 @@ impl Signatures {
         }
         // Most files match no signature: telling that stops at no match's end and
         // runs about three times faster than finding every match (overlapping).
-        if !set.is_match(&sample.head) && !set.is_match(&sample.tail) {
+        if !set.is_match(sample.head) && !set.is_match(sample.tail) {
             return Vec::new();
         }
-        let head = set.matches(&sample.head);
-        let tail = set.matches(&sample.tail);
+        let head = set.matches(sample.head);
+        let tail = set.matches(sample.tail);
         self.list
             .iter()
             .enumerate()
@@ -220,9 +220,9 @@ mod tests {
         };
         let sigs = Signatures::new(vec![Signature::compile(&raw).unwrap()]).unwrap();
         let sig = MatchesOne(&sigs);
-        let sample = |head: &str, tail: &str| Sample {
-            head: head.as_bytes().to_vec(),
-            tail: tail.as_bytes().to_vec(),
+        let sample = |head: &'static str, tail: &'static str| Sample {
+            head: head.as_bytes(),
+            tail: tail.as_bytes(),
         };
         assert!(sig.matches("a.php", &sample("<?php system($_GET['c']);", "")));
         assert!(!sig.matches("a.rs", &sample("// system($_GET['c'])", "")));
@@ -265,8 +265,8 @@ mod tests {
         .collect();
         let sigs = Signatures::new(list).unwrap();
         let sample = Sample {
-            head: b"eval($a); exec($b);".to_vec(),
-            tail: b"eval($c);".to_vec(),
+            head: b"eval($a); exec($b);",
+            tail: b"eval($c);",
         };
         let ids: Vec<&str> = sigs
             .matching("x.php", &sample)

@@ -105,7 +105,7 @@ impl YaraRules {
         let mut scanner = yara_x::Scanner::new(rules);
         scanner.set_timeout(SCAN_TIMEOUT);
         let mut found: Vec<(String, Severity)> = Vec::new();
-        for part in [&sample.head, &sample.tail] {
+        for part in [sample.head, sample.tail] {
             if part.is_empty() {
                 continue;
             }
@@ -253,10 +253,10 @@ mod tests {
         }
     }
 
-    fn sample(head: &str, tail: &str) -> Sample {
+    fn sample<'a>(head: &'a str, tail: &'a str) -> Sample<'a> {
         Sample {
-            head: head.as_bytes().to_vec(),
-            tail: tail.as_bytes().to_vec(),
+            head: head.as_bytes(),
+            tail: tail.as_bytes(),
         }
     }
 

@@ -32,6 +32,15 @@ pub fn warm_up() {
     SMALL_BUF.with_borrow(|buf| std::hint::black_box(buf.len()));
 }
 
+/// Call `f` with the bytes of the file of `size` bytes (at most `SMALL_FILE`) that
+/// `hash_stable` hashed last on this thread, still in its buffer: `init` judges each
+/// file from them instead of reading it again. Only valid right after a `Stable`
+/// outcome, with nothing hashed on this thread in between.
+pub fn with_hashed_bytes<R>(size: u64, f: impl FnOnce(&[u8]) -> R) -> R {
+    debug_assert!(size <= SMALL_FILE);
+    SMALL_BUF.with_borrow(|buf| f(&buf[..size as usize]))
+}
+
 /// The outcome of hashing a file that may be written while fim reads it.
 pub enum Hashed {
     /// Size, mtime and ctime were the same before and after the read.
@@ -61,15 +70,16 @@ pub fn hash_stable(file: &File, mut before: Stat) -> io::Result<Hashed> {
 /// (truncated while read).
 pub fn hash_exact(file: &File, size: u64) -> io::Result<Option<[u8; 32]>> {
     if size <= SMALL_FILE {
-        // No rayon call happens while the buffer is borrowed, so work stealing can
-        // never re-enter this thread-local.
+        // No rayon call happens while the buffer is borrowed (here, or by the judge in
+        // `with_hashed_bytes`), so work stealing can never re-enter this thread-local.
         SMALL_BUF.with_borrow_mut(|buf| {
             let buf = &mut buf[..size as usize];
             Ok(read_full_at(file, buf, 0)?.then(|| *blake3::hash(buf).as_bytes()))
         })
     } else {
         let mut hasher = blake3::Hasher::new();
-        let mut chunk = vec![0u8; CHUNK];
+        // Zeroing is paid per file: no bigger than the file.
+        let mut chunk = vec![0u8; CHUNK.min(size as usize)];
         let mut offset = 0u64;
         while offset < size {
             let want = CHUNK.min((size - offset) as usize);

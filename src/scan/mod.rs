@@ -7,18 +7,17 @@ mod walk;
 
 use std::sync::mpsc::sync_channel;
 
-use crate::fs::{Attr, AttrSet, Entry};
+use crate::fs::{Attr, AttrSet, Attrs, Entry};
+use crate::heuristics::{sample_ranges, Reason, Sample, SampleBuf};
 use crate::policy::{Coverage, Policy};
 
 /// What the walk reports, in no particular order.
 #[derive(Debug)]
 enum Found {
-    Entry(Entry),
+    /// An entry, and what the scan's judge said of it.
+    Entry(Entry, Vec<Reason>),
     /// Something about an entry could not be observed; the scan went on.
-    Warning {
-        path: Vec<u8>,
-        message: String,
-    },
+    Warning { path: Vec<u8>, message: String },
     /// A directory whose contents could not be listed: its baseline children must not
     /// be reported deleted.
     Incomplete(Vec<u8>),
@@ -86,6 +85,13 @@ pub struct Target {
 /// places its inotify watch there) and whatever was there before is listed.
 pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
 
+/// Judges each entry as the walk records it, regular files with the sample of what
+/// was read to hash them: `init` assesses everything it takes in, and this reads each
+/// file once instead of twice (reopening it, and every folder above it, to sample it
+/// cost `init` as much again as the hashing on the Linux tree).
+pub type Judge<'a> = &'a JudgeFn<'a>;
+pub type JudgeFn<'a> = dyn Fn(&[u8], &Attrs, Option<Sample<'_>>) -> Vec<Reason> + Sync + 'a;
+
 /// How many batches of findings may wait for the consumer before the walk pauses:
 /// bounds memory when the consumer (the database) is slower than the hashing.
 const QUEUE: usize = 64;
@@ -113,15 +119,16 @@ impl ScanSummary {
 }
 
 /// Scan `targets` (paths inside the policy's watches; every watch root when `None`)
-/// and hand each entry to `on_entry`; warnings are logged and counted, directories
-/// that could not be listed are collected. The first error from `on_entry` stops the
-/// scan and is returned.
+/// and hand each entry to `on_entry`, with the `judge`'s reasons (none without one);
+/// warnings are logged and counted, directories that could not be listed are
+/// collected. The first error from `on_entry` stops the scan and is returned.
 pub fn scan<E>(
     policy: &Policy,
     skip: &Skip,
     targets: Option<&[Target]>,
     on_dir: Option<DirHook<'_>>,
-    on_entry: impl FnMut(Entry) -> Result<(), E>,
+    judge: Option<Judge<'_>>,
+    on_entry: impl FnMut(Entry, Vec<Reason>) -> Result<(), E>,
 ) -> Result<ScanSummary, E> {
     let starts: Vec<_> = match targets {
         None => policy
@@ -167,6 +174,7 @@ pub fn scan<E>(
             policy,
             skip,
             on_dir,
+            judge,
             tx,
         };
         rayon::in_place_scope(|s| {
@@ -183,6 +191,7 @@ pub fn scan<E>(
                 policy,
                 skip,
                 on_dir,
+                judge,
                 tx,
             };
             let walker = &walker;
@@ -199,12 +208,12 @@ pub fn scan<E>(
 /// Hand what the walk found to `on_entry` until the walk ends (or `on_entry` fails).
 fn consume<E>(
     rx: std::sync::mpsc::Receiver<Vec<Found>>,
-    mut on_entry: impl FnMut(Entry) -> Result<(), E>,
+    mut on_entry: impl FnMut(Entry, Vec<Reason>) -> Result<(), E>,
 ) -> Result<ScanSummary, E> {
     let mut summary = ScanSummary::default();
     for found in rx.into_iter().flatten() {
         match found {
-            Found::Entry(entry) => on_entry(entry)?,
+            Found::Entry(entry, reasons) => on_entry(entry, reasons)?,
             Found::Warning { path, message } => {
                 summary.warnings += 1;
                 tracing::warn!("{}: {message}", crate::fs::path::lossy(&path));
@@ -228,51 +237,38 @@ impl SampleDir {
         walk::open_parent(watch, dir).map(SampleDir)
     }
 
-    /// The first `head` and last `tail` bytes of the regular file `name` in this
-    /// directory (never blocking); `None` when it is no longer a regular file.
-    pub fn sample(
-        &self,
-        name: &[u8],
-        head: u64,
-        tail: u64,
-    ) -> std::io::Result<Option<crate::heuristics::Sample>> {
+    /// The sample of the regular file `name` in this directory (never blocking);
+    /// `None` when it is no longer a regular file.
+    pub fn sample(&self, name: &[u8]) -> std::io::Result<Option<SampleBuf>> {
         let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
         let fd = crate::fs::open::open_file_at(std::os::fd::AsFd::as_fd(&self.0), &name)?;
         let stat = crate::fs::open::stat_fd(&fd)?;
         if crate::fs::FileType::from_mode(stat.st_mode) != Some(crate::fs::FileType::File) {
             return Ok(None);
         }
-        let file = std::fs::File::from(fd);
-        let size = stat.st_size as u64;
-        let read = |offset: u64, len: u64| -> std::io::Result<Vec<u8>> {
-            let mut buf = vec![0; len as usize];
-            let filled = hasher::read_at_most(&file, &mut buf, offset)?;
-            buf.truncate(filled);
-            Ok(buf)
-        };
-        let head_bytes = read(0, size.min(head))?;
-        let tail_bytes = if size > head {
-            let len = tail.min(size - head);
-            read(size - len, len)?
-        } else {
-            Vec::new()
-        };
-        Ok(Some(crate::heuristics::Sample {
-            head: head_bytes,
-            tail: tail_bytes,
-        }))
+        read_sample(&std::fs::File::from(fd), stat.st_size as u64).map(Some)
     }
 }
 
+/// The sample of the open regular `file` of `size` bytes (what it holds of it now).
+fn read_sample(file: &std::fs::File, size: u64) -> std::io::Result<SampleBuf> {
+    let (head, tail) = sample_ranges(size);
+    let read = |range: std::ops::Range<usize>| -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0; range.len()];
+        let filled = hasher::read_at_most(file, &mut buf, range.start as u64)?;
+        buf.truncate(filled);
+        Ok(buf)
+    };
+    Ok(SampleBuf {
+        head: read(head)?,
+        tail: read(tail)?,
+    })
+}
+
 /// A sample of the file at `path` (see `SampleDir::sample`).
-pub fn sample(
-    policy: &Policy,
-    path: &[u8],
-    head: u64,
-    tail: u64,
-) -> std::io::Result<Option<crate::heuristics::Sample>> {
+pub fn sample(policy: &Policy, path: &[u8]) -> std::io::Result<Option<SampleBuf>> {
     let Some((_, name)) = crate::fs::path::split_parent(path) else {
         return Ok(None);
     };
-    SampleDir::open(policy, path)?.sample(name, head, tail)
+    SampleDir::open(policy, path)?.sample(name)
 }

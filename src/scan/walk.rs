@@ -15,17 +15,19 @@ use rayon::prelude::*;
 use rustix::fs::{Dir, FileType as DType};
 use rustix::io::Errno;
 
-use super::hasher::{hash_stable, Hashed};
-use super::{DirHook, Found, Skip};
+use super::hasher::{hash_stable, with_hashed_bytes, Hashed, SMALL_FILE};
+use super::{read_sample, DirHook, Found, Judge, Skip};
 use crate::fs::open::{self, attrs_from_stat};
 use crate::fs::path as bpath;
 use crate::fs::{Attrs, Entry, FileType};
+use crate::heuristics::Sample;
 use crate::policy::{Policy, Watch};
 
 pub(super) struct Walker<'a> {
     pub policy: &'a Policy,
     pub skip: &'a Skip,
     pub on_dir: Option<DirHook<'a>>,
+    pub judge: Option<Judge<'a>>,
     pub tx: SyncSender<Vec<Found>>,
 }
 
@@ -46,6 +48,14 @@ const WALK: How = How {
 };
 
 impl<'a> Walker<'a> {
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            tx: &self.tx,
+            judge: self.judge,
+            found: Vec::new(),
+        }
+    }
+
     /// Visit the entry at `path` (a watch root or a path below it) and, when it is a
     /// directory and `recursive`, everything below it that the policy monitors.
     pub fn walk_from<'s>(
@@ -55,7 +65,7 @@ impl<'a> Walker<'a> {
         path: Vec<u8>,
         how: How,
     ) {
-        let out = &mut Batch::new(&self.tx);
+        let out = &mut self.batch();
         let Some((parent_path, name)) = bpath::split_parent(&path) else {
             // Watching `/` itself: it has no parent to open it from.
             match open::open_dir_path(b"/") {
@@ -160,7 +170,24 @@ impl<'a> Walker<'a> {
         };
         attrs.blake3 = digest;
         attrs.xattrs = out.xattrs_or_warn(&path, xattrs);
-        out.emit(path, attrs);
+        let Some(judge) = out.judge else {
+            return out.emit(path, attrs);
+        };
+        let reasons = match digest {
+            // Nothing was read between the hash and this: the bytes are still there.
+            Some(_) if attrs.size <= SMALL_FILE => with_hashed_bytes(attrs.size, |bytes| {
+                judge(&path, &attrs, Some(Sample::of_whole(bytes)))
+            }),
+            _ if attrs.size == 0 => judge(&path, &attrs, None),
+            _ => match read_sample(&file, attrs.size) {
+                Ok(sample) => judge(&path, &attrs, Some(sample.view())),
+                Err(e) => {
+                    out.warn(path.clone(), format!("cannot read for content checks: {e}"));
+                    judge(&path, &attrs, None)
+                }
+            },
+        };
+        out.push(Found::Entry(Entry { path, attrs }, reasons));
     }
 
     fn visit_dir<'s>(
@@ -234,7 +261,7 @@ impl<'a> Walker<'a> {
         for (name, child, how) in subdirs {
             let dir = Arc::clone(&dir);
             scope.spawn(move |scope| {
-                let out = &mut Batch::new(&self.tx);
+                let out = &mut self.batch();
                 self.visit(scope, watch, &dir, name, child, DType::Directory, how, out)
             });
         }
@@ -244,7 +271,7 @@ impl<'a> Walker<'a> {
             .into_par_iter()
             .with_min_len(FILES_PER_JOB)
             .for_each_init(
-                || Batch::new(&self.tx),
+                || self.batch(),
                 |out, (name, child, hint, how)| {
                     self.visit(scope, watch, &dir, name, child, hint, how, out)
                 },
@@ -262,6 +289,7 @@ const FILES_PER_JOB: usize = 8;
 /// What one walking task found, sent in batches; the rest is sent when it is dropped.
 pub(super) struct Batch<'a> {
     tx: &'a SyncSender<Vec<Found>>,
+    judge: Option<Judge<'a>>,
     found: Vec<Found>,
 }
 
@@ -271,14 +299,7 @@ impl Drop for Batch<'_> {
     }
 }
 
-impl<'a> Batch<'a> {
-    fn new(tx: &'a SyncSender<Vec<Found>>) -> Self {
-        Batch {
-            tx,
-            found: Vec::new(),
-        }
-    }
-
+impl Batch<'_> {
     fn push(&mut self, found: Found) {
         self.found.push(found);
         if self.found.len() >= BATCH {
@@ -355,8 +376,13 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Record an entry whose content is not read (all but regular files).
     fn emit(&mut self, path: Vec<u8>, attrs: Attrs) {
-        self.push(Found::Entry(Entry { path, attrs }));
+        let reasons = self
+            .judge
+            .map(|judge| judge(&path, &attrs, None))
+            .unwrap_or_default();
+        self.push(Found::Entry(Entry { path, attrs }, reasons));
     }
 
     fn warn(&mut self, path: Vec<u8>, message: String) {
