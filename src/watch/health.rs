@@ -69,9 +69,10 @@ const PURGE_DELAY_MS: std::ffi::c_long = 60_000;
 
 /// mimalloc hands freed memory back to the system (`madvise`) from whichever thread
 /// allocates first once a delay has passed: in the daemon, mostly the look at the
-/// next change, which then paid some twenty `madvise` calls (1–1.5 ms here: the
-/// slowest events of the tail, on small files). The daemon hands memory back itself
-/// when it is idle (`release_free_memory`); the allocator's timer only backs it up.
+/// next change, which then paid some twenty `madvise` calls (the first event after
+/// READY took about 1 ms more than the others for it). The daemon hands memory back
+/// itself when it is idle (`release_free_memory`); the allocator's timer only backs
+/// it up.
 pub fn purge_freed_memory_when_idle() {
     // SAFETY: sets an integer option; mimalloc reads its options at any time.
     unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) }

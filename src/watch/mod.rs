@@ -95,9 +95,9 @@ pub fn run(config: &Config) -> Result<()> {
     daemon.poll_logs();
     daemon.watch_roots_that_are_not_folders();
     daemon.warn_near_watch_limit();
-    daemon.policy.heuristics.warm_up();
+    daemon.warm_up();
     crate::scan::hasher::warm_up();
-    release_free_memory();
+    daemon.release_free_memory();
     let status = daemon.status();
     tracing::info!("ready: {status}");
     // Before READY: whoever waits for it finds the daemon in `fim status`.
@@ -367,8 +367,7 @@ impl<'c> Daemon<'c> {
             && now.duration_since(self.last_release) >= RELEASE_EVERY
             && now.duration_since(self.last_look) >= IDLE
         {
-            release_free_memory();
-            self.last_release = now;
+            self.release_free_memory();
         }
         let sinks = self.sinks.status();
         if sinks != self.sinks_status {
@@ -504,7 +503,7 @@ impl<'c> Daemon<'c> {
         }
         let reported = self.report(comparison.findings, &comparison.updates);
         if targets.is_none() {
-            release_free_memory();
+            self.release_free_memory();
         }
         self.check_watch_limit();
         let status = self.status();
@@ -582,7 +581,7 @@ impl<'c> Daemon<'c> {
         });
         self.skip = unreported(self.config, &policy);
         self.policy = policy;
-        self.policy.heuristics.warm_up();
+        self.warm_up();
         self.watch_roots_that_are_not_folders();
         self.limited = false;
         self.schedule_rescan(Instant::now());
@@ -652,6 +651,37 @@ impl<'c> Daemon<'c> {
         let status = self.status();
         let watched = self.watcher.watched() as u64;
         self.heartbeat.beat(&self.baseline, &status, watched);
+    }
+
+    /// Hand freed memory back to the system, and note when: housekeeping does it
+    /// again only after a minute and a look.
+    fn release_free_memory(&mut self) {
+        release_free_memory();
+        self.last_release = Instant::now();
+    }
+
+    /// Build the heuristics' caches before the first event, on this thread (the one
+    /// that judges events), meeting the site's own largest scripts.
+    fn warm_up(&self) {
+        let heuristics = &self.policy.heuristics;
+        let samples: Vec<_> = heuristics
+            .warm_up_paths(self.observed.iter())
+            .into_iter()
+            .filter_map(|path| crate::scan::sample(&self.policy, path).ok().flatten())
+            .collect();
+        let views: Vec<_> = samples.iter().map(|s| s.view()).collect();
+        let started = Instant::now();
+        heuristics.warm_up(&views);
+        tracing::debug!(
+            "heuristics warmed up on {} scripts ({} KiB) in {:.1?}",
+            views.len(),
+            views
+                .iter()
+                .map(|s| s.head.len() + s.tail.len())
+                .sum::<usize>()
+                >> 10,
+            started.elapsed()
+        );
     }
 
     fn status(&self) -> String {
