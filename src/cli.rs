@@ -349,6 +349,12 @@ pub struct PolicyUpdateArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 
+    /// Take critically suspicious entries (a webshell, a server directive that runs
+    /// uploads) that the new policy watches in anyway; without it, the update is
+    /// refused and changes nothing.
+    #[arg(long)]
+    pub accept_suspicious: bool,
+
     #[command(flatten)]
     pub keys: ResealArgs,
 

@@ -150,9 +150,9 @@ fn missing_roots(
     missing
 }
 
-/// Grades each entry `init` takes in as a new one would be graded, as the scan
-/// records it (see `scan::Judge`): a site that is already compromised must not be
-/// baselined silently. `None` with the heuristics off.
+/// Grades each entry `init` or `policy update` takes in as a new one would be graded,
+/// as the scan records it (see `scan::Judge`): a site that is already compromised
+/// must not be baselined silently. `None` with the heuristics off.
 pub fn judge_new(policy: &Policy) -> Option<Box<JudgeFn<'_>>> {
     let heuristics = &policy.heuristics;
     let judge = move |path: &[u8], new: &Attrs, sample: Option<Sample<'_>>| {

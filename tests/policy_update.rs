@@ -126,6 +126,65 @@ fn policy_update_takes_in_only_what_the_new_policy_adds_or_removes() {
 }
 
 #[test]
+fn policy_update_does_not_take_a_compromised_tree_in_quietly() {
+    let env = Env::new();
+    let extra = extra_tree(&env);
+    fs::create_dir_all(extra.join("uploads")).unwrap();
+    fs::write(
+        extra.join("uploads/sys.php"),
+        "<?php system($_GET['c']); ?>\n",
+    )
+    .unwrap();
+    env.init_with_policy("[[watch]]\npath = \"ROOT\"\n");
+    // Suspicious, but under the root both policies keep: drift, not intake.
+    fs::write(env.path("logo.jpg.php"), "<?php echo 'logo';\n").unwrap();
+    let text = format!(
+        "[[watch]]\npath = \"{}\"\n\n[[watch]]\npath = \"{}\"\n",
+        env.root.display(),
+        extra.display()
+    );
+    let new_policy = new_policy(&env, &text);
+    let new_policy = new_policy.to_str().unwrap();
+    let shell = extra.join("uploads/sys.php");
+    let shell = shell.to_str().unwrap();
+
+    let run = policy(&env, "update", &[new_policy]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(shell) && run.stderr.contains("--accept-suspicious"),
+        "{}",
+        run.stderr
+    );
+    // Refused: the recorded policy is the old one, nothing was taken in.
+    let run = env.fim(&["verify"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events = run.events();
+    assert!(events
+        .iter()
+        .all(|e| !e["path"].as_str().unwrap().contains("/extra")));
+    event_for(&events, &env.path("logo.jpg.php"));
+
+    let run = policy(&env, "update", &["--accept-suspicious", new_policy]);
+    run.success();
+    assert!(
+        run.stderr.contains("1 suspicious entry")
+            && run.stderr.contains(shell)
+            && run.stderr.contains("signature exec-request"),
+        "{}",
+        run.stderr
+    );
+    let history = env.fim(&["events"]).success().events();
+    let recorded: Vec<_> = history.iter().filter(|e| e["path"] == shell).collect();
+    assert_eq!(recorded.len(), 1, "{history:#?}");
+    assert_eq!(recorded[0]["severity"], "critical");
+    assert!(reasons(recorded[0]).contains(&"signature exec-request"));
+    // Taken in: verify reports the kept drift only.
+    let events = env.verify();
+    assert!(events.iter().all(|e| e["path"] != shell), "{events:#?}");
+    event_for(&events, &env.path("logo.jpg.php"));
+}
+
+#[test]
 fn policy_update_checks_the_new_policy_and_reseals_signed_baselines() {
     let env = Env::new();
     let keys = env.base.join("keys");

@@ -3,7 +3,7 @@
 //! whose coverage changed are scanned; of what they hold, only entries the old policy
 //! did not monitor are taken in.
 
-use super::{scan_with_progress, warnings_note, Ui};
+use super::{intake, scan_with_progress, warnings_note, Ui};
 use crate::cli::PolicyUpdateArgs;
 use crate::error::{Error, Result};
 use crate::event::format_ts;
@@ -46,30 +46,58 @@ pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
         .collect();
     let targets = rescan_targets(&old, &new);
     let skip = own_files(db);
+    // What is newly watched is graded as `init` grades what it takes in: a tree that
+    // is already compromised is not taken in silently.
+    let judge_new = crate::compare::judge_new(&new);
+    let old = &old;
+    let judge = judge_new.as_ref().map(|judge| {
+        move |path: &[u8],
+              attrs: &crate::fs::Attrs,
+              sample: Option<crate::heuristics::Sample<'_>>| {
+            if old.monitors(path) {
+                Vec::new()
+            } else {
+                judge(path, attrs, sample)
+            }
+        }
+    });
     let mut scanned = None;
+    let mut suspicious = Vec::new();
     let update = baseline.update_policy(&new, &known, &audit, &new_logs, sign.as_ref(), |put| {
         if targets.is_empty() {
             return Ok(());
         }
-        let scan = scan_with_progress(
+        let mut judged = Vec::new();
+        let judge = judge.as_ref().map(|j| j as crate::scan::Judge<'_>);
+        let (mut progress, summary) = scan_with_progress(
             ui,
             "policy update",
             &new,
             &skip,
             Some(&targets),
-            None,
-            |e, _| {
+            judge,
+            |e, reasons| {
                 if old.monitors(&e.path) {
                     // Kept as the baseline has it (or lacks it): drift stays reported.
-                    Ok(())
-                } else {
-                    put(e)
+                    return Ok(());
                 }
+                if !reasons.is_empty() {
+                    judged.push((e.clone(), reasons));
+                }
+                put(e)
             },
         )?;
-        scanned = Some(scan);
+        progress.stop();
+        // Refusing critical entries fails the closure: nothing is recorded.
+        let assessed = intake::events(crate::compare::suspicious_new(&new, judged));
+        suspicious =
+            intake::check_suspicious(ui, "policy update", assessed, args.accept_suspicious)?;
+        scanned = Some((progress, summary));
         Ok(())
     })?;
+    if !suspicious.is_empty() {
+        baseline.record_events(&suspicious)?;
+    }
     if !ui.quiet {
         let note = scanned
             .as_ref()

@@ -86,9 +86,9 @@ pub struct Target {
 pub type DirHook<'a> = &'a (dyn Fn(std::os::fd::BorrowedFd<'_>, &[u8]) + Sync);
 
 /// Judges each entry as the walk records it, regular files with the sample of what
-/// was read to hash them: `init` assesses everything it takes in, and this reads each
-/// file once instead of twice (reopening it, and every folder above it, to sample it
-/// cost `init` as much again as the hashing on the Linux tree).
+/// was read to hash them: `init` and `policy update` assess everything they take in,
+/// and this reads each file once instead of twice (reopening it, and every folder
+/// above it, to sample it after the scan was 0.6 s of `init`'s 1.6 s on the Linux tree).
 pub type Judge<'a> = &'a JudgeFn<'a>;
 pub type JudgeFn<'a> = dyn Fn(&[u8], &Attrs, Option<Sample<'_>>) -> Vec<Reason> + Sync + 'a;
 
