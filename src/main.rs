@@ -9,11 +9,32 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The same allocator's C functions, for tree-sitter's parser (linked through the
+// `mimalloc` crate).
+extern "C" {
+    fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
+    fn mi_calloc(count: usize, size: usize) -> *mut std::ffi::c_void;
+    fn mi_realloc(p: *mut std::ffi::c_void, size: usize) -> *mut std::ffi::c_void;
+    fn mi_free(p: *mut std::ffi::c_void);
+}
+
 fn main() -> ExitCode {
     // No transparent huge pages: mimalloc asks for them, and each 2 MiB page is zeroed
     // whole when first touched, however little of it a scan's short-lived buffers
     // use (a tenth of `init`'s time on a kernel tree). Failing, fim runs as before.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
+    // tree-sitter allocates every node of a parse, through glibc's malloc unless told:
+    // with mimalloc a PHP parse takes 10-35 % less (getid3.php, 80 KB: 11.8 ms, not
+    // 16.8). Set before any parser exists: a tree is freed by the allocator that made it.
+    // SAFETY: no tree-sitter object exists yet, and these are malloc's C signatures.
+    unsafe {
+        tree_sitter::set_allocator(
+            Some(mi_malloc),
+            Some(mi_calloc),
+            Some(mi_realloc),
+            Some(mi_free),
+        )
+    };
     let cli = fim::cli::Cli::parse();
     // The daemon says what it is doing (start, ready, reloads, overflows, health) by
     // default, for the journal; the one-shot commands stay quiet unless asked.
