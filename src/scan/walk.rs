@@ -170,24 +170,22 @@ impl<'a> Walker<'a> {
         };
         attrs.blake3 = digest;
         attrs.xattrs = out.xattrs_or_warn(&path, xattrs);
-        let Some(judge) = out.judge else {
+        if out.judge.is_none() || attrs.size == 0 {
             return out.emit(path, attrs);
-        };
-        let reasons = match digest {
+        }
+        match digest {
             // Nothing was read between the hash and this: the bytes are still there.
             Some(_) if attrs.size <= SMALL_FILE => with_hashed_bytes(attrs.size, |bytes| {
-                judge(&path, &attrs, Some(Sample::of_whole(bytes)))
+                out.record(path, attrs, Some(Sample::of_whole(bytes)))
             }),
-            _ if attrs.size == 0 => judge(&path, &attrs, None),
             _ => match read_sample(&file, attrs.size) {
-                Ok(sample) => judge(&path, &attrs, Some(sample.view())),
+                Ok(sample) => out.record(path, attrs, Some(sample.view())),
                 Err(e) => {
                     out.warn(path.clone(), format!("cannot read for content checks: {e}"));
-                    judge(&path, &attrs, None)
+                    out.emit(path, attrs)
                 }
             },
-        };
-        out.push(Found::Entry(Entry { path, attrs }, reasons));
+        }
     }
 
     fn visit_dir<'s>(
@@ -376,11 +374,16 @@ impl Batch<'_> {
         })
     }
 
-    /// Record an entry whose content is not read (all but regular files).
+    /// Record an entry without a sample of its content.
     fn emit(&mut self, path: Vec<u8>, attrs: Attrs) {
+        self.record(path, attrs, None)
+    }
+
+    /// Record an entry, with what the judge (if any) says of it and its `sample`.
+    fn record(&mut self, path: Vec<u8>, attrs: Attrs, sample: Option<Sample<'_>>) {
         let reasons = self
             .judge
-            .map(|judge| judge(&path, &attrs, None))
+            .map(|judge| judge(&path, &attrs, sample))
             .unwrap_or_default();
         self.push(Found::Entry(Entry { path, attrs }, reasons));
     }
