@@ -289,42 +289,47 @@ fn is_kind(kinds: &[bool], node: Node) -> bool {
     kinds.get(usize::from(node.kind_id())) == Some(&true)
 }
 
-/// The nodes the analysis looks at, in source order, with their scopes (walked
-/// without recursion: deep concatenation chains would overflow the stack).
+/// The nodes the analysis looks at, in source order, with their scopes. One cursor
+/// walks the tree (no recursion: deep concatenation chains would overflow the stack;
+/// no list of each node's children: collecting them was a seventh of a judgement).
 fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
     let mut nodes = Vec::new();
-    let root = Visited {
+    let mut cursor = tree.walk();
+    // What the children of each node on the cursor's path see: its scope and function.
+    let mut context = vec![Visited {
         node: tree.root_node(),
         scope: 0,
         function: None,
-    };
-    let mut stack = vec![root];
-    let mut cursor = tree.walk();
-    while let Some(visited) = stack.pop() {
-        let node = visited.node;
+    }];
+    loop {
+        let node = cursor.node();
+        let outer = *context.last().expect("the root's context is never popped");
         if is_kind(&LOOKED_AT, node) {
-            nodes.push(visited);
+            nodes.push(Visited { node, ..outer });
         }
-        let inner = if is_kind(&FUNCTIONS, node) {
-            Visited {
-                node,
-                scope: node.id(),
-                function: Some(node),
+        if cursor.goto_first_child() {
+            context.push(if is_kind(&FUNCTIONS, node) {
+                Visited {
+                    node,
+                    scope: node.id(),
+                    function: Some(node),
+                }
+            } else if is_kind(&CLOSURES, node) {
+                Visited {
+                    node,
+                    scope: node.id(),
+                    function: None,
+                }
+            } else {
+                outer
+            });
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return nodes;
             }
-        } else if is_kind(&CLOSURES, node) {
-            Visited {
-                node,
-                scope: node.id(),
-                function: None,
-            }
-        } else {
-            visited
-        };
-        let children: Vec<Node> = node.children(&mut cursor).collect();
-        stack.extend(children.into_iter().rev().map(|child| Visited {
-            node: child,
-            ..inner
-        }));
+            context.pop();
+        }
     }
-    nodes
 }
