@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
+use super::super::text::{is_base64, long_runs};
 use super::fold;
 use super::sinks;
 
@@ -200,9 +201,8 @@ pub fn regions(content: &[u8], long_literal: usize) -> Parse {
         let near = sinks.get(first).is_some_and(|s| *s <= at + REACH);
         near.then(|| at.saturating_sub(REACH)..content.len().min(at + REACH))
     });
-    let literals =
-        super::super::text::long_runs(content, super::super::text::is_base64, long_literal)
-            .map(|run| run.start.saturating_sub(REACH)..content.len().min(run.end + REACH));
+    let literals = long_runs(content, is_base64, long_literal)
+        .map(|run| run.start.saturating_sub(REACH)..content.len().min(run.end + REACH));
     let mut regions = merge(near_sinks.chain(literals));
     for region in &mut regions {
         *region = statements(content, region.clone());
