@@ -7,17 +7,17 @@
 mod decode;
 mod fold;
 mod gate;
+mod grammar;
 mod recall;
 mod sinks;
 mod taint;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
-use std::sync::LazyLock;
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::Tree;
 
 use fold::Constants;
+use grammar::Kinds;
 pub use sinks::Finding;
 use sinks::{Judge, Summaries};
 use taint::{Flow, Visited};
@@ -30,16 +30,6 @@ const LONG_LITERAL: usize = 256;
 const SUMMARY_ROUNDS: usize = 4;
 /// Findings kept per file: the first say enough.
 const MAX_FINDINGS: usize = 6;
-
-thread_local! {
-    static PARSER: RefCell<Parser> = RefCell::new({
-        let mut parser = Parser::new();
-        parser
-            .set_language(&tree_sitter_php::LANGUAGE_PHP.into())
-            .expect("the PHP grammar matches the tree-sitter version");
-        parser
-    });
-}
 
 /// Does this content hold PHP at all (`<?php`, `<?=`)?
 pub fn holds_php(content: &[u8]) -> bool {
@@ -243,56 +233,11 @@ fn opened(code: &[u8]) -> Vec<u8> {
     [&b"<?php "[..], code].concat()
 }
 
-/// The node kinds the analysis looks at, by kind id: comparing each node's kind name
-/// with a list of names was a fifth of the judgement.
-static LOOKED_AT: LazyLock<Vec<bool>> = LazyLock::new(|| {
-    kind_ids(&[
-        "assignment_expression",
-        "augmented_assignment_expression",
-        "reference_assignment_expression",
-        "foreach_statement",
-        "global_declaration",
-        "function_definition",
-        "method_declaration",
-        "function_call_expression",
-        "include_expression",
-        "include_once_expression",
-        "require_expression",
-        "require_once_expression",
-        "shell_command_expression",
-        "dynamic_variable_name",
-        "string",
-        "encapsed_string",
-        "nowdoc",
-        "heredoc",
-    ])
-});
-static FUNCTIONS: LazyLock<Vec<bool>> =
-    LazyLock::new(|| kind_ids(&["function_definition", "method_declaration"]));
-static CLOSURES: LazyLock<Vec<bool>> = LazyLock::new(|| kind_ids(&["anonymous_function"]));
-
-/// Which kind ids of the PHP grammar have one of these names (a name can have
-/// several ids: a named node, an alias, a keyword).
-fn kind_ids(kinds: &[&str]) -> Vec<bool> {
-    let language: tree_sitter::Language = tree_sitter_php::LANGUAGE_PHP.into();
-    (0..language.node_kind_count())
-        .map(|id| {
-            u16::try_from(id)
-                .ok()
-                .and_then(|id| language.node_kind_for_id(id))
-                .is_some_and(|kind| kinds.contains(&kind))
-        })
-        .collect()
-}
-
-fn is_kind(kinds: &[bool], node: Node) -> bool {
-    kinds.get(usize::from(node.kind_id())) == Some(&true)
-}
-
 /// The nodes the analysis looks at, in source order, with their scopes. One cursor
 /// walks the tree (no recursion: deep concatenation chains would overflow the stack),
 /// 12 % faster than collecting each node's children into a list.
 fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
+    let kinds = Kinds::of(tree);
     let mut nodes = Vec::new();
     let mut cursor = tree.walk();
     // What the children of each node on the cursor's path see: its scope and function.
@@ -304,17 +249,17 @@ fn nodes_of(tree: &Tree) -> Vec<Visited<'_>> {
     loop {
         let node = cursor.node();
         let outer = *context.last().expect("the root's context is never popped");
-        if is_kind(&LOOKED_AT, node) {
+        if kinds.looked_at(node) {
             nodes.push(Visited { node, ..outer });
         }
         if cursor.goto_first_child() {
-            context.push(if is_kind(&FUNCTIONS, node) {
+            context.push(if kinds.function(node) {
                 Visited {
                     node,
                     scope: node.id(),
                     function: Some(node),
                 }
-            } else if is_kind(&CLOSURES, node) {
+            } else if kinds.closure(node) {
                 Visited {
                     node,
                     scope: node.id(),

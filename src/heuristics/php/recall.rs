@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 
 use tree_sitter::{InputEdit, Point, Tree};
 
-use super::{Finding, PARSER};
+use super::grammar::{self, Dialect};
+use super::Finding;
 
 /// Parses kept per thread, and the code they may hold in all: a few files' worth,
 /// so that the memory a daemon keeps for them stays small.
@@ -21,6 +22,7 @@ pub type Verdict = (Vec<Finding>, Vec<Vec<u8>>);
 
 struct Parsed {
     code: Vec<u8>,
+    dialect: Dialect,
     /// `None` when the tree had errors: an error-free tree is the only base an
     /// edit is parsed from, so a re-parse reads exactly as a fresh one.
     tree: Option<Tree>,
@@ -34,6 +36,7 @@ thread_local! {
 /// `judge`'s verdict on `code`: the kept one when this code was judged lately, else
 /// judged from a parse that starts from the most similar kept tree, if any.
 pub fn verdict(code: &[u8], judge: impl FnOnce(&[u8], &Tree) -> Verdict) -> Verdict {
+    let dialect = Dialect::of(code);
     let (kept, base) = RECENT.with(|recent| {
         let mut recent = recent.borrow_mut();
         if let Some(at) = recent.iter().position(|p| p.code == code) {
@@ -42,12 +45,12 @@ pub fn verdict(code: &[u8], judge: impl FnOnce(&[u8], &Tree) -> Verdict) -> Verd
             recent.push_front(parsed);
             return (Some(verdict), None);
         }
-        (None, nearest(&recent, code))
+        (None, nearest(&recent, code, dialect))
     });
     if let Some(verdict) = kept {
         return verdict;
     }
-    let parse = |base: Option<&Tree>| PARSER.with(|p| p.borrow_mut().parse(code, base));
+    let parse = |base: Option<&Tree>| grammar::parse(code, dialect, base);
     // Error recovery may read the same bytes differently from another start: a
     // re-parse that found errors is done again from scratch.
     let tree = match parse(base.as_ref()) {
@@ -61,17 +64,19 @@ pub fn verdict(code: &[u8], judge: impl FnOnce(&[u8], &Tree) -> Verdict) -> Verd
     let tree = (!tree.root_node().has_error()).then_some(tree);
     keep(Parsed {
         code: code.to_vec(),
+        dialect,
         tree,
         verdict: verdict.clone(),
     });
     verdict
 }
 
-/// The kept tree that shares most of `code` at its two ends (at least half of it),
-/// edited into a base for parsing `code`.
-fn nearest(recent: &VecDeque<Parsed>, code: &[u8]) -> Option<Tree> {
+/// The kept tree of `dialect` that shares most of `code` at its two ends (at least
+/// half of it), edited into a base for parsing `code`.
+fn nearest(recent: &VecDeque<Parsed>, code: &[u8], dialect: Dialect) -> Option<Tree> {
     let (shared, old, tree) = recent
         .iter()
+        .filter(|p| p.dialect == dialect)
         .filter_map(|p| Some((shared_ends(&p.code, code), &p.code, p.tree.as_ref()?)))
         .max_by_key(|((prefix, suffix), _, _)| prefix + suffix)?;
     if (shared.0 + shared.1) * 2 < code.len() {
@@ -158,10 +163,8 @@ fn keep(parsed: Parsed) {
 mod tests {
     use super::*;
 
-    fn fresh(code: &[u8]) -> Tree {
-        PARSER
-            .with(|p| p.borrow_mut().parse(code, None))
-            .expect("parses")
+    fn fresh(code: &[u8], dialect: Dialect) -> Tree {
+        grammar::parse(code, dialect, None).expect("parses")
     }
 
     /// An edited tree re-parsed is the tree a fresh parse gives, wherever the edit
@@ -176,16 +179,17 @@ mod tests {
             b"<?php\necho f('x');\n",
             b"<?php\r\nfunction f($a) {\r\n    return strlen($a);\n}\necho f('\xc3\xa9');\n",
         ];
-        for new in edits {
-            let mut tree = fresh(old);
+        for (new, dialect) in edits
+            .iter()
+            .flat_map(|new| [(new, Dialect::Php), (new, Dialect::PhpOnly)])
+        {
+            let mut tree = fresh(old, dialect);
             tree.edit(&edit(old, new, shared_ends(old, new)));
-            let reparsed = PARSER
-                .with(|p| p.borrow_mut().parse(new, Some(&tree)))
-                .expect("parses");
+            let reparsed = grammar::parse(new, dialect, Some(&tree)).expect("parses");
             assert_eq!(
                 reparsed.root_node().to_sexp(),
-                fresh(new).root_node().to_sexp(),
-                "{}",
+                fresh(new, dialect).root_node().to_sexp(),
+                "{dialect:?}: {}",
                 String::from_utf8_lossy(new)
             );
         }
