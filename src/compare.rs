@@ -70,7 +70,9 @@ pub fn compare(
 
     // Known entries left in the rescanned scope were not found: gone, unless the policy
     // no longer watches them or they sit in a directory that could not be listed. A
-    // target that is itself gone takes its whole subtree with it.
+    // target that is itself gone takes its whole subtree with it; a target outside
+    // every watch (the folder of a root, watched to see the root come and go) is never
+    // scanned, and its absence from the scan says nothing of the roots in it.
     let mut candidates = BTreeSet::new();
     match targets {
         None => candidates.extend(known.keys().cloned()),
@@ -79,7 +81,8 @@ pub fn compare(
                 if known.contains_key(&target.path) {
                     candidates.insert(target.path.clone());
                 }
-                if target.recursive || !seen.contains_key(&target.path) {
+                let scanned = policy.watch_of(&target.path).is_some();
+                if scanned && (target.recursive || !seen.contains_key(&target.path)) {
                     candidates.extend(subtree(known, &target.path).cloned());
                 }
             }

@@ -129,8 +129,14 @@ fn the_accept_history_is_readable() {
     env.fim(&["accept", "--reason", "deploy 4.2", file.to_str().unwrap()])
         .success();
     env.fim(&["accept", "--all"]).success();
+    // A reason with a line break in it cannot forge a second record in the text.
+    fs::write(env.path("index.php"), "<?php echo 'v3';\n").unwrap();
+    let forged = "x\n2026-01-01T00:00:00.000Z  root  999 entries  /etc  — forged";
+    env.fim(&["accept", "--reason", forged, file.to_str().unwrap()])
+        .success();
     let records = env.fim(&["events", "--accepts"]).success().events();
-    assert_eq!(records.len(), 2, "{records:#?}");
+    assert_eq!(records.len(), 3, "{records:#?}");
+    assert_eq!(records[2]["reason"], forged);
     assert_eq!(records[0]["reason"], "deploy 4.2");
     assert_eq!(records[0]["paths"][0], file.to_str().unwrap());
     assert_eq!(records[0]["count"], 1);
@@ -139,7 +145,12 @@ fn the_accept_history_is_readable() {
     assert_eq!(records[1]["paths"][0], "--all");
     let run = env.fim(&["events", "--accepts", "--format", "text"]);
     let lines: Vec<&str> = run.success().stdout.lines().collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[2].ends_with("— x\\n2026-01-01T00:00:00.000Z  root  999 entries  /etc  — forged"),
+        "{}",
+        lines[2]
+    );
     assert!(
         lines[0].ends_with(&format!("1 entry  {}  — deploy 4.2", file.display())),
         "{}",

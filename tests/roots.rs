@@ -137,6 +137,37 @@ fn a_root_that_disappears_under_the_daemon_is_reported_and_seen_coming_back() {
     fs::write(env.path("index.php"), "<?php echo 'back';").unwrap();
     d.expect("new", &env.root);
     d.expect("new", &env.path("index.php"));
-    let (code, _, _) = d.stop();
+    // It stays watched once the changes to its folder have settled (the folder's own
+    // change, looked at after a quiet period, once took the root for gone).
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    fs::write(env.path("later.php"), "<?php echo 'later';").unwrap();
+    d.expect("new", &env.path("later.php"));
+    let (code, _, events) = d.stop();
     assert_eq!(code, 0);
+    let root = env.root.to_str().unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|e| e["path"] == root)
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["deleted", "new"], "{events:?}");
+}
+
+#[test]
+fn a_root_missing_when_the_daemon_starts_is_watched_once_it_is_created() {
+    let env = Env::new();
+    let late = env.base.join("late");
+    env.init_with_policy(&format!(
+        "[[watch]]\npath = \"ROOT\"\n\n[[watch]]\npath = \"{}\"\noptional = true\n",
+        late.display()
+    ));
+    let mut d = Daemon::start(&env, &[]);
+    fs::create_dir(&late).unwrap();
+    d.expect("new", &late);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    fs::write(late.join("x.txt"), "x").unwrap();
+    d.expect("new", &late.join("x.txt"));
+    let (code, _, events) = d.stop();
+    assert_eq!(code, 0);
+    assert!(!events.iter().any(|e| e["kind"] == "deleted"), "{events:?}");
 }

@@ -208,14 +208,24 @@ impl Repeats {
     }
 }
 
-/// `TS  USER  N entries  PATHS  — REASON`.
+/// `TS  USER  N entries  PATHS  — REASON`, each field escaped: a reason or a name
+/// with a line break must not forge a record.
 fn accept_line(record: &AcceptRecord) -> String {
+    let paths: Vec<String> = record
+        .paths
+        .iter()
+        .map(|p| p.escape_debug().to_string())
+        .collect();
     format!(
         "{}  {}  {}  {}  — {}",
         record.ts,
-        record.user,
+        record.user.escape_debug(),
         plural(record.count.max(0) as u64, "entry", "entries"),
-        record.paths.join(", "),
-        record.reason.as_deref().unwrap_or("(no reason given)")
+        paths.join(", "),
+        record
+            .reason
+            .as_deref()
+            .unwrap_or("(no reason given)")
+            .escape_debug()
     )
 }

@@ -18,6 +18,20 @@ pub fn lossy(bytes: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(bytes)
 }
 
+/// `bytes` for a one-line text report: control characters escaped as Rust does
+/// (`\n`, `\u{1b}`), and each byte that is not UTF-8 as `\xNN`, so that no name can
+/// forge a line or pass for another name.
+pub fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.extend(chunk.valid().escape_debug());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    out
+}
+
 /// `parent/name`, without doubling the slash of the root directory.
 pub fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parent.len() + 1 + name.len());
@@ -90,6 +104,14 @@ pub fn absolute(path: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_names_are_one_line_and_tell_bytes_from_replacement_characters() {
+        assert_eq!(escaped(b"a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(escaped(b"x\xffy"), "x\\xffy");
+        assert_eq!(escaped("x\u{fffd}y".as_bytes()), "x\u{fffd}y");
+        assert_eq!(escaped("caf\u{e9}".as_bytes()), "caf\u{e9}");
+    }
 
     #[test]
     fn relative_is_component_wise() {
