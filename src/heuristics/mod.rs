@@ -42,6 +42,21 @@ const CONTENT_DIRS: &[&str] = &[
     "uploads", "upload", "media", "images", "image", "img", "files", "cache", "static", "tmp",
     "temp",
 ];
+/// Folders that hold an application's code, whatever their subfolders are named.
+/// Not `plugins` or `themes`: those are where an intruder's code is installed too.
+const CODE_DIRS: &[&str] = &[
+    "includes",
+    "include",
+    "inc",
+    "lib",
+    "libs",
+    "library",
+    "libraries",
+    "src",
+    "classes",
+    "program",
+    "vendor",
+];
 
 /// The start and end of a file's content, wherever they were read into.
 #[derive(Debug, Default, Clone, Copy)]
@@ -322,15 +337,19 @@ impl Extensions {
 }
 
 /// Is any folder of `rel` (below the watch root: the folders above it say nothing
-/// about the site) one that holds content rather than code?
+/// about the site) one that holds content rather than code? Exact, lower-case names:
+/// upload folders are named so, while libraries name classes after them
+/// (SimplePie/Cache/File.php). Inside a library's folder the same names are code:
+/// MediaWiki's `includes/media/`, phpMyAdmin's `libraries/cache/`, DokuWiki's
+/// `lib/images/`.
 fn in_content_dir(rel: &[u8]) -> bool {
     let mut components = rel.split(|b| *b == b'/').collect::<Vec<_>>();
     components.pop(); // the name itself
-                      // Exact, lower-case names: upload folders are named so, while libraries name
-                      // classes after them (SimplePie/Cache/File.php).
+    let is = |names: &[&str], c: &[u8]| names.iter().any(|d| d.as_bytes() == c);
     components
         .iter()
-        .any(|c| CONTENT_DIRS.iter().any(|d| d.as_bytes() == *c))
+        .take_while(|c| !is(CODE_DIRS, c))
+        .any(|c| is(CONTENT_DIRS, c))
 }
 
 #[cfg(test)]
@@ -410,6 +429,18 @@ mod tests {
             reasons("/w/wp-content/uploads/2026/x.php", b"x"),
             ["script in an upload or content folder"]
         );
+        assert_eq!(
+            reasons("/w/wp-content/uploads/lib/x.php", b"x"),
+            ["script in an upload or content folder"]
+        );
+        for code in [
+            "/w/includes/media/Handler.php",
+            "/w/program/lib/Roundcube/cache/db.php",
+            "/w/libraries/cache/routes.cache.php",
+            "/w/lib/images/fileicons/index.php",
+        ] {
+            assert_eq!(reasons(code, b"x"), Vec::<String>::new(), "{code}");
+        }
         assert_eq!(
             reasons("/w/logo.jpg.php", b"x"),
             ["double extension .jpg.php"]

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use tree_sitter::Node;
 
 use super::fold::{operands, Folded, Value, DECODERS};
-use super::taint::{called_name, is_superglobal, param_bit, Flow, Taint, Visited, REQUEST};
+use super::taint::{
+    called_name, is_superglobal, param_bit, variable_name, Flow, Taint, Visited, REQUEST,
+};
 use crate::policy::Severity;
 
 /// Functions that run their argument as PHP code.
@@ -213,10 +215,14 @@ impl Judge<'_, '_> {
             self.named_call(function, &name, Some(&folded), &args, scope);
             return;
         }
-        if matches!(
-            callee.kind(),
-            "anonymous_function" | "arrow_function" | "parenthesized_expression"
-        ) {
+        let object = variable_name(self.src(), callee)
+            .is_some_and(|name| self.flow.objects.contains(&(scope, name.to_string())));
+        if object
+            || matches!(
+                callee.kind(),
+                "anonymous_function" | "arrow_function" | "parenthesized_expression"
+            )
+        {
             return;
         }
         if self.flow.taint(callee, scope) & REQUEST != 0 {

@@ -3,7 +3,7 @@
 //! be judged at its call sites). Flow-insensitive: an assignment anywhere in a scope
 //! counts. Variables with a constant value are folded here too, in source order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tree_sitter::Node;
 
@@ -104,6 +104,9 @@ const BOOLEAN_OPERATORS: &[&str] = &[
 pub struct Flow<'a> {
     pub folder: Folder<'a>,
     pub taints: HashMap<(usize, String), Taint>,
+    /// Variables only ever assigned an object of a class named in the code: calling
+    /// one runs that class's `__invoke`, a function the code chose.
+    pub objects: HashSet<(usize, String)>,
 }
 
 /// A node the analysis looks at, with its scope: the id of the enclosing function,
@@ -114,6 +117,36 @@ pub struct Visited<'t> {
     pub node: Node<'t>,
     pub scope: usize,
     pub function: Option<Node<'t>>,
+}
+
+/// The variables every assignment of which is `new Name(...)` (see `Flow::objects`).
+fn objects(src: &[u8], nodes: &[Visited]) -> HashSet<(usize, String)> {
+    let (mut objects, mut others) = (HashSet::new(), HashSet::new());
+    for &Visited { node, scope, .. } in nodes {
+        if !node.kind().ends_with("assignment_expression") {
+            continue;
+        }
+        let Some(name) = node
+            .child_by_field_name("left")
+            .and_then(|left| variable_name(src, left))
+        else {
+            continue;
+        };
+        let named_class = node.child_by_field_name("right").is_some_and(|right| {
+            right.kind() == "object_creation_expression"
+                && right
+                    .named_child(0)
+                    .is_some_and(|class| matches!(class.kind(), "name" | "qualified_name"))
+        });
+        let key = (scope, name.to_string());
+        if named_class && node.kind() == "assignment_expression" {
+            objects.insert(key);
+        } else {
+            others.insert(key);
+        }
+    }
+    objects.retain(|key| !others.contains(key));
+    objects
 }
 
 pub fn variable_name<'s>(src: &'s [u8], node: Node) -> Option<&'s str> {
@@ -160,9 +193,11 @@ impl<'a> Flow<'a> {
             }
         }
         fold_constants(src, constants, nodes);
+        let objects = objects(src, nodes);
         let mut flow = Flow {
             folder: Folder { src, constants },
             taints,
+            objects,
         };
         for _round in 0..6 {
             let mut changed = false;
@@ -321,6 +356,16 @@ impl<'a> Flow<'a> {
                     continue;
                 }
                 "unary_op_expression" => continue,
+                // An object is of the class named, whatever it was built from: only a
+                // class chosen by the request (`new $_GET['c']`) makes it theirs.
+                "object_creation_expression" => {
+                    let mut cursor = node.walk();
+                    stack.extend(
+                        node.named_children(&mut cursor)
+                            .filter(|c| c.kind() != "arguments"),
+                    );
+                    continue;
+                }
                 _ => {}
             }
             let mut cursor = node.walk();

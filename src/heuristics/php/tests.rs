@@ -266,6 +266,15 @@ fn benign_idioms_stay_silent() {
     silent("<?php include __DIR__ . '/lib/' . $name . '.php';");
     silent("<?php require_once ABSPATH . WPINC . '/class-wp.php';");
     silent("<?php $handler = $this->handlers[$type]; $handler($request);");
+    finds(
+        "<?php $c = new Runner(); $c = $_GET['f']; $c($_GET['a']);",
+        "request input chooses the function called",
+    );
+    finds(
+        "<?php $c = new $_GET['k'](); $c($_GET['a']);",
+        "request input chooses the function called",
+    );
+    silent("<?php $db = $_POST['db']; $controller = new DatabaseController($db); echo $controller(['checkprivsdb' => $_GET['x']]);");
     silent("<?php echo htmlspecialchars($_GET['q']); if (isset($_GET['id'])) { $id = intval($_GET['id']); }");
     silent("<?php $page = (int) $_GET['p']; include \"pages/$page.php\";");
     silent("<?php $v = $_SERVER['DOCUMENT_ROOT']; include $v . '/config.php';");
