@@ -255,7 +255,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Policy whose `[web]` settings and `[[log]]` formats and docroots apply (a LOG
-    /// matching a `[[log]]` path takes its format and docroot).
+    /// matching a `[[log]]` path takes its format and docroot). Default with `--db`:
+    /// the policy recorded in that baseline.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

@@ -22,7 +22,13 @@ use crate::web::access::AccessLogs;
 use crate::web::WebSettings;
 
 pub fn run(args: &AnalyzeArgs) -> Result<i32> {
-    let policy = args.policy.as_deref().map(Policy::load).transpose()?;
+    let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
+    // As `watch` and `verify` do: the policy recorded in the baseline unless told.
+    let policy = match (&args.policy, &baseline) {
+        (Some(path), _) => Some(Policy::load(path)?),
+        (None, Some(baseline)) => Some(baseline.recorded_policy()?),
+        (None, None) => None,
+    };
     let auth_format = args.log_format.as_deref() == Some("auth");
     let format = args
         .log_format
@@ -51,7 +57,6 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         .iter()
         .map(|log| kind_of(log, policy.as_ref(), auth_format, format.is_some()))
         .collect();
-    let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
     let saved = match &baseline {
         Some(b) => b.login_sources()?,
         None => Vec::new(),
