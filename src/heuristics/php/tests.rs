@@ -266,14 +266,6 @@ fn benign_idioms_stay_silent() {
     silent("<?php include __DIR__ . '/lib/' . $name . '.php';");
     silent("<?php require_once ABSPATH . WPINC . '/class-wp.php';");
     silent("<?php $handler = $this->handlers[$type]; $handler($request);");
-    finds(
-        "<?php $c = new Runner(); $c = $_GET['f']; $c($_GET['a']);",
-        "request input chooses the function called",
-    );
-    finds(
-        "<?php $c = new $_GET['k'](); $c($_GET['a']);",
-        "request input chooses the function called",
-    );
     silent("<?php $db = $_POST['db']; $controller = new DatabaseController($db); echo $controller(['checkprivsdb' => $_GET['x']]);");
     silent("<?php echo htmlspecialchars($_GET['q']); if (isset($_GET['id'])) { $id = intval($_GET['id']); }");
     silent("<?php $page = (int) $_GET['p']; include \"pages/$page.php\";");
@@ -324,5 +316,29 @@ fn binary_content_is_read_only_in_its_php_islands() {
     assert!(
         found.contains(&"request input reaches system()".to_string()),
         "{found:?}"
+    );
+}
+
+#[test]
+fn request_input_through_extract_computed_superglobals_and_mail_options() {
+    finds(
+        "<?php extract($_REQUEST); $a($b);",
+        "request input chooses the function called",
+    );
+    finds(
+        "<?php $k = '_' . 'GET'; $c = ${$k}['c']; system($c);",
+        "request input reaches system()",
+    );
+    finds(
+        "<?php mail('a@example.com', 's', 'b', '', '-X/var/www/html/x.php ' . $_GET['p']);",
+        "request input names the sendmail options of mail()",
+    );
+    finds(
+        "<?php $c = new Runner(); $c = $_GET['f']; $c($_GET['a']);",
+        "request input chooses the function called",
+    );
+    finds(
+        "<?php $c = new $_GET['k'](); $c($_GET['a']);",
+        "request input chooses the function called",
     );
 }
