@@ -232,3 +232,73 @@ fn a_closed_output_does_not_lose_the_history() {
     let history = env.fim(&["events", "--kind", "new"]).success().events();
     assert_eq!(history.len(), 2000, "every difference is in the history");
 }
+
+/// Unmounts its read-only bind mount when dropped, even when the test fails.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    fn new(dir: &std::path::Path) -> Option<ReadOnlyMount> {
+        let mount = |args: &[&str]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !is_root() || !mount(&["--bind"]) {
+            return None;
+        }
+        let guard = ReadOnlyMount(dir.to_path_buf());
+        mount(&["-o", "remount,bind,ro"]).then_some(guard)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_baseline_on_read_only_storage_is_verified_and_read_but_not_changed() {
+    let env = Env::new();
+    let media = env.base.join("media");
+    fs::create_dir(&media).unwrap();
+    let db = media.join("b.db");
+    let db = db.to_str().unwrap();
+    let root = env.root.to_str().unwrap();
+    fim(&["init", "--db", db, root]).success();
+    let Some(_mount) = ReadOnlyMount::new(&media) else {
+        skip("a read-only bind mount needs root and mount(8)", None);
+        return;
+    };
+    assert!(
+        fs::write(media.join("probe"), "x").is_err(),
+        "the mount is read-only"
+    );
+    fs::write(env.path("new.php"), "<?php echo 1;\n").unwrap();
+    let verify = fim(&["verify", "--db", db, "--format", "text"]);
+    assert_eq!(verify.code, 1, "{}", verify.stderr);
+    assert!(verify.stdout.contains("new.php"), "{}", verify.stdout);
+    assert!(
+        verify
+            .stderr
+            .contains("read-only: this run's events are reported, not recorded"),
+        "{}",
+        verify.stderr
+    );
+    fim(&["events", "--db", db]).success();
+    // It says what needs attention (no daemon on this baseline), with its exit code.
+    let status = fim(&["status", "--db", db]);
+    assert_ne!(status.code, 2, "{}", status.stderr);
+    assert!(status.stdout.contains("entries"), "{}", status.stdout);
+    let accept = fim(&["accept", "--db", db, "--all", "--reason", "x"]);
+    assert_eq!(accept.code, 2);
+    assert!(
+        accept.stderr.contains(db) && accept.stderr.contains("read-only"),
+        "{}",
+        accept.stderr
+    );
+    assert_eq!(accept.stderr.lines().count(), 1, "{}", accept.stderr);
+}

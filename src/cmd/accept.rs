@@ -21,6 +21,7 @@ use crate::store::{own_files, Audit, Baseline};
 pub fn run(args: &AcceptArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
     let mut baseline = Baseline::open(db)?;
+    baseline.require_writable("accept")?;
     let policy = baseline.recorded_policy()?;
     // Nothing is changed in a baseline that does not pass its own check.
     let (mut known, sign) = super::open_for_change(&baseline, &policy, &args.keys, "accept")?;

@@ -23,6 +23,9 @@ use crate::web::WebSettings;
 
 pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let mut baseline = args.db.as_deref().map(Baseline::open).transpose()?;
+    if let Some(baseline) = &baseline {
+        baseline.require_writable("analyze --db")?;
+    }
     // As `watch` and `verify` do: the policy recorded in the baseline unless told.
     let policy = match (&args.policy, &baseline) {
         (Some(path), _) => Some(Policy::load(path)?),

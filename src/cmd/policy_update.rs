@@ -16,6 +16,7 @@ use crate::store::{own_files, Audit, Baseline};
 pub fn run(args: &PolicyUpdateArgs, ui: Ui) -> Result<i32> {
     let db = &args.db.db;
     let mut baseline = Baseline::open(db)?;
+    baseline.require_writable("policy update")?;
     let old = baseline.recorded_policy()?;
     let new = Policy::load(&args.file)?;
     super::init::check_roots(&new, &args.file)?;

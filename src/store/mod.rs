@@ -11,6 +11,7 @@ mod listeners;
 mod logins;
 pub mod outbox;
 pub mod probes;
+mod read_only;
 mod rows;
 mod schema;
 pub mod seal;
@@ -67,6 +68,8 @@ pub struct EventQuery {
 pub struct Baseline {
     conn: Connection,
     path: PathBuf,
+    /// On read-only storage (see `read_only`): read, never written.
+    read_only: bool,
 }
 
 /// How a baseline's seal is checked.
@@ -138,14 +141,20 @@ impl Baseline {
             Err(e) => return Err(Error::io(path, e)),
         }
         crate::keys::check_trusted(path, "baseline")?;
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let read_only = !read_only::writable(path);
+        let conn = if read_only {
+            read_only::open(path)
+        } else {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        }
         .map_err(|e| db_error(path, e))?;
         let baseline = Baseline {
             conn,
             path: path.to_path_buf(),
+            read_only,
         };
         baseline.check()?;
         baseline
@@ -153,6 +162,25 @@ impl Baseline {
             .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")
             .map_err(|e| baseline.err(e))?;
         Ok(baseline)
+    }
+
+    /// Is the baseline on storage this process cannot write?
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// An error unless the baseline can be written: for the commands that change it.
+    pub fn require_writable(&self, command: &str) -> Result<()> {
+        if !self.read_only {
+            return Ok(());
+        }
+        Err(Error::io(
+            &self.path,
+            std::io::Error::new(
+                std::io::ErrorKind::ReadOnlyFilesystem,
+                format!("read-only (storage or permissions): `fim {command}` writes the baseline"),
+            ),
+        ))
     }
 
     fn check(&self) -> Result<()> {

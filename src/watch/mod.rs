@@ -714,6 +714,7 @@ fn unreported(config: &Config, policy: &Policy) -> Skip {
 /// the policy and the last observed state.
 fn open_checked(config: &Config) -> Result<(Baseline, Policy, State)> {
     let mut baseline = Baseline::open(&config.db)?;
+    baseline.require_writable("watch")?;
     baseline.relax_sync()?;
     let policy = load_policy(config, &baseline)?;
     let check = SealCheck::choose(config.verify_key.as_deref(), &policy)?;
