@@ -213,21 +213,23 @@ impl AuthDetectors {
                         decide,
                         out,
                     );
-                    let client_fired = out.len() > before;
-                    let mid = out.len();
+                    // One login, one event: the client's, which says more. The network
+                    // counts it, but has no login of its own to tell, now or when its
+                    // watch ends.
+                    let told = out.len() > before;
                     self.feed_with(
                         slot::AFTER,
                         net,
                         None,
                         input,
-                        |a| a.success = Some(success),
+                        |a| {
+                            if !told {
+                                a.success = Some(success);
+                            }
+                        },
                         decide,
                         out,
                     );
-                    if client_fired {
-                        // One login, one event: the client's, which says more.
-                        out.truncate(mid);
-                    }
                     let network = network_of(client);
                     if self.learned.learn(user, network, at) {
                         let key = Subject::User(format!("{user}@{network}"));
@@ -272,8 +274,12 @@ impl AuthDetectors {
         let quiet = self.quiet;
         for (slot, d) in self.detectors.iter_mut().enumerate() {
             for (key, fired) in d.tracker.due(now_ms) {
-                // Failures after a reported login are not a login of their own.
-                if slot == slot::AFTER && fired.aggregate.successes == 0 {
+                // Failures after a reported login are not a login of their own, nor
+                // is a login already told by its client's event (counted here, kept
+                // there).
+                if slot == slot::AFTER
+                    && (fired.aggregate.successes == 0 || fired.aggregate.success.is_none())
+                {
                     continue;
                 }
                 out.push(report(d, slot, &key, fired, quiet));

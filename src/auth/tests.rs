@@ -194,3 +194,33 @@ fn sudo_failures_count_per_local_user() {
         (Some("mallory"), "sudo")
     );
 }
+
+/// The network's watch sees every client's login: one told by its client's event
+/// is not told again, as a login of nobody, when the network's watch ends.
+#[test]
+fn a_login_told_by_its_client_is_not_told_again_by_its_network() {
+    let mut lines: Vec<String> = (0..20)
+        .map(|i| failed(i, "root", "198.51.100.20"))
+        .collect();
+    lines.push(failed(30, "alice", "198.51.100.22"));
+    lines.push(accepted(35, "alice", "198.51.100.22"));
+    lines.extend((40..50).map(|i| failed(i, "bob", "198.51.100.23")));
+    lines.push(accepted(55, "bob", "198.51.100.23"));
+    let alerts = run(&LoginSettings::default(), &lines);
+    let users: Vec<Option<String>> = alerts
+        .iter()
+        .filter(|a| a.detection.kind == "login-after-failures")
+        .map(|a| {
+            let Fields::Auth(f) = &a.detection.fields else {
+                panic!("auth fields")
+            };
+            f.user.clone()
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [Some("alice".to_string()), Some("bob".to_string())],
+        "{:?}",
+        kinds(&alerts)
+    );
+}
