@@ -42,7 +42,6 @@ struct Aggregate {
     /// The last observation was this success (login-after-failures); boxed, as it is
     /// rare and every subject carries the field.
     success: Option<Box<(String, String, Evidence)>>,
-    successes: u64,
     failures: u64,
     method: Option<String>,
 }
@@ -71,7 +70,6 @@ impl Aggregate {
                 self.success = None;
             }
             Action::Accepted { method } => {
-                self.successes += 1;
                 self.method = Some(method.to_owned());
             }
             _ => {}
@@ -275,11 +273,9 @@ impl AuthDetectors {
         for (slot, d) in self.detectors.iter_mut().enumerate() {
             for (key, fired) in d.tracker.due(now_ms) {
                 // Failures after a reported login are not a login of their own, nor
-                // is a login already told by its client's event (counted here, kept
-                // there).
-                if slot == slot::AFTER
-                    && (fired.aggregate.successes == 0 || fired.aggregate.success.is_none())
-                {
+                // is a login already told by its client's event (its network counts it
+                // without keeping it as its success).
+                if slot == slot::AFTER && fired.aggregate.success.is_none() {
                     continue;
                 }
                 out.push(report(d, slot, &key, fired, quiet));

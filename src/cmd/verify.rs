@@ -78,17 +78,16 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
     // other: a history that cannot be recorded (a full disk) must not hide the
     // differences, and a closed output must not lose them from the history.
     let written = events.iter().try_for_each(|event| output.write(event));
-    let recorded = if baseline.read_only() {
+    // A read-only baseline is a copy in memory: what is recorded there is dropped.
+    if baseline.read_only() {
         tracing::warn!(
             "{}: the baseline is read-only: this run's events are reported, not recorded in its history",
             db.display()
         );
-        Ok(())
-    } else {
-        baseline
-            .record(&events, &[], &cursors)
-            .and_then(|()| baseline.record_activity(&mut activity))
-    };
+    }
+    let recorded = baseline
+        .record(&events, &[], &cursors)
+        .and_then(|()| baseline.record_activity(&mut activity));
     written.and(recorded)?;
     for left_behind in sinks.drain(SINK_BUDGET) {
         tracing::warn!("{left_behind}");
@@ -111,12 +110,7 @@ pub fn run(args: &VerifyArgs, ui: Ui) -> Result<i32> {
         detections: (events.len() - differences) as u64,
         verdict: summary,
     };
-    let run_recorded = if baseline.read_only() {
-        Ok(())
-    } else {
-        baseline.record_run("verify", &run)
-    };
-    if let Err(e) = run_recorded {
+    if let Err(e) = baseline.record_run("verify", &run) {
         tracing::warn!("{e}");
     }
     if let Some(out) = &args.report {

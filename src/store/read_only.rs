@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 use rustix::fs::Access;
+use url::Url;
 
 /// Can this process write the baseline and make files beside it?
 pub fn writable(path: &Path) -> bool {
@@ -25,7 +26,7 @@ pub fn writable(path: &Path) -> bool {
 /// The baseline at `path`, read immutable into a database in memory.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let file = Connection::open_with_flags(
-        format!("file:{}?immutable=1", uri_path(path)),
+        immutable_uri(path),
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -35,23 +36,18 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(memory)
 }
 
-/// `path` as the path of a `file:` URI: every byte but unreserved ones and `/`
-/// percent-encoded (a `?` or `#` in a folder's name would end the path).
-fn uri_path(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    absolute
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+/// `file:///PATH?immutable=1`, the path percent-encoded by the `url` crate (a `?`
+/// or `#` in a folder's name would end it).
+fn immutable_uri(path: &Path) -> String {
+    let absolute = crate::fs::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match Url::from_file_path(&absolute) {
+        Ok(mut url) => {
+            url.set_query(Some("immutable=1"));
+            url.into()
+        }
+        // Not absolute after all: SQLite reports the file it cannot open.
+        Err(()) => absolute.display().to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +55,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uri_paths_escape_what_would_end_or_change_them() {
-        assert_eq!(uri_path(Path::new("/m/a b?#%.db")), "/m/a%20b%3F%23%25.db");
+    fn uris_escape_what_would_end_or_change_their_path() {
+        assert_eq!(
+            immutable_uri(Path::new("/m/a b?#%.db")),
+            "file:///m/a%20b%3F%23%25.db?immutable=1"
+        );
     }
 }
