@@ -258,3 +258,47 @@ fn init_judges_every_file_as_verify_judges_a_new_one() {
     }
     assert!(!got.iter().any(|(p, _)| p == "plain.php"), "{got:#?}");
 }
+
+/// The host's own privileged programs, as their packages shipped them, are taken in:
+/// `init` of /usr/bin met a dozen "new setuid bit"s (passwd, su, mount) and refused.
+/// A setuid copy of one outside its package, and a capability given to a copy of a
+/// program that runs commands, are still refused.
+#[test]
+fn packaged_privileged_programs_are_taken_in_and_copies_are_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let setuid = |p: &str| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
+    if !(setuid("/usr/bin/passwd") && setuid("/usr/bin/su") && tool("setcap").is_some()) {
+        skip(
+            "needs dpkg's setuid passwd and su, and setcap",
+            Some("FIM_REQUIRE_ROOT"),
+        );
+        return;
+    }
+    let env = Env::new();
+    let run = env.fim(&["init", "/usr/bin/passwd", "/usr/bin/su", "/usr/bin/find"]);
+    run.success();
+    assert!(!run.stderr.contains("suspicious"), "{}", run.stderr);
+
+    let copy = env.path("passwd");
+    fs::copy("/usr/bin/passwd", &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o4755)).unwrap();
+    let shell = env.path("find");
+    fs::copy("/usr/bin/find", &shell).unwrap();
+    let status = std::process::Command::new("setcap")
+        .args(["cap_setuid+ep", shell.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = init(&env, &["--force"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains(&format!("{}  — new setuid bit", copy.display()))
+            && run.stderr.contains(&format!(
+                "{}  — new file capabilities (security.capability)",
+                shell.display()
+            )),
+        "{}",
+        run.stderr
+    );
+}

@@ -4,7 +4,9 @@
 //! event's. Signatures are data (`policies/signatures/*.toml`), not code.
 
 mod media;
+mod packaged;
 pub mod php;
+mod privilege;
 pub mod signatures;
 mod text;
 pub mod yara;
@@ -14,6 +16,7 @@ use std::ops::Range;
 
 use crate::fs::{Attrs, FileType};
 use crate::policy::{Kind, Report, Severity};
+pub use packaged::Packaged;
 pub use signatures::{RawSignature, Signature, Signatures};
 
 /// How much of a file content checks read: the head and the tail, never more.
@@ -113,6 +116,8 @@ pub struct Heuristics {
     pub yara: yara::YaraRules,
     /// uid → name of the web server's users (www-data, apache, nginx, http).
     pub web_users: HashMap<u32, String>,
+    /// What dpkg installed in the watched trees, for privilege bits.
+    pub packaged: Packaged,
 }
 
 impl Heuristics {
@@ -122,6 +127,7 @@ impl Heuristics {
             signatures: Signatures::default(),
             yara: yara::YaraRules::default(),
             web_users: HashMap::new(),
+            packaged: Packaged::default(),
         }
     }
 
@@ -223,6 +229,7 @@ impl Heuristics {
             }
         }
         if is_file {
+            privilege::gained(old, new, &mut add);
             self.assess_mode_and_owner(old, new, &ext, &mut add);
             media::assess(&name, rel, &ext, old, new, sample, &mut add);
         }
@@ -240,6 +247,9 @@ impl Heuristics {
                 text::assess(sample, &mut add);
             }
         }
+        if old.is_none() && !reasons.is_empty() && self.packaged.as_shipped(path, new) {
+            return privilege::on_shipped(&name, new);
+        }
         reasons
     }
 
@@ -250,14 +260,7 @@ impl Heuristics {
         ext: &Extensions,
         add: &mut impl FnMut(String, Severity),
     ) {
-        let gained = |bits: u32| new.mode & bits != 0 && old.is_none_or(|o| o.mode & bits == 0);
-        if gained(0o4000) {
-            add("new setuid bit".into(), Severity::Critical);
-        }
-        if gained(0o2000) {
-            add("new setgid bit".into(), Severity::Critical);
-        }
-        if gained(0o002) {
+        if new.mode & 0o002 != 0 && old.is_none_or(|o| o.mode & 0o002 == 0) {
             add("world-writable".into(), Severity::High);
         }
         let owner_changed = old.is_none_or(|o| o.uid != new.uid);
@@ -370,6 +373,7 @@ mod tests {
             signatures: Signatures::new(signatures::builtin().unwrap()).unwrap(),
             yara: yara::YaraRules::default(),
             web_users: [(33, "www-data".to_string())].into_iter().collect(),
+            packaged: Packaged::default(),
         }
     }
 

@@ -171,6 +171,13 @@ impl Owners {
         })
     }
 
+    /// Does an installed package list `path`: a file it ships, or a folder it makes?
+    pub fn lists(&mut self, path: &[u8]) -> bool {
+        self.refresh();
+        let path = self.canonical(path);
+        !self.diverted.contains(&*path) && self.by_path.contains_key(&*path)
+    }
+
     /// Every package file under the watched trees that has a checksum.
     pub fn files(&mut self) -> Vec<(Vec<u8>, Owned)> {
         self.refresh();

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fs::path as bpath;
 use crate::fs::{Attr, AttrSet};
 use crate::heuristics::yara::{YaraRules, YaraSource};
-use crate::heuristics::{Heuristics, RawSignature, Signature, Signatures};
+use crate::heuristics::{Heuristics, Packaged, RawSignature, Signature, Signatures};
 pub use detect::LogSpec;
 pub use host::{HostSettings, Site};
 use matcher::{BadPattern, Globs, Pattern};
@@ -407,6 +407,7 @@ impl Policy {
             signatures,
             yara,
             web_users: web_users(raw_heuristics.web_users.as_deref()),
+            packaged: Packaged::new(part.watches.iter().map(|w| w.root.clone()).collect()),
         };
         Ok(Policy {
             text,
