@@ -86,6 +86,7 @@ const LOOKED_AT: &[&str] = &[
     "function_definition",
     "method_declaration",
     "function_call_expression",
+    "object_creation_expression",
     "include_expression",
     "include_once_expression",
     "require_expression",

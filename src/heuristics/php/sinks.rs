@@ -57,6 +57,9 @@ const CALLBACK_SINKS: &[(&str, usize)] = &[
     ("set_exception_handler", 0),
     ("header_register_callback", 0),
 ];
+/// Classes whose objects call the function a constructor argument names (`->invoke()`),
+/// and the position of that argument.
+const CALLBACK_CLASSES: &[(&str, usize)] = &[("ReflectionFunction", 0)];
 
 /// The names of every sink: a file without any (or a computed call) runs and writes
 /// nothing the request chooses.
@@ -66,7 +69,12 @@ pub fn names() -> impl Iterator<Item = &'static str> {
         .chain(COMMAND_SINKS)
         .copied()
         .chain(WRITE_SINKS.iter().map(|(name, ..)| *name))
-        .chain(CALLBACK_SINKS.iter().map(|(name, _)| *name))
+        .chain(
+            CALLBACK_SINKS
+                .iter()
+                .chain(CALLBACK_CLASSES)
+                .map(|(name, _)| *name),
+        )
 }
 
 /// Where the callback of `name` (any case) sits among its arguments, when it takes one.
@@ -148,6 +156,7 @@ impl Judge<'_, '_> {
         } = *visited;
         match node.kind() {
             "function_call_expression" => self.call(node, scope, function),
+            "object_creation_expression" => self.object(node, scope, function),
             "include_expression"
             | "include_once_expression"
             | "require_expression"
@@ -238,6 +247,31 @@ impl Judge<'_, '_> {
                 Severity::Critical,
             );
         }
+    }
+
+    /// `new ReflectionFunction($f)`: an object that calls `$f` when it is invoked.
+    fn object(&mut self, creation: Node, scope: usize, function: Option<Node>) {
+        let Some(class) = creation
+            .named_child(0)
+            .filter(|c| matches!(c.kind(), "name" | "qualified_name"))
+        else {
+            return;
+        };
+        let class = &self.src()[class.byte_range()];
+        let class = class.rsplit(|b| *b == b'\\').next().unwrap_or(class);
+        let Some((name, at)) = CALLBACK_CLASSES
+            .iter()
+            .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(class))
+        else {
+            return;
+        };
+        let mut cursor = creation.walk();
+        let args = creation
+            .named_children(&mut cursor)
+            .find(|c| c.kind() == "arguments")
+            .map(operands)
+            .unwrap_or_default();
+        self.callback(function, name, *at, &args, scope);
     }
 
     /// A call to `name`, written plainly or (`folded`) computed.

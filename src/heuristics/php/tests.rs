@@ -39,6 +39,20 @@ fn deflate(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+fn a_reflected_function_chosen_by_the_request() {
+    finds(
+        "<?php $f = new ReflectionFunction($_GET['f']); $f->invoke($_GET['c']);",
+        "request input chooses the function called by ReflectionFunction()",
+    );
+    finds(
+        "<?php $r = new \\ReflectionFunction('sys' . 'tem'); $r->invokeArgs([$_POST['c']]);",
+        "system() called through a name built by concatenation",
+    );
+    silent("<?php $r = new ReflectionFunction('strlen'); echo $r->getNumberOfParameters();");
+    silent("<?php $r = new ReflectionFunction($callback); echo $r->getName();");
+}
+
+#[test]
 fn request_input_reaching_each_sink() {
     for sink in [
         "system",
