@@ -51,6 +51,11 @@ const MAX_CLIENTS: usize = 16;
 const NETWORK_CLIENTS: usize = 3;
 
 impl Aggregate {
+    /// Is the last observation a login after at least `need` failures?
+    fn login_after_failures(&self, need: u64) -> bool {
+        self.success.is_some() && self.failures >= need
+    }
+
     /// `names`: keep the user names (the summaries that list them).
     fn add(&mut self, r: &AuthRecord<'_>, names: bool) {
         self.service = r.service;
@@ -66,8 +71,12 @@ impl Aggregate {
         }
         match r.action {
             Action::Failed | Action::InvalidUser => {
+                // A login uses up the failures before it, reported or not: a typo a
+                // day and a login after each never add up to an attack.
+                if self.success.take().is_some() {
+                    self.failures = 0;
+                }
                 self.failures += 1;
-                self.success = None;
             }
             Action::Accepted { method } => {
                 self.method = Some(method.to_owned());
@@ -91,6 +100,8 @@ type Detector = crate::detect::settings::Detector<Subject, Aggregate>;
 
 pub struct AuthDetectors {
     allow: Vec<IpNet>,
+    /// `login-after-failures`: how many failures before a login make it one.
+    after_failures: u64,
     quiet: Option<QuietHours>,
     detectors: Vec<Detector>,
     pub learned: Learned,
@@ -126,20 +137,15 @@ impl AuthDetectors {
     pub fn new(settings: &LoginSettings, learned: Learned) -> AuthDetectors {
         let detectors = settings::KINDS
             .iter()
-            .enumerate()
-            .map(|(i, kind)| {
-                let mut s = settings.detector(kind);
-                let mut limits = s.limits;
-                if i == slot::AFTER {
-                    // The failures, and the success that completes the report.
-                    limits.threshold = limits.threshold.saturating_add(1);
-                }
-                s.limits = limits;
-                Detector::new(kind, s)
-            })
+            .map(|kind| Detector::new(kind, settings.detector(kind)))
             .collect();
         AuthDetectors {
             allow: settings.allow.clone(),
+            after_failures: settings
+                .detector(settings::KINDS[slot::AFTER])
+                .limits
+                .threshold
+                .into(),
             quiet: settings.quiet_hours,
             detectors,
             learned,
@@ -200,20 +206,26 @@ impl AuthDetectors {
                 if let (Some(host), Some(net), Some(client)) = (host.clone(), net.clone(), r.client)
                 {
                     let success = Box::new((user.to_owned(), method.to_owned(), input.evidence()));
-                    let decide = |a: &Aggregate, reached: bool| reached && a.success.is_some();
+                    let need = self.after_failures;
+                    let decide = |a: &Aggregate, _| a.login_after_failures(need);
+                    let used = std::cell::Cell::new(0);
                     let before = out.len();
                     self.feed_with(
                         slot::AFTER,
                         host,
                         None,
                         input,
-                        |a| a.success = Some(success.clone()),
+                        |a| {
+                            a.success = Some(success.clone());
+                            used.set(a.failures);
+                        },
                         decide,
                         out,
                     );
                     // One login, one event: the client's, which says more. The network
                     // counts it, but has no login of its own to tell, now or when its
-                    // watch ends.
+                    // watch ends, and the client's failures it used up are not counted
+                    // against the next login from the network.
                     let told = out.len() > before;
                     self.feed_with(
                         slot::AFTER,
@@ -221,7 +233,9 @@ impl AuthDetectors {
                         None,
                         input,
                         |a| {
-                            if !told {
+                            if told {
+                                a.failures = a.failures.saturating_sub(used.get());
+                            } else {
                                 a.success = Some(success);
                             }
                         },
@@ -269,13 +283,13 @@ impl AuthDetectors {
     }
 
     fn report_due(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
-        let quiet = self.quiet;
+        let (quiet, need) = (self.quiet, self.after_failures);
         for (slot, d) in self.detectors.iter_mut().enumerate() {
             for (key, fired) in d.tracker.due(now_ms) {
                 // Failures after a reported login are not a login of their own, nor
                 // is a login already told by its client's event (its network counts it
-                // without keeping it as its success).
-                if slot == slot::AFTER && fired.aggregate.success.is_none() {
+                // without keeping it as its success), nor logins without failures.
+                if slot == slot::AFTER && !fired.aggregate.login_after_failures(need) {
                     continue;
                 }
                 out.push(report(d, slot, &key, fired, quiet));

@@ -224,3 +224,51 @@ fn a_login_told_by_its_client_is_not_told_again_by_its_network() {
         kinds(&alerts)
     );
 }
+
+fn after_failures(alerts: &[Alert]) -> Vec<(Option<String>, Option<String>)> {
+    alerts
+        .iter()
+        .filter(|a| a.detection.kind == "login-after-failures")
+        .map(|a| {
+            let Fields::Auth(f) = &a.detection.fields else {
+                panic!("auth fields")
+            };
+            (f.user.clone(), f.client.clone())
+        })
+        .collect()
+}
+
+/// A CI account logging in by key every minute failed nothing: no login of it is a
+/// login after failures, however many there are.
+#[test]
+fn logins_without_failures_are_not_logins_after_failures() {
+    let lines: Vec<String> = (0..8)
+        .map(|i| accepted(i * 60, "ci", "192.0.2.66"))
+        .collect();
+    assert_eq!(after_failures(&run(&LoginSettings::default(), &lines)), []);
+}
+
+/// A login uses up the failures before it: a typo before each of many logins never
+/// adds up, and the failures of a client whose login was told do not count against
+/// the next login from its network.
+#[test]
+fn a_login_uses_up_the_failures_before_it() {
+    let mut lines = Vec::new();
+    for i in 0..5 {
+        lines.push(failed(i * 300, "alice", "192.0.2.1"));
+        lines.push(accepted(i * 300 + 5, "alice", "192.0.2.1"));
+    }
+    assert_eq!(after_failures(&run(&LoginSettings::default(), &lines)), []);
+
+    let mut lines: Vec<String> = (0..5)
+        .map(|i| failed(i, "deploy", "198.51.100.44"))
+        .collect();
+    lines.push(accepted(10, "deploy", "198.51.100.44"));
+    lines.push(failed(20, "alice", "198.51.100.55"));
+    lines.push(accepted(25, "alice", "198.51.100.55"));
+    lines.push(accepted(30, "bob", "198.51.100.66"));
+    assert_eq!(
+        after_failures(&run(&LoginSettings::default(), &lines)),
+        [(Some("deploy".into()), Some("198.51.100.44".into()))]
+    );
+}
