@@ -173,27 +173,31 @@ fn read_value(
     }
 }
 
-/// Read a small regular file (a policy, a key) without ever blocking on a FIFO or
-/// reading a device: anything but a regular file is refused.
-pub fn read_regular_file(path: &std::path::Path, limit: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
+/// Open a regular file for reading without ever blocking on a FIFO or opening a
+/// device put in its place (symlinks are followed): anything else is refused.
+pub fn open_regular(path: &std::path::Path) -> io::Result<std::fs::File> {
     let fd = rustix::fs::open(
         path,
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let st = stat_fd(&fd)?;
-    require_regular(&st)?;
-    if st.st_size as u64 > limit {
+    require_regular(&stat_fd(&fd)?)?;
+    Ok(std::fs::File::from(fd))
+}
+
+/// Read a small regular file (a policy, a key, `open_regular`), at most `limit` bytes.
+pub fn read_regular_file(path: &std::path::Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = open_regular(path)?;
+    let size = file.metadata()?.len();
+    if size > limit {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("file is larger than {limit} bytes"),
         ));
     }
-    let mut bytes = Vec::with_capacity(st.st_size as usize);
-    std::fs::File::from(fd)
-        .take(limit + 1)
-        .read_to_end(&mut bytes)?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -18,6 +18,7 @@ pub mod version;
 
 mod round;
 
+pub use crate::fs::open::open_regular;
 use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -297,20 +298,6 @@ impl Source for HostChecks {
     fn status(&self) -> String {
         format!("{} host check rounds", self.rounds)
     }
-}
-
-/// Open a regular file for reading, never blocking on a FIFO or a device put in its
-/// place (symlinks are followed, as dpkg and debsums do).
-pub fn open_regular(path: &std::path::Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    Ok(file)
 }
 
 /// The whole content of a regular file (`open_regular`).

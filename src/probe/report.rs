@@ -2,6 +2,7 @@
 //! digest: "shop is DOWN (HTTP 500, 3 checks, since 14:02:10Z)", "shop recovered
 //! after 6 min".
 
+use crate::progress::plural;
 use chrono::{DateTime, Utc};
 
 use super::state::{Check, Verdict};
@@ -31,7 +32,7 @@ impl Probes {
                 first_ms,
                 reminder,
             } => {
-                let checks = plural(count, "check");
+                let checks = plural(count, "check", "checks");
                 let summary = if reminder {
                     format!(
                         "{name} is still DOWN ({what}, {checks} more, since {})",
@@ -86,7 +87,7 @@ impl Probes {
                         "{name} is slow ({:.0} ms > {} ms, {})",
                         check.total_ms,
                         max.as_millis(),
-                        plural(count, "check")
+                        plural(count, "check", "checks")
                     ),
                     count,
                     first_ms,
@@ -174,14 +175,6 @@ fn span(ms: i64) -> String {
         90..=5399 => format!("{} min", (s + 30) / 60),
         5400..=172_799 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
         _ => format!("{} days", s / 86_400),
-    }
-}
-
-fn plural(n: u64, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
     }
 }
 

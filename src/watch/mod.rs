@@ -685,15 +685,17 @@ impl<'c> Daemon<'c> {
     }
 
     fn status(&self) -> String {
+        use crate::progress::plural;
         let mut status = format!(
-            "watching {} directories, {} entries; {} events reported, {} overflows",
-            self.watcher.watched(),
-            self.observed.len(),
-            self.reported,
-            self.overflows
+            "watching {}, {}; {} reported, {}",
+            plural(self.watcher.watched() as u64, "directory", "directories"),
+            plural(self.observed.len() as u64, "entry", "entries"),
+            plural(self.reported, "event", "events"),
+            plural(self.overflows, "overflow", "overflows"),
         );
         if let Some(sources) = self.sources.status() {
-            status.push_str(&format!("; {sources}, {} detections", self.detections));
+            let detections = plural(self.detections, "detection", "detections");
+            status.push_str(&format!("; {sources}, {detections}"));
         }
         if let Some(sinks) = self.sinks.status() {
             status.push_str("; ");

@@ -17,12 +17,17 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::fs::open::open_regular;
 
 /// Bytes of a log's beginning that identify it.
 const FINGERPRINT_BYTES: u64 = 1024;
 /// A line longer than this is cut there (the rest up to its newline is skipped).
 pub const MAX_LINE: usize = 1 << 20;
 const CHUNK: usize = 256 << 10;
+/// A log's previous file is read on this long after it was last written to.
+const DRAIN_QUIET: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Cursor {
@@ -57,6 +62,18 @@ struct Followed {
     cursor: Cursor,
     /// The last error reading it, said once until it changes or reading works again.
     failing: Option<String>,
+    /// The previous file, after a rename or a deletion.
+    draining: Option<Draining>,
+}
+
+/// A log's previous file after a rename or a deletion: its writer may hold it open
+/// and write on (nginx until its USR1, Apache until its graceful restart), so it is
+/// read on, until it has been quiet for `DRAIN_QUIET`.
+struct Draining {
+    file: File,
+    offset: u64,
+    line: u64,
+    written: Instant,
 }
 
 pub struct Follower {
@@ -108,7 +125,7 @@ impl Follower {
     pub fn skip_to_end(&mut self) {
         self.discover(true);
         for f in &mut self.files {
-            if let Ok(file) = File::open(&f.path) {
+            if let Ok(file) = open_regular(&f.path) {
                 if let Ok(meta) = file.metadata() {
                     f.cursor = Cursor {
                         dev: meta.dev(),
@@ -164,6 +181,7 @@ impl Follower {
                     file: None,
                     cursor,
                     failing: None,
+                    draining: None,
                 });
             }
             if first_time {
@@ -174,7 +192,7 @@ impl Follower {
 }
 
 fn at_end_of(path: &Path) -> Cursor {
-    let Ok(file) = File::open(path) else {
+    let Ok(file) = open_regular(path) else {
         return Cursor::default();
     };
     let Ok(meta) = file.metadata() else {
@@ -243,11 +261,52 @@ fn is_rotated(path: &Path) -> bool {
         || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) && name.len() > last.len())
 }
 
+/// Read what was written to the log's previous file since the last look; after
+/// `DRAIN_QUIET` without a write, its last line too, and let it go.
+fn drain(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMut(Line<'_>)) {
+    let Some(mut old) = f.draining.take() else {
+        return;
+    };
+    if old.written.elapsed() >= DRAIN_QUIET {
+        return finish(f, old, buffer, each);
+    }
+    let mut reader = OffsetReader {
+        file: &old.file,
+        offset: old.offset,
+    };
+    if let Ok(consumed) = split_lines(
+        &mut reader,
+        buffer,
+        false,
+        f.source,
+        &f.name,
+        old.line,
+        each,
+    ) {
+        if consumed.bytes > 0 {
+            old.written = Instant::now();
+        }
+        old.offset += consumed.bytes;
+        old.line += consumed.lines;
+    }
+    f.draining = Some(old);
+}
+
+/// Read the rest of a previous file, its last line included.
+fn finish(f: &Followed, old: Draining, buffer: &mut Vec<u8>, each: &mut dyn FnMut(Line<'_>)) {
+    let mut reader = OffsetReader {
+        file: &old.file,
+        offset: old.offset,
+    };
+    let _ = split_lines(&mut reader, buffer, true, f.source, &f.name, old.line, each);
+}
+
 fn follow(
     f: &mut Followed,
     buffer: &mut Vec<u8>,
     each: &mut dyn FnMut(Line<'_>),
 ) -> io::Result<()> {
+    drain(f, buffer, each);
     let now = match std::fs::metadata(&f.path) {
         Ok(meta) => Some(meta),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -274,17 +333,26 @@ fn follow(
             return read_from(&file, f, buffer, each, false);
         }
     }
-    // The log was renamed away or deleted: the open file is read to its end.
+    // The log was renamed away or deleted: the open file is read on for a while.
     if let Some(file) = f.file.take() {
         // What cannot be read of the old file is lost either way: the new one must
         // still be read.
-        let _ = read_from(&file, f, buffer, each, true);
+        let _ = read_from(&file, f, buffer, each, false);
+        if let Some(older) = f.draining.take() {
+            finish(f, older, buffer, each);
+        }
+        f.draining = Some(Draining {
+            file,
+            offset: f.cursor.offset,
+            line: f.cursor.line,
+            written: Instant::now(),
+        });
         f.cursor = Cursor::default();
     }
     if now.is_none() {
         return Ok(());
     }
-    let file = File::open(&f.path)?;
+    let file = open_regular(&f.path)?;
     let meta_now = file.metadata()?;
     let same = meta_now.dev() == f.cursor.dev && meta_now.ino() == f.cursor.inode;
     let resumable =
@@ -458,7 +526,7 @@ fn read_rotated_copy(f: &mut Followed, buffer: &mut Vec<u8>, each: &mut dyn FnMu
         .collect();
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     for (_, path) in candidates.into_iter().take(4) {
-        let Ok(file) = File::open(&path) else {
+        let Ok(file) = open_regular(&path) else {
             continue;
         };
         let Ok(meta) = file.metadata() else { continue };

@@ -80,6 +80,36 @@ fn rename_and_create_rotation_loses_nothing() {
     assert_eq!(poll(&mut f), expect(10..20));
     append(&log, &lines(20..21));
     assert_eq!(poll(&mut f), expect(20..21));
+    // Until its USR1, nginx writes on into the renamed file, after the new log was
+    // read: those lines are read too, once.
+    append(&dir.path().join("access.log.1"), &lines(21..23));
+    append(&log, &lines(23..24));
+    assert_eq!(poll(&mut f), expect(21..24));
+    assert!(poll(&mut f).is_empty());
+}
+
+/// A FIFO (or a device) put where a log is expected is refused with a warning: opening
+/// it would block the daemon, SIGTERM and all, until a writer came.
+#[test]
+fn a_fifo_in_place_of_a_log_is_refused_not_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &log,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let mut f = follower_of(&log, started(&log));
+    f.poll(&mut |_| panic!("nothing to read"));
+    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].contains("access.log: not a regular file (it is a fifo)"),
+        "{:?}",
+        f.warnings
+    );
 }
 
 #[test]
