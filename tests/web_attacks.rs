@@ -53,6 +53,37 @@ fn evidence_is_from(events: &[Value], client: &str) {
     }
 }
 
+/// The not-found bursts of `client` count the distinct paths it was answered 4xx for
+/// (thousands from a word list), not the 20 their evidence keeps.
+fn paths_are_counted_past_the_evidence(events: &[Value], log: &Path, client: &str) {
+    let bursts = detections(events, "not-found-burst", client);
+    if bursts.is_empty() {
+        return;
+    }
+    let log = std::fs::read_to_string(log).unwrap();
+    let missing: BTreeSet<&str> = log
+        .lines()
+        .filter(|l| line_client(l) == Some(client))
+        .filter(|l| line_status(l).is_some_and(|s| (400..500).contains(&s)))
+        .filter_map(|l| l.split('"').nth(1)?.split(' ').nth(1))
+        .map(|target| target.split('?').next().unwrap())
+        .collect();
+    let said: Vec<u64> = bursts
+        .iter()
+        .map(|e| {
+            let summary = e["summary"].as_str().unwrap();
+            let (_, n) = summary.split_once(" requested ").expect(summary);
+            n.split(' ').next().unwrap().parse().expect(summary)
+        })
+        .collect();
+    let most = *said.iter().max().unwrap();
+    assert!(
+        most > 20 && most <= missing.len() as u64,
+        "{client}: {said:?} said, {} paths answered 4xx",
+        missing.len()
+    );
+}
+
 #[test]
 fn directory_scanners_are_scanners_or_not_found_bursts_and_probe_sensitive_files() {
     if !have(&[NGINX, "openssl", "dirb", "gobuster", "wfuzz"]) {
@@ -76,6 +107,7 @@ fn directory_scanners_are_scanners_or_not_found_bursts_and_probe_sensitive_files
             "{client}: {kinds:?}"
         );
         evidence_is_from(&events, client);
+        paths_are_counted_past_the_evidence(&events, &nginx.log, client);
     }
     // gobuster and wfuzz say who they are.
     for client in [GOBUSTER, WFUZZ] {

@@ -3,7 +3,7 @@
 //! from its own cursor, so `watch` and `verify` resume where they stopped. What the detectors learn of users' sources is
 //! saved in the baseline after each poll.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,35 @@ pub struct AuthLogs {
     pub activity: Activity,
     lines: u64,
     understood: u64,
+    failed_connections: FailedConnections,
+}
+
+/// The sshd connections (by pid) that told a failure lately: a connection its client
+/// then abandons is no further failure.
+#[derive(Default)]
+struct FailedConnections(VecDeque<u32>);
+
+/// Connections remembered: far more than sshd lets authenticate at once
+/// (`MaxStartups`, 10 by default).
+const FAILED_CONNECTIONS: usize = 512;
+
+impl FailedConnections {
+    /// Is `record` a failure, once abandoned connections that told none count as one?
+    fn judge(&mut self, record: &mut parse::AuthRecord<'_>) {
+        let Some(pid) = record.pid else {
+            return;
+        };
+        match record.action {
+            Action::Failed | Action::InvalidUser if !self.0.contains(&pid) => {
+                if self.0.len() == FAILED_CONNECTIONS {
+                    self.0.pop_front();
+                }
+                self.0.push_back(pid);
+            }
+            Action::Abandoned if !self.0.contains(&pid) => record.action = Action::Failed,
+            _ => {}
+        }
+    }
 }
 
 impl AuthLogs {
@@ -45,6 +74,7 @@ impl AuthLogs {
             activity: Activity::default(),
             lines: 0,
             understood: 0,
+            failed_connections: FailedConnections::default(),
         }
     }
 
@@ -73,8 +103,9 @@ impl AuthLogs {
         log: &Arc<str>,
         out: &mut Vec<Alert>,
     ) {
-        if let Some(record) = parse::record(header) {
+        if let Some(mut record) = parse::record(header) {
             self.understood += 1;
+            self.failed_connections.judge(&mut record);
             let outcome = match record.action {
                 Action::Accepted { .. } => Some("ok"),
                 Action::Failed | Action::InvalidUser => Some("failed"),

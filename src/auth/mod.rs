@@ -16,11 +16,13 @@ use std::sync::Arc;
 use chrono::Local;
 use ipnet::IpNet;
 
+use crate::detect::distinct::{hash_of, Distinct};
 use crate::detect::window::{at_threshold, Fired};
 use crate::detect::{
     evidence_line, ms_to_time, network_of, Alert, AuthFields, Category, Detection, Evidence,
     Fields, MAX_EVIDENCE,
 };
+use crate::progress::plural;
 use learned::Learned;
 use parse::{Action, AuthRecord};
 pub use settings::LoginSettings;
@@ -36,7 +38,9 @@ enum Subject {
 
 #[derive(Default, Debug)]
 struct Aggregate {
+    /// The first few user names, for the event.
     users: Vec<String>,
+    distinct_users: Distinct,
     clients: Vec<IpAddr>,
     service: &'static str,
     /// The last observation was this success (login-after-failures); boxed, as it is
@@ -60,6 +64,7 @@ impl Aggregate {
     fn add(&mut self, r: &AuthRecord<'_>, names: bool) {
         self.service = r.service;
         if let Some(user) = r.user.filter(|_| names) {
+            self.distinct_users.add(user);
             if self.users.len() < MAX_EVIDENCE && !self.users.iter().any(|u| u == user) {
                 self.users.push(short(user));
             }
@@ -270,7 +275,7 @@ impl AuthDetectors {
                     );
                 }
             }
-            Action::Disconnected | Action::Closed | Action::Command { .. } => {}
+            Action::Disconnected | Action::Abandoned | Action::Closed | Action::Command { .. } => {}
         }
     }
 
@@ -292,7 +297,8 @@ impl AuthDetectors {
                 if slot == slot::AFTER && !fired.aggregate.login_after_failures(need) {
                     continue;
                 }
-                out.push(report(d, slot, &key, fired, quiet));
+                let follows = fired.follows_ms;
+                out.push(report(d, slot, &key, fired, quiet).following(follows));
             }
         }
     }
@@ -353,13 +359,6 @@ pub(crate) fn short(s: &str) -> String {
     s[..end].to_owned()
 }
 
-fn hash_of(s: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
-}
-
 fn span(f: &Fired<Aggregate>) -> String {
     let secs = (f.last_ms - f.first_ms) as f64 / 1000.0;
     if secs < 1.0 {
@@ -401,18 +400,20 @@ fn report(
     let users = a.users.join(", ");
     let summary = match slot {
         slot::BRUTE => format!(
-            "{who} failed {n} logins in {} ({}: {users})",
+            "{who} failed {} in {} ({}: {users})",
+            plural(n, "login", "logins"),
             span(&f),
             a.service
         ),
         slot::BRUTE_NET => format!(
-            "{who} ({}+ clients) failed {n} logins in {} ({users})",
+            "{who} ({}+ clients) failed {} in {} ({users})",
             a.clients.len(),
+            plural(n, "login", "logins"),
             span(&f)
         ),
         slot::ENUM => format!(
-            "{who} tried {} user names in {} ({users})",
-            a.users.len(),
+            "{who} tried {} in {} ({users})",
+            a.distinct_users.words("user name", "user names"),
             span(&f)
         ),
         slot::AFTER => format!(

@@ -32,6 +32,10 @@ pub enum Action<'a> {
     Accepted { method: &'a str },
     /// A connection closed before authentication: the source is alive, nothing failed.
     Disconnected,
+    /// A connection closed by its client while authenticating a known user: a key
+    /// refused (sshd logs nothing else for it at INFO) or a password prompt left, so
+    /// a failure unless its connection already told one.
+    Abandoned,
     /// An sshd session ended (`Disconnected from user ...`, PAM's `session closed`).
     Closed,
     /// sudo ran a command as `target`.
@@ -227,13 +231,16 @@ fn sshd(msg: &str) -> Option<Parts<'_>> {
         let (who, _) = rest.split_once(" port ")?;
         let mut words = who.rsplitn(2, ' ');
         let addr = words.next()?;
-        let user = words.next().and_then(|w| {
-            w.strip_prefix("authenticating user ")
-                .or_else(|| w.strip_prefix("invalid user "))
+        let addr = ip(addr.split(':').next().unwrap_or(addr));
+        let named = words.next();
+        if let Some(user) = named.and_then(|w| w.strip_prefix("authenticating user ")) {
+            return Some((svc, Action::Abandoned, Some(user), addr));
+        }
+        let user = named.and_then(|w| {
+            w.strip_prefix("invalid user ")
                 .or_else(|| w.strip_prefix("user "))
         });
-        let addr = addr.split(':').next().unwrap_or(addr);
-        return Some((svc, Action::Disconnected, user, ip(addr)));
+        return Some((svc, Action::Disconnected, user, addr));
     }
     None
 }

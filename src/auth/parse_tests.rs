@@ -53,7 +53,7 @@ fn openssh_messages_of_debian_12_and_9_8() {
     let r = one("2026-12-01T10:00:00Z web sshd[9]: Connection closed by authenticating user root 192.0.2.9 port 22 [preauth]");
     assert_eq!(
         (r.action, r.user, r.client),
-        (Action::Disconnected, Some("root"), addr("192.0.2.9"))
+        (Action::Abandoned, Some("root"), addr("192.0.2.9"))
     );
     let r = one("2026-12-01T10:00:00Z web sshd[9]: Disconnected from invalid user test 192.0.2.9 port 22 [preauth]");
     assert_eq!((r.action, r.user), (Action::Disconnected, Some("test")));
@@ -165,7 +165,7 @@ fn session_ends_and_pids() {
     );
     // Before authentication it is no session's end.
     let r = one("2026-12-01T10:05:00Z web sshd[9]: Disconnected from authenticating user root 203.0.113.7 port 1 [preauth]");
-    assert_eq!(r.action, Action::Disconnected);
+    assert_eq!(r.action, Action::Abandoned);
     // A tag without a pid, or with garbage for one.
     assert_eq!(
         one("2026-12-01T10:00:00Z web sshd: Invalid user a from 192.0.2.1 port 1").pid,

@@ -272,3 +272,67 @@ fn a_login_uses_up_the_failures_before_it() {
         [(Some("deploy".into()), Some("198.51.100.44".into()))]
     );
 }
+
+/// The lines through `AuthLogs`, which judges connections as a whole.
+fn run_logs(lines: &[String]) -> Vec<Alert> {
+    let settings = LoginSettings::default();
+    let mut logs = super::logs::AuthLogs::new(&settings, Learned::new(settings.learning, &[]));
+    let log: Arc<str> = "/var/log/auth.log".into();
+    let mut alerts = Vec::new();
+    for line in lines {
+        let header = parse::header(line, utc("2026-12-01T12:00:00Z")).expect(line);
+        logs.record(&header, line.as_bytes(), &log, &mut alerts);
+    }
+    logs.flush(i64::MAX, &mut alerts);
+    alerts
+}
+
+fn abandoned(sec: u32, pid: u32, ip: &str) -> String {
+    format!(
+        "{} web sshd[{pid}]: Connection closed by authenticating user root {ip} port {pid} [preauth]",
+        at(sec)
+    )
+}
+
+#[test]
+fn connections_abandoned_at_a_refused_key_are_failures_but_not_after_a_failed_password() {
+    // A key scanner: sshd says nothing but that the client gave up, once per key.
+    let keys: Vec<String> = (0..8).map(|i| abandoned(i, 100 + i, "192.0.2.7")).collect();
+    let alerts = run_logs(&keys);
+    let brute: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.detection.kind == "brute-force")
+        .collect();
+    let counts: Vec<u64> = brute.iter().map(|a| a.detection.count).collect();
+    assert_eq!(counts.iter().sum::<u64>(), 8, "{alerts:#?}");
+    // What came during the cooldown says which report it follows.
+    for later in &brute[1..] {
+        assert!(
+            later
+                .detection
+                .summary
+                .contains("(more since its report of 2026-12-01T10:00:0"),
+            "{}",
+            later.detection.summary
+        );
+    }
+    assert!(brute.len() > 1, "{counts:?}");
+    // Passwords: each connection fails three, then closes; the close is no fourth.
+    let mut passwords = Vec::new();
+    for connection in 0..3u32 {
+        let pid = 200 + connection;
+        for attempt in 0..3 {
+            let sec = connection * 10 + attempt;
+            passwords
+                .push(failed(sec, "root", "192.0.2.8").replace("sshd[1]", &format!("sshd[{pid}]")));
+        }
+        passwords.push(abandoned(connection * 10 + 5, pid, "192.0.2.8"));
+    }
+    let alerts = run_logs(&passwords);
+    let told: u64 = alerts
+        .iter()
+        .filter(|a| a.detection.kind == "brute-force")
+        .map(|a| a.detection.count)
+        .sum();
+    assert_eq!(told, 9, "{alerts:#?}");
+}

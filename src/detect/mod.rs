@@ -4,6 +4,7 @@
 //! and `analyze`, which differ only in where the records come from.
 
 pub mod activity;
+pub mod distinct;
 pub mod settings;
 pub mod source;
 pub mod window;
@@ -32,6 +33,18 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A report of what came during a cooldown says which report it follows: "failed
+    /// 1 login" alone reads as an attack of its own.
+    pub fn following(mut self, follows_ms: Option<i64>) -> Self {
+        if let Some(ms) = follows_ms {
+            let at = format_ts(ms_to_time(ms));
+            self.detection
+                .summary
+                .push_str(&format!(" (more since its report of {at})"));
+        }
+        self
+    }
+
     pub fn into_event(self, source: EventSource, host: &str) -> Event {
         Event::from_detection(
             self.id,

@@ -32,6 +32,9 @@ pub struct Fired<A> {
     pub last_ms: i64,
     pub evidence: Vec<Evidence>,
     pub aggregate: A,
+    /// When the previous report of this subject was made, if this one tells what
+    /// came during its cooldown.
+    pub follows_ms: Option<i64>,
 }
 
 /// The usual decision: report when the window holds `threshold` observations.
@@ -88,6 +91,7 @@ fn take_report<A: Default>(subject: &mut Subject<A>) -> Fired<A> {
         last_ms: subject.last_ms,
         evidence: std::mem::take(&mut subject.evidence),
         aggregate: std::mem::take(&mut subject.aggregate),
+        follows_ms: None,
     };
     subject.count = 0;
     fired
@@ -240,7 +244,10 @@ impl<K: Hash + Eq + Ord + Clone, A: Default> Tracker<K, A> {
             if subject.quiet_until != until || subject.count == 0 {
                 continue;
             }
-            let fired = take_report(subject);
+            let fired = Fired {
+                follows_ms: Some(until.saturating_sub(self.limits.cooldown_ms)),
+                ..take_report(subject)
+            };
             subject.window.clear();
             if now_ms == i64::MAX {
                 subject.quiet_until = i64::MIN;
@@ -310,6 +317,7 @@ mod tests {
         }
         let later = later.expect("fires again after the cooldown");
         assert_eq!(later.count, 3, "observations before the gap were reset");
+        assert_eq!(later.follows_ms, None, "a burst of its own");
     }
 
     #[test]
@@ -327,6 +335,7 @@ mod tests {
         let due = t.due(300_000);
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].1.count, 9);
+        assert_eq!(due[0].1.follows_ms, Some(0), "it follows the report at 0");
         assert!(t.due(i64::MAX).is_empty(), "nothing came since");
     }
 

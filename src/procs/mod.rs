@@ -343,7 +343,9 @@ impl Source for Processes {
         for detector in &mut self.detectors {
             let due = detector.tracker.due(now_ms);
             for (_, fired) in due {
-                out.extend(report(detector, fired, &mut self.ties, &self.logins));
+                let follows = fired.follows_ms;
+                let alert = report(detector, fired, &mut self.ties, &self.logins);
+                out.extend(alert.map(|a| a.following(follows)));
             }
         }
     }

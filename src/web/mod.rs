@@ -11,17 +11,18 @@ pub mod settings;
 pub mod traffic;
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::detect::distinct::{hash_of, Distinct};
 use crate::detect::window::{at_threshold, Fired};
 pub use crate::detect::{evidence_line, ms_to_time, network_of};
 use crate::detect::{Alert, Category, Detection, Fields, WebFields, MAX_EVIDENCE};
 use crate::logs::record::AccessRecord;
 use crate::policy::Severity;
+use crate::progress::plural;
 use classify::{Flags, Signatures};
 use correlate::Hit;
 pub use correlate::{Correlator, FileRef};
@@ -44,7 +45,10 @@ type Key = (IpNet, u64);
 #[derive(Default, Debug)]
 pub struct Aggregate {
     statuses: BTreeMap<u16, u64>,
+    /// The first few distinct paths, for the event.
     paths: Vec<String>,
+    /// Every distinct path, for the count.
+    distinct: Distinct,
     agents: Vec<(String, u64)>,
     vhost: Option<String>,
     log: Option<Arc<str>>,
@@ -74,6 +78,7 @@ impl Aggregate {
         let target: &str = &r.target;
         *self.statuses.entry(r.status).or_default() += 1;
         let path = target.split('?').next().unwrap_or(target);
+        self.distinct.add(path);
         if self.paths.len() < MAX_EVIDENCE && !self.paths.iter().any(|p| p == path) {
             self.paths.push(truncate(path, MAX_TARGET));
         }
@@ -141,12 +146,6 @@ fn truncate(s: &str, max: usize) -> String {
 
 fn host_net(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
-}
-
-fn hash_of(s: &str) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
 }
 
 /// Every detector of the `web` category, with its counters.
@@ -302,7 +301,8 @@ impl WebDetectors {
     fn report_due(&mut self, now_ms: i64, out: &mut Vec<Alert>) {
         for (slot, detector) in self.detectors.iter_mut().enumerate() {
             for (key, fired) in detector.tracker.due(now_ms) {
-                out.push(report(detector, slot, key.0, fired));
+                let follows = fired.follows_ms;
+                out.push(report(detector, slot, key.0, fired).following(follows));
             }
         }
     }
@@ -458,13 +458,6 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
     };
     let name = who.clone().unwrap_or_else(|| "the server".into());
     let n = f.count;
-    let plural = |n: u64, one: &str, many: &str| {
-        if n == 1 {
-            format!("{n} {one}")
-        } else {
-            format!("{n} {many}")
-        }
-    };
     let requests = plural(n, "request", "requests");
     let served_note = match a.served {
         0 => String::new(),
@@ -481,7 +474,7 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
             }
             format!(
                 "{name} requested {} in {} ({requests}{served_note})",
-                plural(a.paths.len() as u64, "sensitive file", "sensitive files"),
+                a.distinct.words("sensitive file", "sensitive files"),
                 span(&f)
             )
         }
@@ -493,8 +486,8 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
             format!("{name} requested well-known webshell names ({requests}{served_note})")
         }
         slot::ADMIN => format!(
-            "{name} probed {} admin interfaces that do not exist here",
-            a.paths.len()
+            "{name} probed {} that do not exist here",
+            a.distinct.words("admin interface", "admin interfaces")
         ),
         slot::SCANNER => {
             let by = match a.user_agent() {
@@ -518,8 +511,8 @@ fn report(detector: &Detector, slot: usize, subject: IpNet, f: Fired<Aggregate>)
         slot::SQLI => format!("{name} tried SQL injection ({requests}{served_note})"),
         slot::XSS => format!("{name} tried script injection ({requests}{served_note})"),
         slot::NOT_FOUND => format!(
-            "{name} requested {} paths that do not exist in {} ({})",
-            a.paths.len(),
+            "{name} requested {} that do not exist in {} ({})",
+            a.distinct.words("path", "paths"),
             span(&f),
             statuses_note(a)
         ),

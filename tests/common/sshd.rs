@@ -171,6 +171,30 @@ action(type="omfile" file="{d}/auth-hp.log" template="RSYSLOG_FileFormat")
         self.text().matches(text).count()
     }
 
+    /// The failures sshd logged: failed passwords, and connections abandoned while
+    /// authenticating a user (hydra's first, which only asks the methods) that told
+    /// no failed password.
+    pub fn failures(&self) -> usize {
+        let text = self.text();
+        // `... sshd[PID]: ...` (`sshd-session[PID]` from OpenSSH 9.8).
+        let pid = |line: &str| {
+            let (tag, _) = line.split_once("]: ")?;
+            Some(tag.rsplit_once('[')?.1.to_owned())
+        };
+        let failed: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("Failed password"))
+            .filter_map(pid)
+            .collect();
+        let abandoned = text
+            .lines()
+            .filter(|l| l.contains(" authenticating user ") && l.ends_with("[preauth]"))
+            .filter_map(pid)
+            .filter(|p| !failed.contains(p))
+            .count();
+        failed.len() + abandoned
+    }
+
     /// hydra, bounded, four tasks. (sshd's `MaxAuthTries` is above what one task tries:
     /// hydra 9.4 hangs when sshd cuts a connection at the limit.) On a loaded machine a
     /// worker of hydra now and then fails to connect and hydra gives up on the target;
