@@ -338,6 +338,17 @@ fn a_hung_site_does_not_stall_the_others_and_slowness_needs_a_streak() {
         d.seen
     );
     assert_eq!(d.stop().0, 0);
+    // verify's round checks a slow answer again, as a failed one: a streak is slow.
+    let events = env.verify();
+    let mut found = kinds(&service(&events));
+    found.sort();
+    assert_eq!(found, ["hung:down", "slow:slow"], "{events:#?}");
+    let slow_night = service(&events)
+        .into_iter()
+        .find(|e| e["kind"] == "slow")
+        .unwrap()
+        .clone();
+    assert_eq!(slow_night["count"], 2, "{slow_night:#}");
 }
 
 #[test]
@@ -430,6 +441,16 @@ fn certificates_expiring_expired_misnamed_and_untrusted() {
         .unwrap()
         .contains("warned under 7 days"));
     assert!(expiring["timings"]["tls_ms"].as_f64().is_some());
+    // Expiring since the 7-day threshold was crossed; invalid since this first check.
+    let since =
+        |e: &Value| chrono::DateTime::parse_from_rfc3339(e["since"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        since(expiring),
+        expires - chrono::Duration::days(7),
+        "{expiring:#}"
+    );
+    let invalid_since = of("old", "certificate-invalid")["since"].clone();
+    assert_eq!(invalid_since, of("old", "certificate-invalid")["first_ts"]);
     assert_eq!(
         of("old", "certificate-invalid")["error"],
         "TLS: certificate expired"
@@ -448,6 +469,15 @@ fn certificates_expiring_expired_misnamed_and_untrusted() {
     );
     // Each threshold once: the next night says nothing new of "soon".
     let again = env.verify();
+    let still = service(&again)
+        .into_iter()
+        .find(|e| e["probe"] == "old" && e["kind"] == "certificate-invalid")
+        .expect("still invalid")
+        .clone();
+    assert_eq!(
+        still["since"], invalid_since,
+        "invalid since the first night: {still:#}"
+    );
     let again = kinds(&service(&again));
     assert!(!again.iter().any(|k| k.starts_with("soon:")), "{again:?}");
     assert!(

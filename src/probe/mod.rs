@@ -144,12 +144,21 @@ impl Probes {
                 // expiry thresholds once each.
                 .map(|(c, _)| probe.state.certificate(&probe.spec, c, 0))
                 .unwrap_or_default();
+            let first_ms = judged[0].0.at_ms;
             if judged.iter().all(|(c, _)| c.failure.is_some()) {
                 verdicts.push(Verdict::Down {
                     count: judged.len() as u64,
-                    since_ms: judged[0].0.at_ms,
-                    first_ms: judged[0].0.at_ms,
+                    since_ms: first_ms,
+                    first_ms,
                     reminder: false,
+                });
+            }
+            let slow = |c: &Check| c.failure.is_none() && state::is_slow(&probe.spec, c);
+            if judged.len() >= probe.spec.failures as usize && judged.iter().all(|(c, _)| slow(c)) {
+                verdicts.push(Verdict::Slow {
+                    count: judged.len() as u64,
+                    first_ms,
+                    since_ms: first_ms,
                 });
             }
             self.save_certificate_state(i);
@@ -192,6 +201,7 @@ impl Probes {
         saved.cert_expires_ms = probe.state.cert_expires_ms;
         saved.cert_warned = probe.state.cert_warned;
         saved.cert_invalid.clone_from(&probe.state.cert_invalid);
+        saved.cert_invalid_since_ms = probe.state.cert_invalid_since_ms;
         let state = serde_json::to_string(&saved).unwrap_or_default();
         if let Err(e) = self.store.save_state(&probe.spec.name, &state) {
             tracing::warn!("probe {}: {e}", probe.spec.name);

@@ -78,7 +78,11 @@ impl Probes {
                 first_ms,
                 first_ms,
             ),
-            Verdict::Slow { count, first_ms } => {
+            Verdict::Slow {
+                count,
+                first_ms,
+                since_ms,
+            } => {
                 let max = probe.spec.max_response_time.unwrap_or_default();
                 (
                     "slow",
@@ -91,12 +95,13 @@ impl Probes {
                     ),
                     count,
                     first_ms,
-                    probe.state.since_ms,
+                    since_ms,
                 )
             }
             Verdict::CertExpiring {
                 threshold,
                 expires_ms,
+                since_ms,
             } => {
                 let days = (expires_ms - at) as f64 / 86_400_000.0;
                 let severity = match threshold {
@@ -113,16 +118,16 @@ impl Probes {
                     ),
                     1,
                     at,
-                    probe.state.since_ms,
+                    since_ms,
                 )
             }
-            Verdict::CertInvalid { reason } => (
+            Verdict::CertInvalid { reason, since_ms } => (
                 "certificate-invalid",
                 Severity::High,
                 format!("{name} serves an invalid certificate: {reason}"),
                 1,
                 at,
-                probe.state.since_ms,
+                since_ms,
             ),
         };
         Alert {

@@ -8,6 +8,7 @@ use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use super::http::{self, Outcome, Target};
+use super::state::is_slow;
 use crate::policy::ProbeSpec;
 
 /// The first check comes within this (spread over the interval when shorter), so many
@@ -56,8 +57,8 @@ pub fn start(
     Ok(stop)
 }
 
-/// `verify`'s round: per probe, its checks (time, answer) until one succeeds, at most
-/// `failures` of them.
+/// `verify`'s round: per probe, its checks (time, answer) until one succeeds in time,
+/// at most `failures` of them.
 pub fn round<'a>(
     probes: impl Iterator<Item = (&'a Target, &'a ProbeSpec)>,
 ) -> Vec<Vec<(i64, Outcome)>> {
@@ -74,7 +75,8 @@ pub fn round<'a>(
                         }
                         let at_ms = chrono::Utc::now().timestamp_millis();
                         let outcome = http::get(target, spec.timeout);
-                        let good = super::judge(spec, at_ms, &outcome).failure.is_none();
+                        let check = super::judge(spec, at_ms, &outcome);
+                        let good = check.failure.is_none() && !is_slow(spec, &check);
                         checks.push((at_ms, outcome));
                         if good {
                             break;

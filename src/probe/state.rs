@@ -38,18 +38,21 @@ pub enum Verdict {
         down_since_ms: i64,
         first_ms: i64,
     },
+    /// `since_ms`: the first slow check of this spell.
     Slow {
         count: u64,
         first_ms: i64,
+        since_ms: i64,
     },
-    /// Expires in fewer days than `threshold`.
+    /// Expires in fewer days than `threshold`, as it has since `since_ms` (the
+    /// threshold's crossing).
     CertExpiring {
         threshold: u32,
         expires_ms: i64,
+        since_ms: i64,
     },
-    CertInvalid {
-        reason: String,
-    },
+    /// Does not verify, as since `since_ms` (the first check that said so).
+    CertInvalid { reason: String, since_ms: i64 },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -75,11 +78,20 @@ pub struct ProbeState {
     pub cert_warned: Option<u32>,
     /// The invalid-certificate reason told, and when.
     pub cert_invalid: Option<(String, i64)>,
+    /// Since when the certificate has been invalid (for that reason).
+    #[serde(default)]
+    pub cert_invalid_since_ms: Option<i64>,
     /// Checks seen (a fresh state has none: its `since` is its first check).
     pub checks: u64,
 }
 
 const DAY_MS: i64 = 86_400_000;
+
+/// An answer that took longer than the probe's `max_response_time`.
+pub fn is_slow(spec: &ProbeSpec, check: &Check) -> bool {
+    spec.max_response_time
+        .is_some_and(|max| check.total_ms > max.as_secs_f64() * 1000.0)
+}
 
 impl ProbeState {
     pub fn fresh(url: &str) -> ProbeState {
@@ -159,9 +171,9 @@ impl ProbeState {
     }
 
     fn slowness(&mut self, spec: &ProbeSpec, check: &Check, cooldown_ms: i64) -> Option<Verdict> {
-        let max = spec.max_response_time?;
+        spec.max_response_time?;
         let at = check.at_ms;
-        if check.total_ms <= max.as_secs_f64() * 1000.0 {
+        if !is_slow(spec, check) {
             self.slows = 0;
             self.slow_reported_ms = None;
             return None;
@@ -177,6 +189,7 @@ impl ProbeState {
                 Some(Verdict::Slow {
                     count: self.slows.into(),
                     first_ms: self.first_slow_ms,
+                    since_ms: self.first_slow_ms,
                 })
             }
             Some(last) => {
@@ -187,6 +200,7 @@ impl ProbeState {
                     Verdict::Slow {
                         count: count.into(),
                         first_ms: last,
+                        since_ms: self.first_slow_ms,
                     }
                 })
             }
@@ -208,6 +222,10 @@ impl ProbeState {
         };
         match invalid {
             Some(reason) => {
+                let same = self.cert_invalid.as_ref().is_some_and(|(r, _)| r == reason);
+                if !same || self.cert_invalid_since_ms.is_none() {
+                    self.cert_invalid_since_ms = Some(check.at_ms);
+                }
                 let told = self.cert_invalid.as_ref().is_some_and(|(r, at)| {
                     r == reason && check.at_ms < at.saturating_add(cooldown_ms)
                 });
@@ -215,10 +233,14 @@ impl ProbeState {
                     self.cert_invalid = Some((reason.clone(), check.at_ms));
                     out.push(Verdict::CertInvalid {
                         reason: reason.clone(),
+                        since_ms: self.cert_invalid_since_ms.unwrap_or(check.at_ms),
                     });
                 }
             }
-            None => self.cert_invalid = None,
+            None => {
+                self.cert_invalid = None;
+                self.cert_invalid_since_ms = None;
+            }
         }
         let Some(expires_ms) = *expires else {
             return out;
@@ -241,9 +263,11 @@ impl ProbeState {
         if let Some(threshold) = crossed {
             if self.cert_warned.is_none_or(|told| threshold < told) {
                 self.cert_warned = Some(threshold);
+                let crossed_ms = expires_ms - i64::from(threshold) * DAY_MS;
                 out.push(Verdict::CertExpiring {
                     threshold,
                     expires_ms,
+                    since_ms: crossed_ms.min(check.at_ms),
                 });
             }
         }
@@ -355,7 +379,8 @@ mod tests {
             v,
             vec![Verdict::Slow {
                 count: 3,
-                first_ms: 3
+                first_ms: 3,
+                since_ms: 3
             }]
         );
         assert!(s.observe(&spec, &check(6, true, 1500.0), COOL).is_empty());
