@@ -3,11 +3,13 @@
 //! per-detector settings). Checked when the policy is read, with the line of the
 //! offending table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use super::locate::Locator;
 use toml::Spanned;
 
 use super::Severity;
@@ -30,22 +32,70 @@ pub(super) struct RawLog {
     trusted_proxies: Vec<Spanned<String>>,
 }
 
-#[derive(Deserialize, Serialize, Clone, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDetector {
-    #[serde(skip_serializing_if = "Option::is_none")]
+/// A `[FAMILY.KIND]` table's settings as written.
+#[derive(Default)]
+struct RawDetector {
     enabled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     severity: Option<Severity>,
     /// The rule name events carry (the kind, unless renamed).
-    #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     threshold: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     window: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     cooldown: Option<String>,
+}
+
+const DETECTOR_KEYS: &str = "enabled, severity, name, threshold, window, cooldown";
+
+impl RawDetector {
+    /// Read by hand: each wrong key or value is told by its name and line.
+    fn from_table(
+        path: [&str; 2],
+        table: &toml::Table,
+        loc: &Locator<'_>,
+        fail: Fail<'_>,
+    ) -> crate::Result<RawDetector> {
+        let [family, kind] = path;
+        let mut d = RawDetector::default();
+        for (key, value) in table {
+            let wrong = |what: &str| {
+                fail(
+                    loc.key(&path, key),
+                    format!("[{family}.{kind}] {key} must be {what}, not {value}"),
+                )
+            };
+            let text = || {
+                value
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| wrong("a string"))
+            };
+            match key.as_str() {
+                "enabled" => {
+                    d.enabled = Some(value.as_bool().ok_or_else(|| wrong("true or false"))?)
+                }
+                "severity" => {
+                    let known = "one of \"info\", \"low\", \"medium\", \"high\", \"critical\"";
+                    d.severity = Some(value.clone().try_into().map_err(|_| wrong(known))?);
+                }
+                "name" => d.name = Some(text()?),
+                "threshold" => {
+                    let n = value.as_integer().and_then(|n| u32::try_from(n).ok());
+                    d.threshold = Some(n.ok_or_else(|| wrong("a whole number"))?);
+                }
+                "window" => d.window = Some(text()?),
+                "cooldown" => d.cooldown = Some(text()?),
+                _ => {
+                    return Err(fail(
+                        loc.key(&path, key),
+                        format!(
+                            "[{family}.{kind}] {key}: unknown setting (known: {DETECTOR_KEYS})"
+                        ),
+                    ))
+                }
+            }
+        }
+        Ok(d)
+    }
 }
 
 /// One `[[log]]` table, checked.
@@ -118,23 +168,24 @@ pub(super) fn logs(raw: &[RawLog], fail: Fail<'_>) -> crate::Result<Vec<LogSpec>
 /// tables keyed by detector name), so every name is checked against the detectors.
 pub(super) fn web(
     raw: Option<&toml::Table>,
-    at: usize,
+    loc: &Locator<'_>,
     fail: Fail<'_>,
 ) -> crate::Result<WebSettings> {
     let Some(raw) = raw else {
         return Ok(WebSettings::default());
     };
     let mut allow = Vec::new();
-    let mut detectors: BTreeMap<String, RawDetector> = BTreeMap::new();
+    let detectors: Vec<&str> = configurable().collect();
+    let known: Vec<&str> = std::iter::once("allow").chain(configurable()).collect();
+    let mut overrides = HashMap::new();
     for (key, value) in raw {
         if key == "allow" {
-            allow = allow_list("web", value, at, fail)?;
+            allow = allow_list("web", value, loc.key(&["web"], key), fail)?;
             continue;
         }
-        detectors.insert(key.clone(), raw_detector("web", key, value, at, fail)?);
+        let settings = detector(["web", key], value, &detectors, &known, loc, fail)?;
+        overrides.insert(key.clone(), settings);
     }
-    let known: Vec<&str> = std::iter::once("allow").chain(configurable()).collect();
-    let overrides = overrides("web", &detectors, &known, at, fail)?;
     Ok(WebSettings { allow, overrides })
 }
 
@@ -158,58 +209,51 @@ pub(super) fn allow_list(
     Ok(allow)
 }
 
-/// One `[FAMILY.KIND]` table.
-pub(super) fn raw_detector(
-    family: &str,
-    key: &str,
+/// One `[FAMILY.KIND]` table, checked: `kind` must be one of the family's
+/// `detectors`; `known` is every key the family's table takes, for the message.
+pub(super) fn detector(
+    path: [&str; 2],
     value: &toml::Value,
-    at: usize,
-    fail: Fail<'_>,
-) -> crate::Result<RawDetector> {
-    value
-        .clone()
-        .try_into()
-        .map_err(|e: toml::de::Error| fail(at, format!("[{family}.{key}]: {}", e.message().trim())))
-}
-
-/// The per-detector tables of a family, checked against its `known` detectors.
-pub(super) fn overrides(
-    family: &str,
-    detectors: &BTreeMap<String, RawDetector>,
+    detectors: &[&str],
     known: &[&str],
-    at: usize,
+    loc: &Locator<'_>,
     fail: Fail<'_>,
-) -> crate::Result<HashMap<String, Override>> {
-    let mut overrides = HashMap::new();
-    for (kind, d) in detectors {
-        if !known.contains(&kind.as_str()) {
-            return Err(fail(
-                at,
-                format!(
-                    "[{family}.{kind}]: no such detector (known: {})",
-                    known.join(", ")
-                ),
-            ));
-        }
-        overrides.insert(kind.clone(), override_of(family, kind, d, at, fail)?);
+) -> crate::Result<Override> {
+    let [family, kind] = path;
+    let at = loc.table(&path);
+    if !detectors.contains(&kind) {
+        return Err(fail(
+            at,
+            format!(
+                "[{family}] {kind}: no such setting or detector (known: {})",
+                known.join(", ")
+            ),
+        ));
     }
-    Ok(overrides)
+    let Some(table) = value.as_table() else {
+        return Err(fail(
+            at,
+            format!("[{family}] {kind} is a detector: give its settings ({DETECTOR_KEYS}) in a table [{family}.{kind}]"),
+        ));
+    };
+    let d = RawDetector::from_table(path, table, loc, fail)?;
+    override_of(path, &d, loc, fail)
 }
 
 /// One `[SECTION.KIND]` detector table, checked.
 fn override_of(
-    section: &str,
-    kind: &str,
+    path: [&str; 2],
     d: &RawDetector,
-    at: usize,
+    loc: &Locator<'_>,
     fail: Fail<'_>,
 ) -> crate::Result<Override> {
+    let [section, kind] = path;
     let duration = |what: &str, text: &Option<String>| -> crate::Result<Option<Duration>> {
         text.as_deref()
             .map(|t| {
                 humantime::parse_duration(t).map_err(|e| {
                     fail(
-                        at,
+                        loc.key(&path, what),
                         format!(
                             "[{section}.{kind}] {what} {t:?}: {e} (write e.g. \"10s\", \"5m\")"
                         ),
@@ -220,14 +264,14 @@ fn override_of(
     };
     if d.threshold == Some(0) {
         return Err(fail(
-            at,
+            loc.key(&path, "threshold"),
             format!("[{section}.{kind}] threshold must be at least 1"),
         ));
     }
     let window = duration("window", &d.window)?;
     if window.is_some_and(|w| w.is_zero()) {
         return Err(fail(
-            at,
+            loc.key(&path, "window"),
             format!("[{section}.{kind}] window must be longer than 0 s"),
         ));
     }
@@ -287,23 +331,12 @@ pub(super) fn processes(
                     })?;
                 settings.web_users = web_users(Some(&names));
             }
-            kind if KINDS.contains(&kind) => {
-                let d: RawDetector = value.clone().try_into().map_err(|e: toml::de::Error| {
-                    fail(0, format!("[processes.{kind}]: {}", e.message().trim()))
-                })?;
-                settings.overrides.insert(
-                    kind.to_owned(),
-                    override_of("processes", kind, &d, 0, fail)?,
-                );
-            }
-            other => {
-                return Err(fail(
-                    0,
-                    format!(
-                        "[processes] {other}: unknown (known: interval, web_users, {})",
-                        KINDS.join(", ")
-                    ),
-                ))
+            kind => {
+                let known: Vec<&str> = ["interval", "web_users"].into_iter().chain(KINDS).collect();
+                // The table's own line is said: `[processes]` is one part's.
+                let path = ["processes", kind];
+                let detector = detector(path, value, &KINDS, &known, &Locator::new(""), fail)?;
+                settings.overrides.insert(kind.to_owned(), detector);
             }
         }
     }
@@ -383,19 +416,51 @@ mod tests {
 
         let unknown = error_of(&format!("{WATCH}\n[web.sqly]\nenabled = true\n"));
         assert!(
-            unknown.contains("p.toml:4") && unknown.contains("no such detector"),
+            unknown.contains("p.toml:4") && unknown.contains("no such setting or detector"),
             "{unknown}"
         );
         assert!(unknown.contains("sqli"), "{unknown}");
-        let typo = error_of(&format!("{WATCH}\n[web.sqli]\ntreshold = 1\n"));
-        assert!(typo.contains("treshold"), "{typo}");
+        // Each wrong key by its name and its own line, in words of the policy.
+        let typo = error_of(&format!(
+            "{WATCH}\n[web.sqli]\nenabled = true\ntreshold = 1\n"
+        ));
+        assert!(
+            typo.contains("p.toml:6: [web.sqli] treshold: unknown setting"),
+            "{typo}"
+        );
         let cidr = error_of(&format!("{WATCH}\n[web]\nallow = [\"192.0.2.0/33\"]\n"));
         assert!(
-            cidr.contains("p.toml:4") && cidr.contains("192.0.2.0/33"),
+            cidr.contains("p.toml:5") && cidr.contains("192.0.2.0/33"),
             "{cidr}"
         );
-        let zero = error_of(&format!("{WATCH}[web.xss]\nthreshold = 0\n"));
-        assert!(zero.contains("at least 1"), "{zero}");
+        let zero = error_of(&format!(
+            "{WATCH}[web.xss]\nwindow = \"1m\"\nthreshold = 0\n"
+        ));
+        assert!(
+            zero.contains("p.toml:5") && zero.contains("at least 1"),
+            "{zero}"
+        );
+        let text = error_of(&format!("{WATCH}[web.xss]\nthreshold = \"many\"\n"));
+        assert!(
+            text.contains("p.toml:4: [web.xss] threshold must be a whole number, not \"many\""),
+            "{text}"
+        );
+        let flat = error_of(&format!("{WATCH}[web]\nallow = []\nbogus = 1\n"));
+        assert!(
+            flat.contains("p.toml:5: [web] bogus: no such setting or detector (known: allow, "),
+            "{flat}"
+        );
+        let dotted = error_of(&format!("{WATCH}[web]\nflood.severity = \"hgh\"\n"));
+        assert!(
+            dotted.contains("p.toml:4: [web.flood] severity must be one of"),
+            "{dotted}"
+        );
+        for leaked in [&typo, &text, &flat, &dotted] {
+            assert!(
+                !leaked.contains("RawDetector") && !leaked.contains("struct"),
+                "{leaked}"
+            );
+        }
     }
 
     #[test]

@@ -3,16 +3,15 @@
 //! a `[logins.KIND]` table per auth detector, as `[web]`. Read by hand from the table
 //! for the same reason (toml cannot span a table of tables).
 
-use std::collections::BTreeMap;
-
-use super::detect::{allow_list, overrides, raw_detector, Fail, RawDetector};
+use super::detect::{allow_list, detector, Fail};
+use super::locate::Locator;
 use crate::auth::journal::JournalSpec;
 use crate::auth::settings::{configurable, QuietHours};
 use crate::auth::LoginSettings;
 
 pub(super) fn logins(
     raw: Option<&toml::Table>,
-    at: usize,
+    loc: &Locator<'_>,
     fail: Fail<'_>,
 ) -> crate::Result<LoginSettings> {
     let mut settings = LoginSettings::default();
@@ -20,13 +19,28 @@ pub(super) fn logins(
         return Ok(settings);
     };
     let text = |key: &str, v: &toml::Value| -> crate::Result<String> {
-        v.as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| fail(at, format!("[logins] {key} must be a string")))
+        v.as_str().map(str::to_owned).ok_or_else(|| {
+            fail(
+                loc.key(&["logins"], key),
+                format!("[logins] {key} must be a string"),
+            )
+        })
     };
-    let mut detectors: BTreeMap<String, RawDetector> = BTreeMap::new();
+    let detectors: Vec<&str> = configurable().collect();
+    let known: Vec<&str> = [
+        "files",
+        "journal",
+        "journal_namespace",
+        "quiet_hours",
+        "learning",
+        "allow",
+    ]
+    .into_iter()
+    .chain(configurable())
+    .collect();
     let (mut journal, mut namespace) = (None, None);
     for (key, value) in raw {
+        let at = loc.key(&["logins"], key);
         match key.as_str() {
             "files" => {
                 let list = value
@@ -84,32 +98,22 @@ pub(super) fn logins(
                 })?;
             }
             "allow" => settings.allow = allow_list("logins", value, at, fail)?,
-            _ => {
-                detectors.insert(key.clone(), raw_detector("logins", key, value, at, fail)?);
+            kind => {
+                let path = ["logins", kind];
+                let detector = detector(path, value, &detectors, &known, loc, fail)?;
+                settings.overrides.insert(kind.to_owned(), detector);
             }
         }
     }
     settings.journal = match (journal, namespace) {
         (Some(false), Some(_)) => {
             return Err(fail(
-                at,
+                loc.key(&["logins"], "journal_namespace"),
                 "[logins] journal_namespace is set but journal = false".into(),
             ))
         }
         (Some(false), None) | (None, None) => None,
         (_, namespace) => Some(JournalSpec { namespace }),
     };
-    let known: Vec<&str> = [
-        "files",
-        "journal",
-        "journal_namespace",
-        "quiet_hours",
-        "learning",
-        "allow",
-    ]
-    .into_iter()
-    .chain(configurable())
-    .collect();
-    settings.overrides = overrides("logins", &detectors, &known, at, fail)?;
     Ok(settings)
 }

@@ -4,6 +4,7 @@
 
 pub mod detect;
 mod host;
+mod locate;
 mod logins;
 pub mod matcher;
 pub mod probe;
@@ -663,16 +664,9 @@ impl Part {
         }
         let logs = detect::logs(&raw.log, &fail)?;
         let probes = probe::probes(&raw.probe, &fail)?;
-        let web_line = text
-            .match_indices("[web")
-            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
-            .map_or(0, |(i, _)| i);
-        let web = detect::web(raw.web.as_ref(), web_line, &fail)?;
-        let logins_line = text
-            .match_indices("[logins")
-            .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
-            .map_or(0, |(i, _)| i);
-        let logins = logins::logins(raw.logins.as_ref(), logins_line, &fail)?;
+        let loc = locate::Locator::new(text);
+        let web = detect::web(raw.web.as_ref(), &loc, &fail)?;
+        let logins = logins::logins(raw.logins.as_ref(), &loc, &fail)?;
         let header_line = |header: &str| {
             text.match_indices(header)
                 .find(|(i, _)| *i == 0 || text.as_bytes()[i - 1] == b'\n')
