@@ -112,6 +112,18 @@ pub fn header(line: &str, now: DateTime<Utc>) -> Option<Header<'_>> {
 
 /// `header`, with the last stamp's time kept in `clock`.
 pub fn header_at<'a>(line: &'a str, clock: &mut Clock) -> Option<Header<'a>> {
+    // A priority, as lines relayed unchanged from the network keep it.
+    let line = match line.strip_prefix('<').and_then(|r| r.split_once('>')) {
+        Some((pri, rest))
+            if !pri.is_empty() && pri.len() <= 3 && pri.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => line,
+    };
+    if let Some(rest) = line.strip_prefix("1 ") {
+        return rfc5424(rest);
+    }
     let b = line.as_bytes();
     let (ts, rest) = if b.len() > 19 && b[4] == b'-' && b[0].is_ascii_digit() {
         let end = line.find(' ')?;
@@ -134,6 +146,48 @@ pub fn header_at<'a>(line: &'a str, clock: &mut Clock) -> Option<Header<'a>> {
         pid,
         message: message.trim_end(),
     })
+}
+
+/// RFC 5424 after its version: `STAMP HOST APP PROCID MSGID SD MSG`, where `-` is
+/// a field left out and SD is `-` or `[id key="value" ...]...`.
+fn rfc5424(line: &str) -> Option<Header<'_>> {
+    let mut fields = line.splitn(6, ' ');
+    let ts = time::iso8601(fields.next()?.as_bytes())?;
+    let (_host, program, pid) = (fields.next()?, fields.next()?, fields.next()?);
+    let (_msgid, rest) = (fields.next()?, fields.next()?);
+    let message = skip_structured_data(rest)?;
+    Some(Header {
+        ts,
+        program,
+        pid: pid.parse().ok(),
+        message: message.trim_start_matches('\u{feff}').trim_end(),
+    })
+}
+
+/// The message after RFC 5424's structured data (`-`, or bracketed elements whose
+/// quoted values may hold an escaped `]`).
+fn skip_structured_data(text: &str) -> Option<&str> {
+    if let Some(rest) = text.strip_prefix('-') {
+        return Some(rest.strip_prefix(' ').unwrap_or(rest));
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    while b.get(i) == Some(&b'[') {
+        let (mut quoted, mut escaped) = (false, false);
+        loop {
+            i += 1;
+            match *b.get(i)? {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = !quoted,
+                b']' if !quoted => break,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    let rest = text.get(i..)?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
 }
 
 /// `Mmm dd hh:mm:ss` in the host's time zone, in the year that puts it at most a day

@@ -194,3 +194,32 @@ fn a_kept_stamp_gives_what_a_fresh_reading_gives() {
         );
     }
 }
+
+#[test]
+fn rfc5424_lines_with_and_without_structured_data() {
+    let r = one("<38>1 2026-12-01T10:00:00.123Z web1 sshd 6001 - - Failed password for root from 192.0.2.9 port 22 ssh2");
+    assert_eq!(
+        (r.action, r.user, r.client, r.pid),
+        (Action::Failed, Some("root"), addr("192.0.2.9"), Some(6001))
+    );
+    assert_eq!(r.ts, utc("2026-12-01T10:00:00.123Z"));
+    let r = one(
+        r#"1 2026-12-01T10:00:00+01:00 web1 sshd-session 77 - [meta x="a \"]\" b"][origin ip="192.0.2.1"] Invalid user bob from 192.0.2.9 port 5"#,
+    );
+    assert_eq!(
+        (r.action, r.user, r.pid),
+        (Action::InvalidUser, Some("bob"), Some(77))
+    );
+    assert_eq!(r.ts, utc("2026-12-01T09:00:00Z"));
+    // A priority before a traditional line is dropped too.
+    let r = one("<86>Dec  1 10:05:00 web sudo:    alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/usr/bin/id");
+    assert_eq!(r.action, Action::Command { target: "root" });
+    // Cut short, or no procid field: nothing, no panic.
+    for line in [
+        "<38>1 2026-12-01T10:00:00Z web1 sshd",
+        "1 2026-12-01T10:00:00Z web1 sshd 1 - [unclosed Failed",
+        "<>1 x",
+    ] {
+        assert!(parse(line, utc("2026-12-01T12:00:00Z")).is_none(), "{line}");
+    }
+}
