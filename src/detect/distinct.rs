@@ -22,8 +22,13 @@ pub struct Distinct(HashSet<u64>);
 
 impl Distinct {
     pub fn add(&mut self, value: &str) {
+        self.insert(hash_of(value));
+    }
+
+    /// `add`, given the value's `hash_of`.
+    pub fn insert(&mut self, hash: u64) {
         if self.0.len() < MAX_DISTINCT {
-            self.0.insert(hash_of(value));
+            self.0.insert(hash);
         }
     }
 

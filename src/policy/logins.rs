@@ -40,19 +40,23 @@ pub(super) fn logins(
     .collect();
     let (mut journal, mut namespace) = (None, None);
     for (key, value) in raw {
-        let at = loc.key(&["logins"], key);
+        // Where the key is, found only for a message.
+        let at = || loc.key(&["logins"], key);
         match key.as_str() {
             "files" => {
                 let list = value
                     .as_array()
-                    .ok_or_else(|| fail(at, "[logins] files must be a list of paths".into()))?;
+                    .ok_or_else(|| fail(at(), "[logins] files must be a list of paths".into()))?;
                 for item in list {
                     let path = text("files", item)?;
                     if !path.starts_with('/') {
-                        return Err(fail(at, format!("[logins] file {path:?} is not absolute")));
+                        return Err(fail(
+                            at(),
+                            format!("[logins] file {path:?} is not absolute"),
+                        ));
                     }
                     if let Err(e) = globset::Glob::new(&path) {
-                        return Err(fail(at, format!("[logins] file {path:?}: {}", e.kind())));
+                        return Err(fail(at(), format!("[logins] file {path:?}: {}", e.kind())));
                     }
                     if !settings.files.contains(&path) {
                         settings.files.push(path);
@@ -62,7 +66,7 @@ pub(super) fn logins(
             "journal" => {
                 let on = value
                     .as_bool()
-                    .ok_or_else(|| fail(at, "[logins] journal must be true or false".into()))?;
+                    .ok_or_else(|| fail(at(), "[logins] journal must be true or false".into()))?;
                 journal = Some(on);
             }
             "journal_namespace" => {
@@ -75,7 +79,7 @@ pub(super) fn logins(
                     && !ns.starts_with(['-', '.']);
                 if !valid {
                     return Err(fail(
-                        at,
+                        at(),
                         format!(
                             "[logins] journal_namespace {ns:?}: a journald namespace is letters, \
                              digits, '_', '-' and '.' (up to 64)"
@@ -86,18 +90,18 @@ pub(super) fn logins(
             }
             "quiet_hours" => {
                 let t = text("quiet_hours", value)?;
-                settings.quiet_hours = Some(QuietHours::parse(&t).map_err(|m| fail(at, m))?);
+                settings.quiet_hours = Some(QuietHours::parse(&t).map_err(|m| fail(at(), m))?);
             }
             "learning" => {
                 let t = text("learning", value)?;
                 settings.learning = humantime::parse_duration(&t).map_err(|e| {
                     fail(
-                        at,
+                        at(),
                         format!("[logins] learning {t:?}: {e} (write e.g. \"7d\")"),
                     )
                 })?;
             }
-            "allow" => settings.allow = allow_list("logins", value, at, fail)?,
+            "allow" => settings.allow = allow_list("logins", value, at(), fail)?,
             kind => {
                 let path = ["logins", kind];
                 let detector = detector(path, value, &detectors, &known, loc, fail)?;

@@ -47,7 +47,7 @@ pub struct Aggregate {
     statuses: BTreeMap<u16, u64>,
     /// The first few distinct paths, for the event.
     paths: Vec<String>,
-    /// Every distinct path, for the count.
+    /// Every distinct path, for the count (only the summaries that say it fill it).
     distinct: Distinct,
     agents: Vec<(String, u64)>,
     vhost: Option<String>,
@@ -72,13 +72,16 @@ const MAX_TARGET: usize = 512;
 
 impl Aggregate {
     /// Count one request; `paths` keeps the path of its target (the query, where
-    /// injections are, is in the evidence).
-    fn add(&mut self, input: &Input<'_, '_>) {
+    /// injections are, is in the evidence). `path_hash`: count the path as distinct
+    /// (the hash `classify` already made of it), for the summaries that say the count.
+    fn add(&mut self, input: &Input<'_, '_>, path_hash: Option<u64>) {
         let r = input.record;
         let target: &str = &r.target;
         *self.statuses.entry(r.status).or_default() += 1;
         let path = target.split('?').next().unwrap_or(target);
-        self.distinct.add(path);
+        if let Some(hash) = path_hash {
+            self.distinct.insert(hash);
+        }
         if self.paths.len() < MAX_EVIDENCE && !self.paths.iter().any(|p| p == path) {
             self.paths.push(truncate(path, MAX_TARGET));
         }
@@ -389,13 +392,14 @@ impl WebDetectors {
         }
         // Rates see every request: naming files on disk is for the probes.
         let name_files = !matches!(slot, slot::FLOOD | slot::FLOOD_NET | slot::ERROR_BURST);
+        let path_hash = distinct.filter(|_| COUNTS_PATHS.contains(&slot));
         let fired = detector.tracker.observe(
             &key,
             input.record.ts.timestamp_millis(),
             distinct,
             || evidence_line(input.log, input.line),
             |a| {
-                a.add(input);
+                a.add(input, path_hash);
                 if name_files {
                     a.name_file(input);
                 }
@@ -406,6 +410,9 @@ impl WebDetectors {
         fired.map(|fired| report(detector, slot, key.0, fired))
     }
 }
+
+/// The detectors whose summaries count the distinct paths requested.
+const COUNTS_PATHS: [usize; 3] = [slot::SENSITIVE, slot::ADMIN, slot::NOT_FOUND];
 
 /// A client trying this many kinds of probe (sensitive files, webshells, admin pages,
 /// traversal, SQL, scripts) within the window is a scanner, whatever it calls itself.
