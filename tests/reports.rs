@@ -259,3 +259,36 @@ fn the_speed_is_the_scans_not_that_of_sink_retries() {
     assert!(secs < took / 2.0, "{line} (the run took {took:.1} s)");
     assert!(!run.stderr.contains("1 events"), "{}", run.stderr);
 }
+
+/// `analyze` of a file that is no access log (a JSON dump, a config file) is an
+/// error naming it, not "nothing detected"; a log with some lines it understands is
+/// read as ever, and an auth log alone gets no empty traffic section.
+#[test]
+fn analyze_tells_a_file_that_is_no_log_from_a_quiet_one() {
+    let env = Env::new();
+    let dump = env.base.join("dump.json");
+    fs::write(&dump, "{\"a\": 1}\n{\"b\": 2}\n\n").unwrap();
+    let run = fim(&["analyze", dump.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let said = run.stderr.trim();
+    assert_eq!(said.lines().count(), 1 + 2, "{said}"); // two skipped-line warnings
+    let error = said.lines().last().unwrap();
+    assert!(
+        error.contains("dump.json: 2 lines read and not one is an access log line")
+            && error.contains("\"combined\""),
+        "{error}"
+    );
+    let quiet = env.base.join("access.log");
+    let good =
+        "192.0.2.1 - - [01/Dec/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl/8\"";
+    fs::write(&quiet, format!("{good}\nnot a line\n")).unwrap();
+    let run = fim(&["analyze", quiet.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let auth = env.base.join("auth.log");
+    let accepted = "Dec  1 10:00:00 web sshd[2000]: Accepted publickey for deploy from 192.0.2.1 port 41000 ssh2";
+    fs::write(&auth, format!("{accepted}\n")).unwrap();
+    let run = fim(&["analyze", "--format", "text", auth.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Before, it printed "0 requests", a table of zero statuses and no clients.
+    assert!(!run.stdout.contains("requests"), "{}", run.stdout);
+}

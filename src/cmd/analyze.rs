@@ -82,10 +82,17 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
             events.push(event);
         }
     };
+    // A log of which no line was understood is the wrong file or the wrong format: an
+    // error once everything else is told and recorded, not a clean "nothing detected".
+    let mut foreign: Option<(usize, u64)> = None;
     for (index, log) in args.logs.iter().enumerate() {
         let kind = &mut kinds[index];
+        let before = access.counts().1;
+        let mut written_lines = 0u64;
         read_whole(log, index, &mut |line| {
-            if *kind == Kind::Unknown && !line.bytes.iter().all(u8::is_ascii_whitespace) {
+            let blank = line.bytes.iter().all(u8::is_ascii_whitespace);
+            written_lines += u64::from(!blank);
+            if *kind == Kind::Unknown && !blank {
                 *kind = if is_syslog(line.bytes) {
                     Kind::Auth
                 } else {
@@ -101,6 +108,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
             }
         })
         .map_err(|e| Error::io(log, e))?;
+        let unparsed = access.counts().1 - before;
+        if written_lines > 0 && unparsed == written_lines && foreign.is_none() {
+            foreign = Some((index, written_lines));
+        }
     }
     access.flush(i64::MAX, &mut alerts);
     auth.flush(i64::MAX, &mut alerts);
@@ -123,7 +134,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let (web_lines, unparsed) = access.counts();
     let (auth_lines, _) = auth.counts();
     let lines = web_lines + auth_lines;
-    if output.format() == Format::Text {
+    if output.format() == Format::Text && web_lines > 0 {
         output.write_line("")?;
         for line in traffic {
             output.write_line(&line)?;
@@ -133,6 +144,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         "{} detections in {lines} lines ({unparsed} not understood)",
         events.len()
     );
+    if let Some((index, read)) = foreign {
+        return Err(Error::Usage(format!(
+            "{}: {} read and not one is an access log line in the {:?} format (the wrong \
+             file? give its format with --log-format, or auth for an authentication log)",
+            args.logs[index].display(),
+            crate::progress::plural(read, "line", "lines"),
+            specs[index].format_text
+        )));
+    }
     Ok(if events.is_empty() {
         exit::CLEAN
     } else {
