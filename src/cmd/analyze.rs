@@ -88,10 +88,10 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     for (index, log) in args.logs.iter().enumerate() {
         let kind = &mut kinds[index];
         let before = access.counts().1;
-        let mut written_lines = 0u64;
+        let mut nonblank = 0u64;
         read_whole(log, index, &mut |line| {
             let blank = line.bytes.iter().all(u8::is_ascii_whitespace);
-            written_lines += u64::from(!blank);
+            nonblank += u64::from(!blank);
             if *kind == Kind::Unknown && !blank {
                 *kind = if is_syslog(line.bytes) {
                     Kind::Auth
@@ -109,8 +109,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
         })
         .map_err(|e| Error::io(log, e))?;
         let unparsed = access.counts().1 - before;
-        if written_lines > 0 && unparsed == written_lines && foreign.is_none() {
-            foreign = Some((index, written_lines));
+        if nonblank > 0 && unparsed == nonblank && foreign.is_none() {
+            foreign = Some((index, nonblank));
         }
     }
     access.flush(i64::MAX, &mut alerts);
