@@ -19,8 +19,9 @@ extern "C" {
 }
 
 fn main() -> ExitCode {
-    // No transparent huge pages: mimalloc asks for them, and each 2 MiB page is zeroed
-    // whole when first touched, however little of it a scan's short-lived buffers
+    // No transparent huge pages: where THP is `always` the kernel backs mimalloc's
+    // arenas with them (built `no_thp`, mimalloc no longer asks), and each 2 MiB page is
+    // zeroed whole when first touched, however little of it a scan's short-lived buffers
     // use (a tenth of `init`'s time on a kernel tree). Failing, fim runs as before.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     // tree-sitter allocates every node of a parse, through glibc's malloc unless told:

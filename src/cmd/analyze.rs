@@ -87,12 +87,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
     let mut foreign: Option<(usize, u64)> = None;
     for (index, log) in args.logs.iter().enumerate() {
         let kind = &mut kinds[index];
-        let before = access.counts().1;
-        let mut nonblank = 0u64;
+        let before = (access.understood(), access.counts().1);
         read_whole(log, index, &mut |line| {
-            let blank = line.bytes.iter().all(u8::is_ascii_whitespace);
-            nonblank += u64::from(!blank);
-            if *kind == Kind::Unknown && !blank {
+            if *kind == Kind::Unknown && !line.bytes.iter().all(u8::is_ascii_whitespace) {
                 *kind = if is_syslog(line.bytes) {
                     Kind::Auth
                 } else {
@@ -108,9 +105,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<i32> {
             }
         })
         .map_err(|e| Error::io(log, e))?;
-        let unparsed = access.counts().1 - before;
-        if nonblank > 0 && unparsed == nonblank && foreign.is_none() {
-            foreign = Some((index, nonblank));
+        let unparsed = access.counts().1 - before.1;
+        if unparsed > 0 && access.understood() == before.0 && foreign.is_none() {
+            foreign = Some((index, unparsed));
         }
     }
     access.flush(i64::MAX, &mut alerts);

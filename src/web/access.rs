@@ -27,6 +27,7 @@ pub struct AccessLogs {
     /// Requests per hour by status class, client, 404 path: saved for the report.
     pub activity: Activity,
     lines: u64,
+    understood: u64,
     unparsed: u64,
     warned: HashMap<Arc<str>, u32>,
 }
@@ -49,6 +50,7 @@ impl AccessLogs {
             detectors: WebDetectors::new(web),
             activity: Activity::default(),
             lines: 0,
+            understood: 0,
             unparsed: 0,
             warned: HashMap::new(),
         }
@@ -75,6 +77,7 @@ impl AccessLogs {
         }
         match source.parser.parse(bytes) {
             Ok(record) => {
+                self.understood += 1;
                 traffic::add(&mut self.activity, &record);
                 let input = Input {
                     record: &record,
@@ -118,6 +121,11 @@ impl AccessLogs {
     /// Lines read, and lines not understood.
     pub fn counts(&self) -> (u64, u64) {
         (self.lines, self.unparsed)
+    }
+
+    /// Lines read as requests (blank lines are neither these nor not understood).
+    pub fn understood(&self) -> u64 {
+        self.understood
     }
 
     /// The traffic summary of `fim analyze --format text`.
