@@ -292,3 +292,27 @@ fn analyze_tells_a_file_that_is_no_log_from_a_quiet_one() {
     // Before, it printed "0 requests", a table of zero statuses and no clients.
     assert!(!run.stdout.contains("requests"), "{}", run.stdout);
 }
+
+#[test]
+fn analyze_names_a_log_given_relative_by_its_absolute_path() {
+    let env = Env::new();
+    let probe =
+        "192.0.2.7 - - [01/Dec/2026:10:00:00 +0000] \"GET /.env HTTP/1.1\" 200 120 \"-\" \"x\"";
+    fs::write(env.base.join("access.log"), format!("{probe}\n")).unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_fim"))
+        .args(["analyze", "access.log"])
+        .current_dir(&env.base)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let events: Vec<serde_json::Value> = String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!events.is_empty());
+    let absolute = env.base.join("access.log");
+    for event in &events {
+        assert_eq!(event["log"], absolute.to_str().unwrap(), "{event:#}");
+    }
+}

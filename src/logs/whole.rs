@@ -25,7 +25,13 @@ pub fn read_whole(path: &Path, source: usize, each: &mut dyn FnMut(Line<'_>)) ->
     } else {
         Box::new(file)
     };
-    let name: Arc<str> = path.to_string_lossy().into();
+    // Evidence names its log as the daemon's does, absolutely: recorded, `access.log`
+    // would say nothing of which one. (Not resolved: the name given is the one meant.)
+    let name: Arc<str> = std::path::absolute(path)
+        .as_deref()
+        .unwrap_or(path)
+        .to_string_lossy()
+        .into();
     let mut buffer = Vec::new();
     let consumed = split_lines(&mut reader, &mut buffer, true, source, &name, 0, each)?;
     Ok(consumed.lines)
