@@ -638,6 +638,39 @@ fn bad_sink_tables_are_rejected_with_their_line() {
 }
 
 #[test]
+fn policy_check_warns_of_a_sink_value_this_environment_lacks() {
+    let env = Env::new();
+    let policy = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"webhook\"\n\
+         url = { env = \"FIM_TEST_UNSET_HOOK\" }\nheaders = { Authorization = { env = \"FIM_TEST_SET_TOKEN\" } }\n",
+    );
+    let check = |url: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fim"));
+        command
+            .args(["policy", "check", policy.to_str().unwrap()])
+            .env("FIM_TEST_SET_TOKEN", "Bearer t")
+            .env_remove("FIM_TEST_UNSET_HOOK");
+        if let Some(url) = url {
+            command.env("FIM_TEST_UNSET_HOOK", url);
+        }
+        command.output().unwrap()
+    };
+    let unset = check(None);
+    // The policy is sound: where fim runs, the unit may give the variable.
+    assert_eq!(unset.status.code(), Some(0), "{unset:?}");
+    let said = String::from_utf8_lossy(&unset.stderr);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(
+        said.contains("url: environment variable FIM_TEST_UNSET_HOOK is not set here")
+            && said.contains("refuse to start"),
+        "{said}"
+    );
+    let set = check(Some("http://127.0.0.1:9/hook"));
+    assert_eq!(set.status.code(), Some(0), "{set:?}");
+    assert!(set.stderr.is_empty(), "{set:?}");
+}
+
+#[test]
 fn a_file_sink_inside_the_watched_tree_is_never_reported() {
     let env = Env::new();
     let log = env.path("fim-events.jsonl");

@@ -90,6 +90,14 @@ pub fn run(command: &PolicyCommand, ui: super::Ui) -> Result<i32> {
                     sink.key()
                 );
             }
+            for sink in &policy.sinks {
+                for why in crate::sink::unreadable_values(sink) {
+                    eprintln!(
+                        "fim: warning: sink {}: {why} here: `fim watch` and `fim verify` refuse to start without it (give it where they run: the unit's Environment= or EnvironmentFile=)",
+                        sink.key()
+                    );
+                }
+            }
         }
         PolicyCommand::Explain { policy, db, paths } => {
             let policy = match policy {

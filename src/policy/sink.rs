@@ -157,6 +157,36 @@ const DEFAULT_SUPPRESS: Duration = Duration::from_secs(3600);
 const DEFAULT_LIST: usize = 20;
 
 impl SinkSpec {
+    /// Every value the sink reads at start-up, by the key it is given under.
+    pub fn values(&self) -> Vec<(String, Value)> {
+        let named = [
+            ("path", &self.path),
+            ("address", &self.address),
+            ("facility", &self.facility),
+            ("app_name", &self.app_name),
+            ("url", &self.url),
+            ("smtp", &self.smtp),
+            ("from", &self.from),
+            ("username", &self.username),
+            ("password", &self.password),
+        ];
+        let password_env = self.password_env.iter().map(|env| {
+            let env = Value::Env { env: env.clone() };
+            ("password_env".to_owned(), env)
+        });
+        named
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_owned(), value.clone()?)))
+            .chain(
+                self.headers
+                    .iter()
+                    .map(|(n, v)| (format!("header {n}"), v.clone())),
+            )
+            .chain(self.to.iter().map(|to| ("to".to_owned(), to.clone())))
+            .chain(password_env)
+            .collect()
+    }
+
     /// Parse and check one `[[sink]]` table; the error is a message for the line of
     /// the table.
     pub fn from_table(table: &toml::Table) -> Result<SinkSpec, String> {

@@ -44,6 +44,15 @@ pub fn skip_outputs(skip: &mut Skip, output: Option<&Path>, sinks: &[SinkSpec]) 
     }
 }
 
+/// Why each value of `sink` that lives elsewhere (an environment variable, a secret
+/// file) cannot be read here: `fim watch` and `verify` would not start with it so.
+pub fn unreadable_values(sink: &SinkSpec) -> Vec<String> {
+    sink.values()
+        .iter()
+        .filter_map(|(name, value)| secret::resolve(value, name).err())
+        .collect()
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
     #[default]
