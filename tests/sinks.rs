@@ -668,6 +668,20 @@ fn policy_check_warns_of_a_sink_value_this_environment_lacks() {
     let set = check(Some("http://127.0.0.1:9/hook"));
     assert_eq!(set.status.code(), Some(0), "{set:?}");
     assert!(set.stderr.is_empty(), "{set:?}");
+    // An email sink reads `password_env` only without a `password`: no warning for it then.
+    let email = env.write_policy(
+        "[[watch]]\npath = \"ROOT\"\n\n[[sink]]\ntype = \"email\"\nsmtp = \"smtp://127.0.0.1:25\"\n\
+         from = \"a@b\"\nto = [\"c@d\"]\nusername = \"u\"\npassword = { env = \"FIM_TEST_SET_TOKEN\" }\n\
+         password_env = \"FIM_TEST_UNSET_HOOK\"\n",
+    );
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_fim"))
+        .args(["policy", "check", email.to_str().unwrap()])
+        .env("FIM_TEST_SET_TOKEN", "secret")
+        .env_remove("FIM_TEST_UNSET_HOOK")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
 }
 
 #[test]

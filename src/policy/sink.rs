@@ -170,7 +170,9 @@ impl SinkSpec {
             ("username", &self.username),
             ("password", &self.password),
         ];
-        let password_env = self.password_env.iter().map(|env| {
+        // `password_env` is read only when no `password` is given (as the email sink does).
+        let password_env = self.password_env.iter().filter(|_| self.password.is_none());
+        let password_env = password_env.map(|env| {
             let env = Value::Env { env: env.clone() };
             ("password_env".to_owned(), env)
         });
